@@ -1,0 +1,26 @@
+/* Configuration from the environment, filled in from a dotenv file (SPEC §3). */
+#ifndef BK_CONFIG_H
+#define BK_CONFIG_H
+
+#include <sysexits.h>	/* every tool maps its errors to these (SPEC §3) */
+
+/*
+ * Reads $BK_ENV_FILE, or ./.env when that is unset, and sets each KEY=value
+ * it holds that the environment does not already set. A missing file is not
+ * an error; a malformed line is reported with its number. Returns 0 or EX_USAGE (64: the configuration is bad usage).
+ */
+int config_load(void);
+
+/* The variable's value, or fallback when unset or empty. */
+const char *config_get(const char *name, const char *fallback);
+
+/*
+ * Parses the variable as an integer in [min, max]; fallback when unset.
+ * Returns 0, or EX_USAGE after saying which variable is wrong.
+ */
+int config_get_long(const char *name, long fallback, long min, long max, long *out);
+
+/* Parses a decimal integer in [min, max]; 0 on success, -1 otherwise. */
+int parse_long(const char *text, long min, long max, long *out);
+
+#endif
