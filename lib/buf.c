@@ -1,0 +1,30 @@
+#include <err.h>
+#include <stdlib.h>
+
+#include "buf.h"
+
+void buf_grow(struct buf *b, size_t n)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n)
+		cap *= 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		err(70, "out of memory");	/* nothing sensible to return to */
+	b->data = p;
+	b->cap = cap;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+const char *buf_cstr(struct buf *b)
+{
+	buf_addc(b, '\0');
+	b->len--;
+	return b->data;
+}

@@ -1,0 +1,49 @@
+/*
+ * The output of a backup: buffered, hashed with SHA-256 as it goes, and,
+ * for a file, written under a temporary name and only renamed into place
+ * once it is whole and on disk (SPEC §4.1).
+ */
+#ifndef BK_OUT_H
+#define BK_OUT_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+struct out {
+	int fd;
+	int error;		/* errno of the first failed write, or 0 */
+	struct buf pending;	/* bytes not yet written */
+	uint64_t bytes;		/* bytes handed to out_write so far */
+	void *sha;		/* EVP_MD_CTX */
+	char *dir, *tmp_path, *final_path;
+};
+
+/*
+ * Starts writing <dir>/<id>.json through a hidden temporary file (mode 0600).
+ * Returns 0, or EX_CANTCREAT after saying why.
+ */
+int out_open_file(struct out *o, const char *dir, const char *id);
+
+/* Starts writing to an open descriptor (stdout, or a file named by -o). */
+int out_open_fd(struct out *o, int fd);
+
+/* Buffers n bytes; a write error is remembered and reported by out_finish. */
+void out_write(struct out *o, const void *p, size_t n);
+void out_buf(struct out *o, struct buf *b);	/* writes and empties b */
+
+/*
+ * Flushes, fsyncs, renames the file into place, fsyncs the directory and
+ * writes <id>.json.sha256 the same way. sha256_hex gets 65 bytes.
+ * Returns 0, or EX_IOERR after saying what failed (the temporary file is
+ * then removed: nothing that looks like a backup is left).
+ */
+int out_finish(struct out *o, char *sha256_hex);
+
+/* Abandons the output: removes the temporary file. Safe after out_finish. */
+void out_discard(struct out *o);
+
+/* Writes data to path atomically (temp, fsync, rename, dir fsync), mode 0600. */
+int write_file_atomic(const char *path, const void *data, size_t n);
+
+#endif

@@ -1,0 +1,347 @@
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "ids.h"
+#include "store.h"
+
+#define HEAD_BYTES (64 * 1024)
+
+int store_dir(const char **dir)
+{
+	*dir = config_get("BACKUP_DIR", "./backups");
+	if (mkdir(*dir, 0700) < 0 && errno != EEXIST) {
+		warn("cannot create the backup directory %s", *dir);
+		return EX_CANTCREAT;
+	}
+	struct stat st;
+	if (stat(*dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		warnx("%s: not a directory (BACKUP_DIR)", *dir);
+		return EX_CANTCREAT;
+	}
+	return 0;
+}
+
+int store_lock(const char *dir, long wait_seconds, int *fd)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/.bk.lock", dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		warn("cannot open the lock file %s", path);
+		return EX_CANTCREAT;
+	}
+	for (long tries = wait_seconds * 10;; tries--) {
+		if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK || tries <= 0)
+			break;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	warnx("another bk job holds the lock %s; try again later (or use --wait SECONDS)", path);
+	close(*fd);
+	*fd = -1;
+	return EX_TEMPFAIL;
+}
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void format_iso_ms(int64_t ms, char *out)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	size_t n = strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+	int frac = (int)(ms % 1000);
+	out[n] = '.';
+	out[n + 1] = (char)('0' + frac / 100);
+	out[n + 2] = (char)('0' + frac / 10 % 10);
+	out[n + 3] = (char)('0' + frac % 10);
+	out[n + 4] = 'Z';
+	out[n + 5] = '\0';
+}
+
+int parse_iso_ms(const char *s, int64_t *ms)
+{
+	struct tm tm = { 0 };
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	int64_t frac = 0, scale = 1000;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (scale > 1)
+				frac += (*p - '0') * (scale /= 10);
+		}
+	}
+	int64_t offset = 0;
+	if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, h = 0, m = 0;
+		if (sscanf(p + 1, "%2d:%2d", &h, &m) < 1 && sscanf(p + 1, "%2d%2d", &h, &m) < 1)
+			return -1;
+		offset = sign * (h * 3600 + m * 60);
+	} else if (*p != 'Z' && *p != '\0') {
+		return -1;
+	}
+	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
+	return 0;
+}
+
+/*
+ * Finds the value of a member of the top-level object, when it is an object,
+ * within the first len bytes: strings are skipped whole so that braces and
+ * quotes inside them do not count.
+ */
+static int find_top_object(const char *s, size_t len, const char *name, size_t *from, size_t *to)
+{
+	int depth = 0;
+	size_t key_at = 0, key_len = 0, start = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '"') {
+			size_t j = i + 1;
+			while (j < len && s[j] != '"')
+				j += s[j] == '\\' ? 2 : 1;
+			if (j >= len)
+				return -1;
+			key_at = i + 1;
+			key_len = j - i - 1;
+			i = j;
+		} else if (c == '{' || c == '[') {
+			if (++depth == 2 && c == '{' && key_len == strlen(name) &&
+			    !memcmp(s + key_at, name, key_len))
+				start = i + 1;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 1 && start) {
+				*from = start - 1;
+				*to = i + 1;
+				return 0;
+			}
+			if (depth <= 0)
+				return -1;
+		} else if (c == ',' && depth == 1) {
+			key_len = 0;
+		}
+	}
+	return -1;
+}
+
+static char *json_str(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (cJSON_IsString(v))
+		return strdup(v->valuestring);
+	if (cJSON_IsNumber(v)) {	/* raffle ids written as numbers */
+		char *s;
+		return asprintf(&s, "%.0f", v->valuedouble) < 0 ? NULL : s;
+	}
+	return NULL;
+}
+
+static void read_metadata(const char *head, size_t len, struct backup_info *info)
+{
+	size_t from, to;
+	if (find_top_object(head, len, "metadata", &from, &to) < 0) {
+		info->error = strdup("no metadata object at the start of the file");
+		return;
+	}
+	cJSON *meta = cJSON_ParseWithLength(head + from, to - from);
+	if (!meta) {
+		info->error = strdup("metadata is not valid JSON");
+		return;
+	}
+	info->id = json_str(meta, "id");
+	info->type = json_str(meta, "type");
+	info->timestamp = json_str(meta, "timestamp");
+	info->raffle_id = json_str(meta, "raffleId");
+	cJSON_Delete(meta);
+	if (!info->id || !info->type || !info->timestamp)
+		info->error = strdup("metadata lacks id, type or timestamp");
+	else if (parse_iso_ms(info->timestamp, &info->ts_ms) < 0)
+		info->error = strdup("metadata timestamp is not ISO 8601");
+}
+
+/* A backup that was cut short does not end with the closing brace. */
+static bool ends_whole(int fd, off_t size)
+{
+	char tail[64];
+	off_t at = size > (off_t)sizeof tail ? size - (off_t)sizeof tail : 0;
+	ssize_t n = pread(fd, tail, sizeof tail, at);
+	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ' ||
+			 tail[n - 1] == '\r' || tail[n - 1] == '\t'))
+		n--;
+	return n > 0 && tail[n - 1] == '}';
+}
+
+int backup_info_read(const char *path, struct backup_info *info)
+{
+	*info = (struct backup_info){ .path = strdup(path) };
+	char sum[4096];
+	snprintf(sum, sizeof sum, "%s.sha256", path);
+	info->checksum = access(sum, F_OK) == 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		info->error = strdup(strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	info->size = st.st_size;
+	info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
+	char *head = malloc(HEAD_BYTES);
+	ssize_t n = head ? pread(fd, head, HEAD_BYTES, 0) : -1;
+	if (n < 0)
+		info->error = strdup(strerror(errno));
+	else
+		read_metadata(head, (size_t)n, info);
+	if (!info->error && !ends_whole(fd, st.st_size))
+		info->error = strdup("truncated: the file does not end its JSON object");
+	free(head);
+	close(fd);
+	return 0;
+}
+
+void backup_info_free(struct backup_info *info)
+{
+	free(info->id);
+	free(info->type);
+	free(info->timestamp);
+	free(info->raffle_id);
+	free(info->path);
+	free(info->error);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct backup_info *x = a, *y = b;
+	if (x->ts_ms != y->ts_ms)
+		return x->ts_ms < y->ts_ms ? 1 : -1;
+	return strcmp(y->path, x->path);
+}
+
+/* "<id>.json" with a valid id, or NULL */
+static bool backup_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 6 || n - 5 >= ID_MAX || strcmp(name + n - 5, ".json"))
+		return false;
+	char id[ID_MAX];
+	memcpy(id, name, n - 5);
+	id[n - 5] = '\0';
+	return id_valid(id);
+}
+
+int store_list(const char *dir, const char *type, struct backup_info **list, size_t *n)
+{
+	*list = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		warn("cannot read the backup directory %s", dir);
+		return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+	}
+	size_t cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!backup_name(e->d_name))
+			continue;
+		struct backup_info info;
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		backup_info_read(path, &info);
+		if (type && (!info.type || strcmp(info.type, type))) {
+			backup_info_free(&info);
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*list = realloc(*list, cap * sizeof **list);
+			if (!*list)
+				err(70, "out of memory");
+		}
+		(*list)[(*n)++] = info;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*list, *n, sizeof **list, newest_first);
+	return 0;
+}
+
+void store_list_free(struct backup_info *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		backup_info_free(&list[i]);
+	free(list);
+}
+
+/* latest, full_latest, raffle_latest, raffle_<id>_latest: the newest whole match */
+static int resolve_alias(const char *dir, const char *alias, char **path)
+{
+	const char *type = strncmp(alias, "raffle_", 7) ? "full" : "raffle";
+	char raffle[ID_MAX] = "";
+	if (strcmp(alias, "raffle_latest") && !strcmp(type, "raffle"))
+		snprintf(raffle, sizeof raffle, "%.*s", (int)(strlen(alias) - 14), alias + 7);
+	struct backup_info *list;
+	size_t n;
+	int rc = store_list(dir, type, &list, &n);
+	if (rc)
+		return rc;
+	*path = NULL;
+	for (size_t i = 0; i < n && !*path; i++)
+		if (!list[i].error && (!*raffle || (list[i].raffle_id && !strcmp(list[i].raffle_id, raffle))))
+			*path = strdup(list[i].path);
+	store_list_free(list, n);
+	if (!*path) {
+		warnx("%s: no such backup in %s", alias, dir);
+		return EX_NOINPUT;
+	}
+	return 0;
+}
+
+int store_resolve(const char *dir, const char *arg, char **path)
+{
+	if (!strcmp(arg, "-") || strchr(arg, '/')) {
+		*path = strdup(arg);
+		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
+			warn("%s", arg);
+			free(*path);
+			return EX_NOINPUT;
+		}
+		return 0;
+	}
+	if (id_is_alias(arg))
+		return resolve_alias(dir, arg, path);
+	if (!id_valid(arg)) {
+		warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
+		      "letters, digits, _ and - only)", arg);
+		return EX_USAGE;
+	}
+	if (asprintf(path, "%s/%s.json", dir, arg) < 0)
+		err(70, "out of memory");
+	if (access(*path, F_OK) < 0) {
+		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
+		free(*path);
+		return EX_NOINPUT;
+	}
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* The backup directory: its place, its lock, its backups (SPEC §4.1, §7). */
+#ifndef BK_STORE_H
+#define BK_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* $BACKUP_DIR (default ./backups), created 0700 if missing. 0 or EX_CANTCREAT. */
+int store_dir(const char **dir);
+
+/*
+ * Takes the one lock of the backup directory, waiting up to wait_seconds.
+ * Returns 0 with *fd holding it, or EX_TEMPFAIL (another job has it) or
+ * EX_CANTCREAT, after saying so. The lock goes with the process.
+ */
+int store_lock(const char *dir, long wait_seconds, int *fd);
+
+/* What the head of a backup file says about it. */
+struct backup_info {
+	char *id, *type, *timestamp, *raffle_id, *path;
+	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
+	off_t size;
+	bool checksum;		/* <id>.json.sha256 exists */
+	char *error;		/* why it is corrupt, or NULL */
+};
+
+/*
+ * Reads the metadata of the backup at path from its first bytes only.
+ * Returns 0; a file that is not a readable backup gets info->error set.
+ */
+int backup_info_read(const char *path, struct backup_info *info);
+void backup_info_free(struct backup_info *info);
+
+/*
+ * Every <id>.json in dir whose name is a valid id, newest first by metadata
+ * timestamp. type filters ("full", "raffle" or NULL). Temporary files and
+ * other names are skipped. Returns 0 or EX_NOINPUT/EX_IOERR.
+ */
+int store_list(const char *dir, const char *type, struct backup_info **list, size_t *n);
+void store_list_free(struct backup_info *list, size_t n);
+
+/*
+ * Turns what the operator typed into a path: "-" stays "-", anything with a
+ * '/' is a path, an alias names the newest match, an id names <dir>/<id>.json.
+ * Returns 0 with *path malloc'd, EX_USAGE for a malformed id, EX_NOINPUT when
+ * there is no such backup (after saying so).
+ */
+int store_resolve(const char *dir, const char *arg, char **path);
+
+/* Parses an ISO 8601 timestamp with an optional offset into epoch ms. */
+int parse_iso_ms(const char *s, int64_t *ms);
+
+/* Formats epoch ms as 2024-12-01T02:00:00.000Z (25 bytes). */
+void format_iso_ms(int64_t ms, char *out);
+
+int64_t now_ms(void);
+
+#endif
