@@ -59,13 +59,29 @@ int out_open_fd(struct out *o, int fd)
 
 int out_open_file(struct out *o, const char *dir, const char *id)
 {
-	o->dir = strdup(dir);
-	if (asprintf(&o->final_path, "%s/%s.json", dir, id) < 0 ||
-	    asprintf(&o->tmp_path, "%s/.%s.json.tmp-XXXXXX", dir, id) < 0)
+	char *path;
+	if (asprintf(&path, "%s/%s.json", dir, id) < 0)
 		err(70, "out of memory");
+	int rc = out_open_path(o, path);
+	free(path);
+	return rc;
+}
+
+int out_open_path(struct out *o, const char *path)
+{
+	char *copy = strdup(path), *slash;
+	o->final_path = strdup(path);
+	o->dir = strdup((slash = strrchr(copy, '/')) ? (*slash = '\0', *copy ? copy : "/") : ".");
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
+		err(70, "out of memory");
+	free(copy);
 	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
 	if (fd < 0) {
-		warn("cannot create a backup file in %s", dir);
+		warn("cannot create a backup file in %s", o->dir);
+		free(o->dir);
+		free(o->final_path);
+		o->dir = o->final_path = NULL;
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 		return EX_CANTCREAT;

@@ -25,6 +25,9 @@ struct out {
  */
 int out_open_file(struct out *o, const char *dir, const char *id);
 
+/* The same for any path: the temporary file goes in the path's directory. */
+int out_open_path(struct out *o, const char *path);
+
 /* Starts writing to an open descriptor (stdout, or a file named by -o). */
 int out_open_fd(struct out *o, int fd);
 

@@ -1,0 +1,140 @@
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "copyjson.h"
+#include "dump.h"
+#include "jsonw.h"
+#include "redisc.h"
+#include "store.h"
+
+int dump_snapshot(PGconn *conn)
+{
+	return pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+static char *select_sql(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+			const char *what, const char *where)
+{
+	struct buf sql = { 0 };
+	buf_adds(&sql, "SELECT ");
+	if (what) {
+		buf_adds(&sql, what);
+	} else {
+		for (int i = 0; i < t->ncols; i++) {
+			char *col = PQescapeIdentifier(conn, t->cols[i].name, strlen(t->cols[i].name));
+			if (i)
+				buf_addc(&sql, ',');
+			buf_adds(&sql, col);
+			PQfreemem(col);
+		}
+	}
+	char *table = pg_qualified(conn, s, t->name);
+	buf_adds(&sql, " FROM ");
+	buf_adds(&sql, table);
+	free(table);
+	if (where) {
+		buf_adds(&sql, " WHERE ");
+		buf_adds(&sql, where);
+	}
+	buf_cstr(&sql);
+	return sql.data;
+}
+
+int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+	       const char *where, long long *rows)
+{
+	char *sql = select_sql(conn, s, t, "count(*)", where);
+	PGresult *r = PQexec(conn, sql);
+	free(sql);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (ok)
+		*rows = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return ok ? 0 : pg_fail(conn, t->name);
+}
+
+int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+	      const char *where, struct out *out, long long *rows)
+{
+	char *select = select_sql(conn, s, t, NULL, where), *sql;
+	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
+		err(70, "out of memory");
+	free(select);
+	PGresult *r = PQexec(conn, sql);
+	free(sql);
+	int ok = PQresultStatus(r) == PGRES_COPY_OUT;
+	PQclear(r);
+	if (!ok)
+		return pg_fail(conn, t->name);
+	struct buf row = { 0 }, scratch = { 0 };
+	char *line;
+	int n, rc = 0;
+	*rows = 0;
+	while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
+		buf_add(&row, *rows ? ",\n" : "\n", *rows ? 2 : 1);
+		if (!rc && copyjson_row(t, line, (size_t)(n - 1), &row, &scratch) < 0) {
+			warnx("%s: row %lld does not match the table's columns", t->name, *rows + 1);
+			rc = EX_SOFTWARE;
+		}
+		PQfreemem(line);
+		out_buf(out, &row);
+		(*rows)++;
+	}
+	buf_free(&row);
+	buf_free(&scratch);
+	r = PQgetResult(conn);
+	if (n == -2 || PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = pg_fail(conn, t->name);
+	PQclear(r);
+	while ((r = PQgetResult(conn)))
+		PQclear(r);
+	return rc;
+}
+
+int dump_open(struct out *out, const char *dir, const char *id, const char *output)
+{
+	if (!output)
+		return out_open_file(out, dir, id);
+	if (!strcmp(output, "-")) {
+		if (isatty(STDOUT_FILENO)) {
+			warnx("refusing to write a backup to a terminal; redirect stdout or use -o FILE");
+			return EX_USAGE;
+		}
+		return out_open_fd(out, STDOUT_FILENO);
+	}
+	return out_open_path(out, output);
+}
+
+int dump_close(struct out *out, cJSON *meta)
+{
+	char sha[65];
+	char *path = out->final_path ? strdup(out->final_path) : NULL;
+	unsigned long long size = out->bytes;
+	int rc = out_finish(out, sha);
+	if (!rc && path) {
+		char *abs = realpath(path, NULL);
+		cJSON_AddStringToObject(meta, "path", abs ? abs : path);
+		cJSON_AddNumberToObject(meta, "size", (double)size);
+		cJSON_AddStringToObject(meta, "sha256", sha);
+		free(abs);
+	}
+	free(path);
+	return rc;
+}
+
+void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms)
+{
+	*ms = now_ms();
+	for (;; (*ms)++) {	/* two backups in one millisecond get distinct ids */
+		char path[4096];
+		snprintf(id, size, "%s_%lld", prefix, (long long)*ms);
+		snprintf(path, sizeof path, "%s/%s.json", dir, id);
+		if (access(path, F_OK) < 0)
+			return;
+	}
+}

@@ -1,0 +1,50 @@
+/* Streaming tables out of one snapshot into a backup (SPEC §4.2, §4.3). */
+#ifndef BK_DUMP_H
+#define BK_DUMP_H
+
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "out.h"
+#include "pg.h"
+
+/* Starts the one REPEATABLE READ READ ONLY transaction every table is read in. */
+int dump_snapshot(PGconn *conn);
+
+/*
+ * Rows of t matching where (an SQL condition with its values already quoted
+ * by libpq, or NULL for all): counted, then streamed as JSON objects.
+ */
+int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+	       const char *where, long long *rows);
+int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+	      const char *where, struct out *out, long long *rows);
+
+/* Where the backup goes: NULL = <dir>/<id>.json, "-" = stdout, else a path. */
+int dump_open(struct out *out, const char *dir, const char *id, const char *output);
+
+/*
+ * Finishes the output and adds path, size and sha256 to meta (not for
+ * stdout). Returns 0 or EX_IOERR.
+ */
+int dump_close(struct out *out, cJSON *meta);
+
+/* The backup id for prefix and now, not yet taken in dir: prefix_<ms>. */
+void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms);
+
+struct dump_options {
+	const char *dir;	/* the backup directory */
+	const char *output;	/* as for dump_open */
+	bool no_redis;
+	const char *id_prefix;	/* "full" */
+};
+
+/*
+ * A whole full backup: every table in one snapshot, then the Redis states.
+ * On success *meta is the metadata object plus path, size and sha256.
+ * Returns 0 or a sysexits code after saying what failed; no file is left.
+ */
+int dump_full(const struct dump_options *opt, cJSON **meta);
+
+#endif

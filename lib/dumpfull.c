@@ -1,0 +1,174 @@
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "dump.h"
+#include "ids.h"
+#include "jsonw.h"
+#include "redisc.h"
+#include "store.h"
+
+/* Only the last BK_ACTIVITY_DAYS days of UserActivity (SPEC §4.2). */
+static const char *where_for(const struct pg_table *t, long activity_days, char *sql, size_t n)
+{
+	if (strcmp(t->name, "UserActivity"))
+		return NULL;
+	for (int i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i].name, "timestamp")) {
+			snprintf(sql, n, "\"timestamp\" >= (now() AT TIME ZONE 'UTC') - interval '%ld days'",
+				 activity_days);
+			return sql;
+		}
+	return NULL;
+}
+
+static cJSON *new_metadata(const char *id, int64_t ms, PGconn *conn, const struct pg_schema *s,
+			   long activity_days)
+{
+	char ts[32];
+	format_iso_ms(ms, ts);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "id", id);
+	cJSON_AddStringToObject(meta, "timestamp", ts);
+	cJSON_AddStringToObject(meta, "type", "full");
+	cJSON_AddStringToObject(meta, "version", "1.0");
+	cJSON_AddStringToObject(meta, "tool", "bk-dump " BK_VERSION);
+	cJSON_AddStringToObject(meta, "database", PQdb(conn));
+	cJSON_AddStringToObject(meta, "schema", s->name);
+	cJSON_AddNumberToObject(meta, "userActivityDays", (double)activity_days);
+	cJSON *tables = cJSON_AddObjectToObject(meta, "tables");
+	cJSON *counts = cJSON_AddObjectToObject(meta, "rowCounts");
+	for (int i = 0; i < s->ntables; i++) {
+		cJSON_AddStringToObject(tables, s->tables[i].key, s->tables[i].name);
+		cJSON_AddNumberToObject(counts, s->tables[i].key, (double)s->tables[i].rows);
+	}
+	return meta;
+}
+
+static void add_redis_metadata(cJSON *meta, const struct redis_snapshot *snap, const char *pattern)
+{
+	cJSON *r = cJSON_AddObjectToObject(meta, "redis");
+	cJSON_AddBoolToObject(r, "included", snap != NULL);
+	cJSON_AddStringToObject(r, "pattern", pattern);
+	cJSON_AddNumberToObject(r, "keys", snap ? (double)snap->keys : 0);
+	if (snap && snap->skipped)
+		cJSON_AddNumberToObject(r, "skippedNotStrings", (double)snap->skipped);
+}
+
+static void copy_spool(FILE *from, struct out *out)
+{
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, from)) > 0)
+		out_write(out, chunk, n);
+}
+
+static int write_tables(PGconn *conn, const struct pg_schema *s, long days, struct out *out)
+{
+	struct buf b = { 0 };
+	int rc = 0;
+	for (int i = 0; !rc && i < s->ntables; i++) {
+		const struct pg_table *t = &s->tables[i];
+		char sql[256];
+		long long rows;
+		b.len = 0;
+		buf_adds(&b, i ? "\n],\n" : "\n");
+		jsonw_key(&b, t->key);
+		buf_addc(&b, '[');
+		out_buf(out, &b);
+		rc = dump_rows(conn, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
+		if (!rc && rows != t->rows) {
+			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows, t->rows);
+			rc = EX_SOFTWARE;
+		}
+	}
+	buf_free(&b);
+	out_write(out, s->ntables ? "\n]}" : "}", s->ntables ? 3 : 1);
+	return rc;
+}
+
+static void write_redis(struct redis_snapshot *snap, struct out *out)
+{
+	out_write(out, ",\n\"redis\":{\"conversations\":{", 28);
+	if (snap)
+		copy_spool(snap->values, out);
+	out_write(out, "},\n\"ttl\":{", 10);
+	if (snap)
+		copy_spool(snap->ttls, out);
+	out_write(out, "}}}\n", 4);
+}
+
+static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days)
+{
+	int rc = dump_snapshot(conn);
+	if (!rc)
+		rc = pg_schema_load(conn, s);
+	for (int i = 0; !rc && i < s->ntables; i++) {
+		char sql[256];
+		rc = dump_count(conn, s, &s->tables[i], where_for(&s->tables[i], days, sql, sizeof sql),
+				&s->tables[i].rows);
+	}
+	return rc;
+}
+
+static int read_redis(bool skip, struct redis_snapshot *snap, const char *pattern)
+{
+	if (skip)
+		return 0;
+	redisContext *ctx;
+	int rc = redis_open(&ctx);
+	if (!rc) {
+		rc = redis_snapshot(ctx, pattern, snap);
+		redisFree(ctx);
+	}
+	return rc;
+}
+
+int dump_full(const struct dump_options *opt, cJSON **meta)
+{
+	long days;
+	const char *pattern = config_get("BK_REDIS_PATTERN", "conversation:*");
+	int rc = config_get_long("BK_ACTIVITY_DAYS", 90, 0, 1000000, &days);
+	PGconn *conn = NULL;
+	struct pg_schema s = { 0 };
+	struct redis_snapshot snap = { 0 };
+	*meta = NULL;
+	if (!rc)
+		rc = pg_connect(&conn);
+	if (!rc)
+		rc = snapshot_tables(conn, &s, days);
+	if (!rc)
+		rc = read_redis(opt->no_redis, &snap, pattern);
+	if (!rc) {
+		char id[ID_MAX];
+		int64_t ms;
+		struct out out;
+		dump_new_id(opt->dir, opt->id_prefix ? opt->id_prefix : "full", id, sizeof id, &ms);
+		*meta = new_metadata(id, ms, conn, &s, days);
+		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
+		rc = dump_open(&out, opt->dir, id, opt->output);
+		if (!rc) {
+			char *head = cJSON_PrintUnformatted(*meta);
+			out_write(&out, "{\"metadata\":", 12);
+			out_write(&out, head, strlen(head));
+			out_write(&out, ",\n\"data\":{", 10);
+			free(head);
+			rc = write_tables(conn, &s, days, &out);
+			write_redis(opt->no_redis ? NULL : &snap, &out);
+			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
+		}
+	}
+	if (!rc)
+		rc = pg_command(conn, "COMMIT");
+	if (rc && *meta) {
+		cJSON_Delete(*meta);
+		*meta = NULL;
+	}
+	redis_snapshot_free(&snap);
+	pg_schema_free(&s);
+	PQfinish(conn);
+	return rc;
+}

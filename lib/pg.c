@@ -1,0 +1,262 @@
+#include <ctype.h>
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
+#include "config.h"
+#include "pg.h"
+
+/* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
+static char *take_schema_param(char *url)
+{
+	char *q = strchr(url, '?');
+	if (!q || (strncmp(url, "postgres://", 11) && strncmp(url, "postgresql://", 13)))
+		return NULL;
+	char *p = q + 1, *found = NULL;
+	while (*p) {
+		char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n > 7 && !strncmp(p, "schema=", 7)) {
+			found = strndup(p + 7, n - 7);
+			memmove(p, amp ? amp + 1 : p + n, strlen(amp ? amp + 1 : p + n) + 1);
+			continue;
+		}
+		p += amp ? n + 1 : n;
+	}
+	size_t len = strlen(url);
+	while (len && (url[len - 1] == '&' || url[len - 1] == '?'))
+		url[--len] = '\0';
+	return found;
+}
+
+int pg_command(PGconn *conn, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	return ok ? 0 : pg_fail(conn, sql);
+}
+
+int pg_fail(PGconn *conn, const char *what)
+{
+	const char *msg = PQerrorMessage(conn);
+	size_t n = strlen(msg);
+	while (n && isspace((unsigned char)msg[n - 1]))
+		n--;
+	warnx("database: %s: %.*s", what, (int)n, msg);
+	return PQstatus(conn) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+}
+
+int pg_connect(PGconn **conn)
+{
+	const char *url = config_get("DATABASE_URL", NULL);
+	*conn = NULL;
+	if (!url) {
+		warnx("DATABASE_URL is not set (environment or .env)");
+		return EX_USAGE;
+	}
+	char *dsn = strdup(url);
+	char *schema = take_schema_param(dsn);
+	*conn = PQconnectdb(dsn);
+	free(dsn);
+	if (PQstatus(*conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(*conn);
+		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+		PQfinish(*conn);
+		*conn = NULL;
+		free(schema);
+		return EX_UNAVAILABLE;
+	}
+	PQsetClientEncoding(*conn, "UTF8");
+	int rc = pg_command(*conn, "SET DateStyle = ISO; SET TimeZone = 'UTC'; "
+				   "SET IntervalStyle = iso_8601; SET extra_float_digits = 1");
+	if (!rc && schema) {
+		char *id = PQescapeIdentifier(*conn, schema, strlen(schema));
+		char sql[512];
+		snprintf(sql, sizeof sql, "SET search_path = %s", id ? id : "public");
+		PQfreemem(id);
+		rc = pg_command(*conn, sql);
+	}
+	free(schema);
+	return rc;
+}
+
+static const char *const fixed_keys[][2] = {
+	{ "Raffle", "raffles" }, { "Ticket", "tickets" }, { "BuyEvent", "buyEvents" },
+	{ "WalletUser", "walletUsers" }, { "Admin", "admins" }, { "Winner", "winners" },
+	{ "NotificationPreference", "notificationPreferences" },
+	{ "ScheduledNotification", "scheduledNotifications" },
+	{ "DailyAnalytics", "dailyAnalytics" }, { "DexDailyStats", "dexDailyStats" },
+	{ "RaffleAnalytics", "raffleAnalytics" }, { "UserActivity", "userActivities" },
+};
+
+char *pg_table_key(const char *table)
+{
+	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
+		if (!strcmp(table, fixed_keys[i][0]))
+			return strdup(fixed_keys[i][1]);
+	size_t n = strlen(table);
+	char *key = malloc(n + 3);
+	if (!key)
+		err(70, "out of memory");
+	memcpy(key, table, n + 1);
+	key[0] = (char)tolower((unsigned char)key[0]);
+	char last = n ? key[n - 1] : 's', before = n > 1 ? key[n - 2] : 'a';
+	if (last == 'y' && !strchr("aeiou", before))
+		strcpy(key + n - 1, "ies");
+	else if (last == 'x' || ((last == 'h') && (before == 'c' || before == 's')))
+		strcpy(key + n, "es");
+	else if (last != 's')
+		strcpy(key + n, "s");
+	return key;
+}
+
+static enum col_kind kind_of(const char *typname, const char *category)
+{
+	if (!strcmp(typname, "float4") || !strcmp(typname, "float8") || !strcmp(typname, "numeric"))
+		return COL_FLOAT;	/* may print NaN or Infinity: checked per value */
+	if (!strcmp(typname, "timestamp"))
+		return COL_TIMESTAMP;
+	if (!strcmp(typname, "timestamptz"))
+		return COL_TIMESTAMPTZ;
+	if (!strcmp(typname, "json") || !strcmp(typname, "jsonb"))
+		return COL_JSON;
+	if (!strcmp(typname, "money"))
+		return COL_STRING;
+	switch (*category) {
+	case 'N': return COL_NUMBER;
+	case 'B': return COL_BOOL;
+	case 'A': return COL_ARRAY;
+	default: return COL_STRING;
+	}
+}
+
+static const char columns_sql[] =
+	"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
+	"       t.typcategory, coalesce(e.typname, ''), coalesce(e.typcategory, ''), "
+	"       a.attnotnull, a.atthasdef "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+	"     AND a.attgenerated = '' "
+	"JOIN pg_type t ON t.oid = a.atttypid "
+	"LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+	"WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+	"  AND NOT c.relispartition AND c.relname <> '_prisma_migrations' "
+	"ORDER BY c.relname COLLATE \"C\", a.attnum";
+
+static const char fkeys_sql[] =
+	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype "
+	"FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+	"JOIN pg_class p ON p.oid = k.confrelid "
+	"JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] "
+	"JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = k.confkey[1] "
+	"WHERE k.contype = 'f' AND n.nspname = current_schema() "
+	"ORDER BY c.relname COLLATE \"C\", k.conname";
+
+static void add_column(struct pg_schema *s, PGresult *r, int row)
+{
+	const char *table = PQgetvalue(r, row, 0);
+	struct pg_table *t = s->ntables ? &s->tables[s->ntables - 1] : NULL;
+	if (!t || strcmp(t->name, table)) {
+		s->tables = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof *s->tables);
+		if (!s->tables)
+			err(70, "out of memory");
+		t = &s->tables[s->ntables++];
+		*t = (struct pg_table){ .name = strdup(table), .key = pg_table_key(table) };
+	}
+	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
+	if (!t->cols)
+		err(70, "out of memory");
+	t->cols[t->ncols++] = (struct pg_column){
+		.name = strdup(PQgetvalue(r, row, 1)),
+		.type = strdup(PQgetvalue(r, row, 2)),
+		.kind = kind_of(PQgetvalue(r, row, 3), PQgetvalue(r, row, 4)),
+		.elem_kind = kind_of(PQgetvalue(r, row, 5), PQgetvalue(r, row, 6)),
+		.not_null = *PQgetvalue(r, row, 7) == 't',
+		.has_default = *PQgetvalue(r, row, 8) == 't',
+	};
+}
+
+int pg_schema_load(PGconn *conn, struct pg_schema *s)
+{
+	*s = (struct pg_schema){ 0 };
+	PGresult *r = PQexec(conn, "SELECT current_schema()");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		return pg_fail(conn, "cannot find the current schema");
+	}
+	s->name = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	r = PQexec(conn, columns_sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return pg_fail(conn, "cannot read the catalog");
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		add_column(s, r, i);
+	PQclear(r);
+	r = PQexec(conn, fkeys_sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return pg_fail(conn, "cannot read the foreign keys");
+	}
+	s->nfkeys = PQntuples(r);
+	s->fkeys = calloc((size_t)s->nfkeys + 1, sizeof *s->fkeys);
+	for (int i = 0; i < s->nfkeys; i++)
+		s->fkeys[i] = (struct pg_fkey){
+			.table = strdup(PQgetvalue(r, i, 0)), .column = strdup(PQgetvalue(r, i, 1)),
+			.ref_table = strdup(PQgetvalue(r, i, 2)),
+			.ref_column = strdup(PQgetvalue(r, i, 3)),
+			.on_delete = *PQgetvalue(r, i, 4),
+		};
+	PQclear(r);
+	return 0;
+}
+
+void pg_schema_free(struct pg_schema *s)
+{
+	for (int i = 0; i < s->ntables; i++) {
+		struct pg_table *t = &s->tables[i];
+		for (int j = 0; j < t->ncols; j++) {
+			free(t->cols[j].name);
+			free(t->cols[j].type);
+		}
+		free(t->cols);
+		free(t->name);
+		free(t->key);
+	}
+	for (int i = 0; i < s->nfkeys; i++) {
+		free(s->fkeys[i].table);
+		free(s->fkeys[i].column);
+		free(s->fkeys[i].ref_table);
+		free(s->fkeys[i].ref_column);
+	}
+	free(s->fkeys);
+	free(s->tables);
+	free(s->name);
+	*s = (struct pg_schema){ 0 };
+}
+
+struct pg_table *pg_schema_table(const struct pg_schema *s, const char *name)
+{
+	for (int i = 0; i < s->ntables; i++)
+		if (!strcmp(s->tables[i].name, name) || !strcmp(s->tables[i].key, name))
+			return &s->tables[i];
+	return NULL;
+}
+
+char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
+{
+	char *ns = PQescapeIdentifier(conn, s->name, strlen(s->name));
+	char *t = PQescapeIdentifier(conn, table, strlen(table));
+	char *q = NULL;
+	if (!ns || !t || asprintf(&q, "%s.%s", ns, t) < 0)
+		err(70, "out of memory");
+	PQfreemem(ns);
+	PQfreemem(t);
+	return q;
+}

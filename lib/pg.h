@@ -1,0 +1,71 @@
+/* PostgreSQL: connecting, and what the catalog says about the tables. */
+#ifndef BK_PG_H
+#define BK_PG_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+/* How a column's COPY text becomes JSON (and back). */
+enum col_kind {
+	COL_STRING, COL_NUMBER, COL_FLOAT, COL_BOOL,
+	COL_TIMESTAMP, COL_TIMESTAMPTZ, COL_JSON, COL_ARRAY
+};
+
+struct pg_column {
+	char *name;
+	char *type;		/* format_type(), e.g. "timestamp(3) without time zone" */
+	enum col_kind kind;
+	enum col_kind elem_kind;	/* for COL_ARRAY */
+	bool not_null, has_default;
+};
+
+struct pg_table {
+	char *name;		/* "SellEvent" */
+	char *key;		/* "sellEvents": its name in a backup (SPEC §4.2) */
+	int ncols;
+	struct pg_column *cols;
+	long long rows;		/* filled by whoever counts them */
+};
+
+struct pg_fkey {
+	char *table, *column;	/* the referencing side (first column) */
+	char *ref_table, *ref_column;
+	char on_delete;		/* confdeltype: a, r, c, n, d */
+};
+
+struct pg_schema {
+	char *name;		/* current_schema() */
+	int ntables, nfkeys;
+	struct pg_table *tables;	/* sorted by name */
+	struct pg_fkey *fkeys;
+};
+
+/*
+ * Connects with $DATABASE_URL. A Prisma-style "?schema=NAME" parameter,
+ * which libpq would refuse, is taken off and becomes the search_path.
+ * The session speaks UTF-8, ISO dates and UTC. Returns 0, EX_USAGE when
+ * DATABASE_URL is unset, or EX_UNAVAILABLE with libpq's reason.
+ */
+int pg_connect(PGconn **conn);
+
+/* Runs a statement that returns no rows; 0 or EX_UNAVAILABLE after saying why. */
+int pg_command(PGconn *conn, const char *sql);
+
+/* Reads every base table of the current schema but _prisma_migrations, with
+ * its columns and the foreign keys between them. 0 or EX_UNAVAILABLE. */
+int pg_schema_load(PGconn *conn, struct pg_schema *schema);
+void pg_schema_free(struct pg_schema *schema);
+
+/* The table whose name or backup key is name, or NULL. */
+struct pg_table *pg_schema_table(const struct pg_schema *schema, const char *name);
+
+/* The backup key of a table name: fixed for the bot's twelve, else lower-camel plural. */
+char *pg_table_key(const char *table);
+
+/* Says what failed and maps it: connection gone → EX_UNAVAILABLE, else EX_SOFTWARE. */
+int pg_fail(PGconn *conn, const char *what);
+
+/* "quoted"."identifiers" for one table of the schema, malloc'd. */
+char *pg_qualified(PGconn *conn, const struct pg_schema *schema, const char *table);
+
+#endif

@@ -1,0 +1,77 @@
+/* bk-dump: a full backup of the database and the Redis conversation states. */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "dump.h"
+#include "store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bk-dump [-o FILE|-] [--no-redis] [--wait SECONDS]\n"
+		   "       bk-dump -h | --help | --version\n"
+		   "\n"
+		   "Takes a full backup of every table (one consistent snapshot) and of the\n"
+		   "Redis conversation states into $BACKUP_DIR/full_<ms>.json, with a\n"
+		   ".sha256 file beside it, and prints its metadata as one JSON line.\n"
+		   "\n"
+		   "  -o, --output FILE|-   write the backup to FILE, or to stdout with -\n"
+		   "      --no-redis        leave Redis out (said in the metadata)\n"
+		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
+		   "  -h, --help            this help\n"
+		   "      --version         the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "no-redis", no_argument, NULL, 'R' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct dump_options opt = { .id_prefix = "full" };
+	long wait = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:w:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.output = optarg; break;
+		case 'R': opt.no_redis = true; break;
+		case 'w':
+			if (parse_long(optarg, 0, 86400, &wait) < 0)
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': puts("bk-dump " BK_VERSION); return 0;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	int lock, rc = config_load();
+	if (!rc)
+		rc = store_dir(&opt.dir);
+	if (!rc)
+		rc = store_lock(opt.dir, wait, &lock);
+	cJSON *meta = NULL;
+	if (!rc)
+		rc = dump_full(&opt, &meta);
+	if (!rc && !(opt.output && !strcmp(opt.output, "-"))) {
+		char *line = cJSON_PrintUnformatted(meta);
+		puts(line);
+		free(line);
+	}
+	cJSON_Delete(meta);
+	return rc;
+}
