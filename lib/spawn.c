@@ -1,0 +1,162 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawn.h"
+
+struct sink {
+	int fd;
+	char *buf;
+	size_t len, cap, max;
+};
+
+/* Reads what is there; returns 0 at EOF, 1 when more may come, -1 on error. */
+static int drain(struct sink *s)
+{
+	char chunk[8192];
+	ssize_t n = read(s->fd, chunk, sizeof chunk);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	if (n == 0)
+		return 0;
+	size_t keep = (size_t)n;
+	if (s->len + keep > s->max)
+		keep = s->max - s->len;	/* drop the rest, keep reading */
+	if (s->len + keep + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + keep + 1)
+			cap *= 2;
+		char *p = realloc(s->buf, cap);
+		if (!p)
+			return -1;
+		s->buf = p;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, chunk, keep);
+	s->len += keep;
+	s->buf[s->len] = '\0';
+	return 1;
+}
+
+static int collect(struct sink *out, struct sink *err)
+{
+	struct sink *sinks[2] = { out, err };
+	int open = 2;
+	while (open > 0) {
+		struct pollfd pfd[2];
+		for (int i = 0; i < 2; i++)
+			pfd[i] = (struct pollfd){ .fd = sinks[i]->fd, .events = POLLIN };
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			int rc = drain(sinks[i]);
+			if (rc < 0)
+				return -1;
+			if (rc == 0) {
+				close(sinks[i]->fd);
+				sinks[i]->fd = -1;
+				open--;
+			}
+		}
+	}
+	return 0;
+}
+
+/* In the child: only async-signal-safe calls from here to execve. */
+static void child(const char *path, char *const argv[], char *const envp[],
+    int out, int err)
+{
+	static const char msg[] = "cannot execute the tool\n";
+	int in = open("/dev/null", O_RDONLY);
+	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(127);
+	execve(path, argv, envp);
+	(void)!write(2, msg, sizeof msg - 1);
+	_exit(127);
+}
+
+int spawn_run(const char *path, char *const argv[], char *const envp[],
+    struct spawn_result *r)
+{
+	int po[2], pe[2];
+	memset(r, 0, sizeof *r);
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]);
+		close(po[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		child(path, argv, envp, po[1], pe[1]);
+	close(po[1]);
+	close(pe[1]);
+	if (pid < 0) {
+		int e = errno;
+		close(po[0]);
+		close(pe[0]);
+		errno = e;
+		return -1;
+	}
+	struct sink out = { .fd = po[0], .max = SPAWN_OUT_MAX };
+	struct sink err = { .fd = pe[0], .max = SPAWN_ERR_MAX };
+	int rc = collect(&out, &err);
+	if (out.fd >= 0)
+		close(out.fd);
+	if (err.fd >= 0)
+		close(err.fd);
+	int ws;
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	r->out = out.buf ? out.buf : strdup("");
+	r->out_len = out.len;
+	r->err = err.buf ? err.buf : strdup("");
+	r->err_len = err.len;
+	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	if (rc < 0 || !r->out || !r->err) {
+		spawn_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void spawn_free(struct spawn_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+	r->out_len = r->err_len = 0;
+}
+
+int spawn_bin_dir(char *buf, size_t len)
+{
+	const char *dir = getenv("BK_BIN_DIR");
+	if (dir && *dir) {
+		if (strlen(dir) >= len)
+			return -1;
+		strcpy(buf, dir);
+		return 0;
+	}
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0 || (size_t)n >= len - 1)
+		return -1;
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	return 0;
+}
