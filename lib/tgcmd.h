@@ -1,0 +1,54 @@
+/*
+ * The relay's commands, parsed and validated before anything runs
+ * (SPEC §5.8, §8). A pure function of the text: no I/O, no globals, so a
+ * fuzzer can call it with any bytes.
+ */
+#ifndef BK_TGCMD_H
+#define BK_TGCMD_H
+
+#include "ids.h"
+
+enum tgcmd_kind {
+	TGCMD_NONE,		/* not a command, or one for another bot: ignore */
+	TGCMD_UNKNOWN,
+	TGCMD_HELP,		/* /help, /start */
+	TGCMD_BACKUP,
+	TGCMD_LIST,
+	TGCMD_DOWNLOAD,
+	TGCMD_RESTORE,
+	TGCMD_RAFFLE,
+	TGCMD_CLEANUP,
+};
+
+/* bk-restore's --skip-* groups */
+enum {
+	TGCMD_SKIP_RAFFLES = 1 << 0,
+	TGCMD_SKIP_ANALYTICS = 1 << 1,
+	TGCMD_SKIP_USERS = 1 << 2,
+	TGCMD_SKIP_REDIS = 1 << 3,
+	TGCMD_SKIP_ALL = (1 << 4) - 1,
+};
+
+struct tgcmd {
+	enum tgcmd_kind kind;
+	char name[32];		/* "/backup", for logs; "/?" when unknown */
+	char arg[ID_MAX + 1];	/* backup id or alias, or raffle id */
+	unsigned skip;		/* TGCMD_SKIP_* */
+	long days;		/* /backup_cleanup; 0 = the tool's default */
+	char error[160];	/* why the arguments were refused */
+};
+
+/*
+ * Parses text such as "/backup_restore@MyBot full_1 --skip-redis".
+ * A suffix naming another bot than botname (NULL: any) makes it TGCMD_NONE.
+ * Returns 0, or -1 with kind set and error saying what is wrong.
+ */
+int tgcmd_parse(const char *text, const char *botname, struct tgcmd *cmd);
+
+/* The option for one TGCMD_SKIP_* bit ("--skip-raffles"), NULL otherwise. */
+const char *tgcmd_skip_option(unsigned bit);
+
+/* The group's name for one TGCMD_SKIP_* bit ("raffles"), NULL otherwise. */
+const char *tgcmd_skip_group(unsigned bit);
+
+#endif

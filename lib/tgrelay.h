@@ -1,0 +1,34 @@
+/*
+ * The relay's loop (SPEC §5.8): long-poll getUpdates, remember the offset,
+ * check who is asking, and hand commands to one job thread at a time.
+ */
+#ifndef BK_TGRELAY_H
+#define BK_TGRELAY_H
+
+#include <signal.h>
+
+struct relay_config {
+	const char *api_url;
+	const char *token;
+	const char *admins;		/* TELEGRAM_ADMIN_IDS */
+	const char *state_path;		/* the offset file */
+	const char *bin_dir;		/* where bk-dump and the others are */
+	long poll_timeout;		/* getUpdates' timeout, seconds */
+	long confirm_seconds;		/* how long a restore waits for Confirm */
+	long upload_limit;		/* bytes; above it no sendDocument */
+	int rate;			/* commands per admin per minute */
+	long retry_delay_ms;		/* first wait after a failed poll */
+};
+
+struct relay;
+
+/* Checks the configuration and reads the offset; returns a sysexits code. */
+int relay_open(struct relay **relay, const struct relay_config *cfg);
+
+/* Polls and answers until *stop is set, then waits for a running job.
+ * Returns 0, or EX_NOPERM when Telegram rejects the token. */
+int relay_run(struct relay *relay, volatile sig_atomic_t *stop);
+
+void relay_close(struct relay *relay);
+
+#endif
