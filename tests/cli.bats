@@ -1,0 +1,44 @@
+#!/usr/bin/env bats
+# Conventions every binary keeps (SPEC §3): --help, --version, bad usage.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BK_BIN_DIR=${BK_BIN_DIR:-$BK_REPO/bin}
+
+@test "every tool: -h/--help prints usage to stdout and exits 0" {
+	for tool in "$BK_BIN_DIR"/*; do
+		name=$(basename "$tool")
+		run --separate-stderr "$tool" --help
+		[ "$status" -eq 0 ] || { echo "$name --help: $status"; false; }
+		[[ $output == usage:\ $name* ]] || { echo "$name: $output"; false; }
+		[ -z "$stderr" ]
+		run --separate-stderr "$tool" -h
+		[ "$status" -eq 0 ]
+	done
+}
+
+@test "every tool: --version" {
+	for tool in "$BK_BIN_DIR"/*; do
+		name=$(basename "$tool")
+		run --separate-stderr "$tool" --version
+		[ "$status" -eq 0 ]
+		[[ $output =~ ^$name\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "$name: $output"; false; }
+	done
+}
+
+@test "every tool: an unknown option is exit 64" {
+	for tool in "$BK_BIN_DIR"/*; do
+		run --separate-stderr "$tool" --no-such-option
+		[ "$status" -eq 64 ] || { echo "$(basename "$tool"): $status"; false; }
+	done
+}
+
+@test "every tool has a man page that mandoc finds clean" {
+	command -v mandoc >/dev/null || skip "mandoc missing"
+	for tool in "$BK_BIN_DIR"/*; do
+		page=$BK_REPO/man/$(basename "$tool").1
+		[ -f "$page" ] || { echo "no man page for $(basename "$tool")"; false; }
+		mandoc -Tlint -W warning "$page"
+	done
+}

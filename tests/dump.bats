@@ -1,0 +1,324 @@
+#!/usr/bin/env bats
+# bk-dump: full backups against real PostgreSQL and Redis servers.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	bk_start_servers
+	bk_load_schema
+	bk_load_data 2000
+	bk_redis SET 'conversation:111:222' '{"step":"await_wallet","text":"a \"quoted\" \\ value"}' EX 3600 >/dev/null
+	bk_redis SET 'conversation:333:444' 'plain' >/dev/null
+	bk_redis SET 'other:key' 'not backed up' >/dev/null
+	bk_redis HSET 'conversation:hash' field value >/dev/null
+}
+
+teardown_file() {
+	bk_stop_servers
+}
+
+setup() {
+	rm -rf "$BACKUP_DIR"
+}
+
+# The value of a metadata field of the JSON line bk-dump printed.
+meta() {
+	python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
+
+@test "a full backup: file 0600 in a 0700 directory, checksum that sha256sum -c accepts" {
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	id=$(meta "$output" id)
+	[[ $id =~ ^full_[0-9]{13}$ ]]
+	path=$(meta "$output" path)
+	[ "$path" = "$(cd "$BACKUP_DIR" && pwd)/$id.json" ]
+	[ "$(stat -c %a "$BACKUP_DIR")" = 700 ]
+	[ "$(stat -c %a "$path")" = 600 ]
+	[ "$(stat -c %a "$path.sha256")" = 600 ]
+	[ "$(meta "$output" size)" = "$(stat -c %s "$path")" ]
+	(cd "$BACKUP_DIR" && sha256sum -c "$id.json.sha256")
+	[ "$(cut -d' ' -f1 "$path.sha256")" = "$(meta "$output" sha256)" ]
+	# nothing else: no temporary file left
+	[ "$(find "$BACKUP_DIR" -name '.*tmp*' | wc -l)" -eq 0 ]
+}
+
+@test "every table but _prisma_migrations, row counts equal to the database's" {
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	path=$(meta "$output" path)
+	python3 - "$path" <<-'PY' >"$BK_TMP/counts"
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	m = d["metadata"]
+	assert m["type"] == "full" and m["version"] == "1.0" and m["database"] == "bk", m
+	assert set(d["data"]) == set(m["rowCounts"]) == set(m["tables"]), d["data"].keys()
+	for key, table in sorted(m["tables"].items()):
+	    assert len(d["data"][key]) == m["rowCounts"][key], key
+	    print(table, len(d["data"][key]))
+	PY
+	grep -q '^SellEvent ' "$BK_TMP/counts"
+	grep -q '^AuditLog ' "$BK_TMP/counts"
+	! grep -q _prisma_migrations "$BK_TMP/counts"
+	[ "$(wc -l <"$BK_TMP/counts")" -eq 14 ]
+	while read -r table n; do
+		if [ "$table" = UserActivity ]; then
+			want=$(bk_psql -c "SELECT count(*) FROM \"UserActivity\" WHERE \"timestamp\" >= now() AT TIME ZONE 'UTC' - interval '90 days'")
+		else
+			want=$(bk_count "$table")
+		fi
+		[ "$n" = "$want" ] || { echo "$table: $n in backup, $want in db"; false; }
+	done <"$BK_TMP/counts"
+	# the column names come from the catalog: camelCase, keys of the JSON rows
+	grep -q '"walletAddress":' "$path"
+}
+
+@test "awkward values: bigint beyond 2^53, unicode, escapes, arrays, floats, milliseconds" {
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	path=$(meta "$output" path)
+	# every digit kept, as a JSON number
+	grep -q '"ticketCount":9007199254740993' "$path"
+	grep -q '"telegramUserId":9007199254740993' "$path"
+	python3 - "$path" <<-'PY'
+	import json, sys
+	d = json.load(open(sys.argv[1]))["data"]
+	users = {u["telegramUsername"] for u in d["walletUsers"]}
+	assert "Zoë 🎉" in users, users
+	arrays = [n["targetUserIds"] for n in d["scheduledNotifications"]]
+	assert [] in arrays, "empty array"
+	assert any("" in a for a in arrays if a), "empty element"
+	assert any(None in a for a in arrays if a), "NULL element"
+	assert any("NULL" in a for a in arrays if a), "string NULL"
+	texts = [json.dumps(r) for t in d.values() for r in t]
+	assert any("\\n" in t and "\\\\" in t for t in texts), "newline and backslash"
+	ra = d["raffleAnalytics"]
+	assert all(isinstance(r["averageTicketsPerUser"], (int, float)) for r in ra)
+	for r in d["raffles"]:
+	    for k in ("startTime", "endTime", "createdAt", "updatedAt"):
+	        v = r[k]
+	        assert len(v) == 24 and v[10] == "T" and v.endswith("Z"), v
+	PY
+	grep -q '\.999Z"' "$path"
+	grep -q '\.000Z"' "$path"
+}
+
+@test "the database's own text survives: a COPY of the backup's values equals the table" {
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	path=$(meta "$output" path)
+	got=$(python3 - "$path" <<-'PY' | LC_ALL=C sort | md5sum
+	import json, sys
+	for u in json.load(open(sys.argv[1]))["data"]["walletUsers"]:
+	    name = u["telegramUsername"]
+	    print("%s|%s|%s" % (u["walletAddress"], u["telegramUserId"], "<null>" if name is None else name))
+	PY
+	)
+	want=$(bk_psql -c 'SELECT "walletAddress", "telegramUserId", coalesce("telegramUsername", '"'<null>'"') FROM "WalletUser"' | LC_ALL=C sort | md5sum)
+	[ "$got" = "$want" ]
+}
+
+@test "userActivities: the last BK_ACTIVITY_DAYS days only" {
+	old=$(bk_psql -c "SELECT count(*) FROM \"UserActivity\" WHERE \"timestamp\" < now() AT TIME ZONE 'UTC' - interval '90 days'")
+	[ "$old" -gt 0 ]
+	BK_ACTIVITY_DAYS=100000 run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	n=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["rowCounts"]["userActivities"])' "$output")
+	[ "$n" -eq "$(bk_count UserActivity)" ]
+	BK_ACTIVITY_DAYS=abc run --separate-stderr bk-dump
+	[ "$status" -eq 64 ]
+	[[ $stderr == *BK_ACTIVITY_DAYS* ]]
+}
+
+@test "Redis: conversation states by pattern, with their TTLs; other keys and non-strings left out" {
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	path=$(meta "$output" path)
+	python3 - "$path" <<-'PY'
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	r = d["redis"]
+	c = r["conversations"]
+	assert set(c) == {"conversation:111:222", "conversation:333:444"}, c
+	assert json.loads(c["conversation:111:222"])["text"] == 'a "quoted" \\ value'
+	assert 3500000 < r["ttl"]["conversation:111:222"] <= 3600000, r["ttl"]
+	assert r["ttl"]["conversation:333:444"] == -1
+	m = d["metadata"]["redis"]
+	assert m["included"] and m["keys"] == 2 and m["skippedNotStrings"] == 1, m
+	PY
+	BK_REDIS_PATTERN='other:*' run --separate-stderr bk-dump -o "$BK_TMP/other.json"
+	[ "$status" -eq 0 ]
+	grep -q '"other:key":"not backed up"' "$BK_TMP/other.json"
+}
+
+@test "-o - streams the backup to stdout and leaves no file" {
+	bk-dump -o - >"$BK_TMP/stream.json"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["metadata"]["type"]=="full"' "$BK_TMP/stream.json"
+	[ "$(find "$BACKUP_DIR" -name '*.json' | wc -l)" -eq 0 ]
+}
+
+@test "-o FILE writes FILE and FILE.sha256 atomically" {
+	run --separate-stderr bk-dump -o "$BK_TMP/out/backup.json"
+	[ "$status" -eq 73 ]	# no such directory
+	mkdir -p "$BK_TMP/out"
+	run --separate-stderr bk-dump -o "$BK_TMP/out/backup.json"
+	[ "$status" -eq 0 ]
+	(cd "$BK_TMP/out" && sha256sum -c backup.json.sha256)
+}
+
+@test "--no-redis: no Redis needed, and the metadata says so" {
+	REDIS_URL=redis://127.0.0.1:1/0 run --separate-stderr bk-dump --no-redis
+	[ "$status" -eq 0 ]
+	path=$(meta "$output" path)
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["metadata"]["redis"]["included"] is False and d["redis"]["conversations"]=={}' "$path"
+}
+
+@test "database down or wrong URL: exit 69 with libpq's reason, no file" {
+	DATABASE_URL="postgresql://bk@/bk?host=$BK_TMP/nowhere" run --separate-stderr bk-dump
+	[ "$status" -eq 69 ]
+	[[ $stderr == bk-dump:*"cannot connect to the database"*"No such file or directory"* ]]
+	DATABASE_URL="postgresql://bk@/no_such_db?host=$PGHOST&port=$PGPORT" run --separate-stderr bk-dump
+	[ "$status" -eq 69 ]
+	[[ $stderr == *'database "no_such_db" does not exist'* ]]
+	DATABASE_URL= BK_ENV_FILE=/dev/null run --separate-stderr bk-dump
+	[ "$status" -eq 64 ]
+	[[ $stderr == *"DATABASE_URL is not set"* ]]
+	[ "$(find "$BACKUP_DIR" -name '*.json*' | wc -l)" -eq 0 ]
+}
+
+@test "database stopped: exit 69, no file" {
+	bk_pg_stop
+	run --separate-stderr bk-dump
+	bk_pg_start
+	[ "$status" -eq 69 ]
+	[ "$(find "$BACKUP_DIR" -name '*.json*' | wc -l)" -eq 0 ]
+}
+
+@test "Redis down: exit 69 naming Redis, no file" {
+	REDIS_URL=redis://127.0.0.1:1/0 run --separate-stderr bk-dump
+	[ "$status" -eq 69 ]
+	[[ $stderr == *redis* ]]
+	REDIS_URL=ftp://x run --separate-stderr bk-dump
+	[ "$status" -eq 64 ]
+	[ "$(find "$BACKUP_DIR" -name '*.json*' | wc -l)" -eq 0 ]
+}
+
+@test "backup directory that cannot be made: exit 73" {
+	touch "$BK_TMP/a-file"
+	BACKUP_DIR=$BK_TMP/a-file/backups run --separate-stderr bk-dump
+	[ "$status" -eq 73 ]
+	[[ $stderr == *"cannot create the backup directory"* ]]
+}
+
+@test "disk full (file size limit): exit 74, no partial backup, older backups untouched" {
+	bk-dump >/dev/null
+	before=$(ls -la "$BACKUP_DIR"/*.json | md5sum)
+	# with SIGXFSZ ignored, write() past the limit fails with EFBIG
+	run --separate-stderr bash -c 'trap "" XFSZ; ulimit -f 64; exec bk-dump'
+	[ "$status" -eq 74 ]
+	[[ $stderr == *"cannot write"* ]]
+	[ "$(ls -la "$BACKUP_DIR"/*.json | md5sum)" = "$before" ]
+	[ "$(find "$BACKUP_DIR" -name '.*tmp*' | wc -l)" -eq 0 ]
+}
+
+@test "disk full (a tiny tmpfs): exit 74, nothing left behind" {
+	[ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"
+	mkdir -p "$BK_TMP/tiny"
+	mount -t tmpfs -o size=256k tmpfs "$BK_TMP/tiny" 2>/dev/null || skip "cannot mount a tmpfs here"
+	BACKUP_DIR=$BK_TMP/tiny/b run --separate-stderr bk-dump
+	ls -la "$BK_TMP/tiny/b"
+	leftover=$(find "$BK_TMP/tiny/b" -name '*.json*' | wc -l)
+	umount "$BK_TMP/tiny"
+	[ "$status" -eq 74 ]
+	[[ $stderr == *"No space left on device"* ]]
+	[ "$leftover" -eq 0 ]
+}
+
+@test "the backup lock: exit 75 while another job holds it, --wait waits" {
+	mkdir -p "$BACKUP_DIR"
+	flock "$BACKUP_DIR/.bk.lock" sleep 2 &
+	sleep 0.3
+	run --separate-stderr bk-dump
+	[ "$status" -eq 75 ]
+	[[ $stderr == *"another bk job holds the lock"* ]]
+	run --separate-stderr bk-dump --wait 10
+	[ "$status" -eq 0 ]
+	wait
+}
+
+@test "a dump taken while the bot writes is one consistent snapshot" {
+	# each transaction adds a ticket and a buy event together: a backup
+	# that read the tables at different moments would hold unequal sets
+	raffle=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
+	cat >"$BK_TMP/writer.sql" <<-SQL
+	BEGIN;
+	INSERT INTO "Ticket" (id, "raffleId", "walletAddress", "ticketCount", "updatedAt")
+	  VALUES ('snap-' || :n, '$raffle', 'snapwallet-' || :n, 1, now());
+	INSERT INTO "BuyEvent" (id, "raffleId", "walletAddress", "tokenAmount", "ticketCount",
+	  "transactionHash", "timestamp") VALUES ('snap-' || :n, '$raffle', 'w', '1', 1, 'snaptx-' || :n, now());
+	COMMIT;
+	SQL
+	(for n in $(seq 1 400); do bk_psql -v n="$n" -f "$BK_TMP/writer.sql"; done) &
+	writer=$!
+	sleep 0.2
+	for i in 1 2 3; do
+		bk-dump -o "$BK_TMP/snap$i.json" >/dev/null
+	done
+	wait "$writer"
+	for i in 1 2 3; do
+		python3 - "$BK_TMP/snap$i.json" <<-'PY'
+		import json, sys
+		d = json.load(open(sys.argv[1]))["data"]
+		t = {r["id"] for r in d["tickets"] if r["id"].startswith("snap-")}
+		b = {r["id"] for r in d["buyEvents"] if r["id"].startswith("snap-")}
+		assert t == b, (len(t), len(b))
+		print(len(t))
+		PY
+	done
+}
+
+@test "memory does not grow with the database" {
+	command -v /usr/bin/time >/dev/null || skip "/usr/bin/time missing"
+	/usr/bin/time -f %M -o "$BK_TMP/rss1" bk-dump -o "$BK_TMP/small.json" >/dev/null
+	url=$(bk_createdb bigdump --schema)
+	bk_load_data 60000 "$url"
+	DATABASE_URL=$url /usr/bin/time -f %M -o "$BK_TMP/rss2" bk-dump -o "$BK_TMP/big.json" >/dev/null
+	small=$(stat -c %s "$BK_TMP/small.json") big=$(stat -c %s "$BK_TMP/big.json")
+	echo "sizes $small $big, rss KB $(cat "$BK_TMP/rss1") $(cat "$BK_TMP/rss2")"
+	[ "$big" -gt $((small * 10)) ]
+	[ "$(cat "$BK_TMP/rss2")" -lt $(($(cat "$BK_TMP/rss1") + 8192)) ]
+	[ "$(cat "$BK_TMP/rss2")" -lt 65536 ]
+}
+
+@test "configuration: .env fills in what the environment does not set; Prisma's ?schema= works" {
+	mkdir -p "$BK_TMP/work"
+	cat >"$BK_TMP/work/.env" <<-EOF
+	# the bot's .env
+	DATABASE_URL="postgresql://bk@/bk?host=$PGHOST&port=$PGPORT&schema=public"
+	BACKUP_DIR='$BK_TMP/envdir'   
+	export BK_REDIS_PATTERN=conversation:111:*
+	EOF
+	cd "$BK_TMP/work"
+	env -u DATABASE_URL -u BACKUP_DIR -u BK_ENV_FILE bk-dump >/dev/null
+	[ "$(find "$BK_TMP/envdir" -name 'full_*.json' | wc -l)" -eq 1 ]
+	grep -q '"conversations":{"conversation:111:222"' "$BK_TMP"/envdir/full_*.json
+	! grep -q 'conversation:333' "$BK_TMP"/envdir/full_*.json
+	# the environment wins over .env
+	env -u DATABASE_URL -u BK_ENV_FILE BACKUP_DIR="$BK_TMP/envdir2" bk-dump >/dev/null
+	[ -d "$BK_TMP/envdir2" ]
+	echo 'not a line' >>"$BK_TMP/work/.env"
+	run --separate-stderr env -u BK_ENV_FILE bk-dump
+	[ "$status" -eq 64 ]
+	[[ $stderr == *".env:5: not a KEY=value line"* ]]
+}
+
+@test "bad usage: exit 64 with the usage" {
+	run --separate-stderr bk-dump --bogus
+	[ "$status" -eq 64 ]
+	[[ $stderr == *"usage: bk-dump"* ]]
+	run --separate-stderr bk-dump extra
+	[ "$status" -eq 64 ]
+	run --separate-stderr bk-dump --wait -1
+	[ "$status" -eq 64 ]
+}
