@@ -1,0 +1,43 @@
+/*
+ * Raffle backups (SPEC §4.3, §5.2): one raffle with the rows of every table
+ * that references it nested in it, read in one snapshot.
+ */
+#ifndef BK_RAFFLEDUMP_H
+#define BK_RAFFLEDUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "pg.h"
+
+/*
+ * The longest raffle id that still makes a valid backup id:
+ * "raffle_" + id + "_" + 13 digits of epoch ms within the 128 of SPEC §4.1.
+ */
+#define RAFFLE_ID_BACKUP_MAX 114
+
+/* raffle_id_valid, and short enough for a backup id. */
+bool raffle_backup_id_valid(const char *raffle_id);
+
+/*
+ * Backs up the raffle raffle_id (already checked with raffle_id_valid) into
+ * dir, in its own REPEATABLE READ READ ONLY transaction. On success *meta is
+ * the metadata plus path, size and sha256. Returns 0, EX_NOINPUT when there
+ * is no such raffle (no file is made), EX_DATAERR for an id that fails
+ * raffle_backup_id_valid, or another sysexits code after saying what failed.
+ */
+int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
+		  const char *raffle_id, cJSON **meta);
+
+/*
+ * The raffles --ended must back up, oldest end first: endTime passed, no
+ * Winner row, and no whole raffle backup in dir with a metadata timestamp
+ * after the endTime. *ids is a malloc'd array of malloc'd strings.
+ */
+int raffle_ended(PGconn *conn, const struct pg_schema *s, const char *dir,
+		 char ***ids, size_t *n);
+
+void raffle_ids_free(char **ids, size_t n);
+
+#endif
