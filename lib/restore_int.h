@@ -1,0 +1,66 @@
+/* bk-restore's insides, shared by lib/restore*.c only. */
+#ifndef BK_RESTORE_INT_H
+#define BK_RESTORE_INT_H
+
+#include <stdio.h>
+
+#include "restore.h"
+#include "verify.h"
+
+struct ukey {			/* a unique key: column indexes */
+	int n;
+	int *cols;
+};
+
+/* One live table and what the backup holds for it. */
+struct rtable {
+	struct pg_table *t;
+	char *qname;		/* "schema"."Table" */
+	char *tmp;		/* pg_temp."Table": same name, so errors name the table */
+	unsigned group;
+	bool selected;		/* its group is being restored */
+	bool in_backup;		/* the backup has rows (maybe zero) for it */
+	long long rows;		/* rows loaded into tmp */
+	long long applied;	/* rows inserted or updated */
+	char **defaults;	/* per column: default expression, or NULL */
+	bool *absent_ever;	/* per column: some row lacked it */
+	struct ukey pk;		/* n == 0: no primary key */
+	int nuniq;
+	struct ukey *uniq;	/* other unique keys */
+	/* the row being read */
+	struct buf *vals;
+	bool *present;
+	struct buf pending;	/* COPY text not yet sent */
+	int guess;		/* where the next member's column probably is */
+};
+
+struct rctx {
+	const struct restore_options *opt;
+	PGconn *conn;
+	struct pg_schema s;
+	struct rtable *rts;	/* parallel to s.tables */
+	struct rtable *copying;	/* whose COPY is open on conn */
+	struct buf scratch;
+	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
+	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
+	long long redis_keys;
+	char error[512];
+};
+
+/* restore_load.c: the sink that COPYs rows into temporary tables. */
+int load_prepare(struct rctx *c);
+int load_finish(struct rctx *c);	/* ends any open COPY */
+extern const struct verify_sink load_sink_ops;
+
+/* restore_plan.c: catalog, order, and the statements that apply the rows. */
+int plan_catalog(struct rctx *c);
+int plan_check_clean(struct rctx *c);
+int plan_apply(struct rctx *c);
+int plan_fail(struct rctx *c, const char *what);
+
+/* restore_redis.c */
+int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
+		const char *ttl);
+int redis_apply(struct rctx *c, long long *set);
+
+#endif

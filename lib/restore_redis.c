@@ -1,0 +1,158 @@
+/*
+ * The Redis half of a restore. Values are spooled to a temporary file while
+ * the backup streams by (memory holds none of them), and SET only after the
+ * database has committed: Redis cannot join the PostgreSQL transaction.
+ */
+#include <err.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "redisc.h"
+#include "restore_int.h"
+
+#define DEFAULT_TTL_MS 3600000LL	/* the original bot's one hour */
+#define PIPELINE 256
+
+static void put_chunk(FILE *f, const char *p, size_t n)
+{
+	uint32_t len = (uint32_t)n;
+	fwrite(&len, sizeof len, 1, f);
+	fwrite(p, 1, n, f);
+}
+
+/* A chunk into b (NUL-terminated); false at the end of the file. */
+static bool get_chunk(FILE *f, struct buf *b)
+{
+	uint32_t len;
+	if (fread(&len, sizeof len, 1, f) != 1)
+		return false;
+	b->len = 0;
+	buf_grow(b, len + 1);
+	if (fread(b->data, 1, len, f) != len)
+		return false;
+	b->len = len;
+	buf_cstr(b);
+	return true;
+}
+
+int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
+		const char *ttl)
+{
+	struct rctx *c = ud;
+	FILE **f = ttl ? &c->redis_ttls : &c->redis_values;
+	if (!*f && !(*f = tmpfile())) {
+		warn("cannot create a temporary file for the Redis values");
+		return EX_CANTCREAT;
+	}
+	put_chunk(*f, key, klen);
+	if (ttl)
+		put_chunk(*f, ttl, strlen(ttl));
+	else
+		put_chunk(*f, value, vlen);
+	return ferror(*f) ? (warnx("cannot write the Redis spool file"), EX_IOERR) : 0;
+}
+
+struct ttl {
+	char *key;
+	size_t klen;
+	long long ms;
+};
+
+static int by_key(const void *a, const void *b)
+{
+	const struct ttl *x = a, *y = b;
+	size_t n = x->klen < y->klen ? x->klen : y->klen;
+	int d = memcmp(x->key, y->key, n);
+	return d ? d : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Only the TTLs are held in memory: a key and a number per conversation. */
+static struct ttl *load_ttls(FILE *f, size_t *n)
+{
+	struct ttl *list = NULL;
+	size_t cap = 0;
+	struct buf k = { 0 }, v = { 0 };
+	*n = 0;
+	if (f)
+		rewind(f);
+	while (f && get_chunk(f, &k) && get_chunk(f, &v)) {
+		if (*n == cap && !(list = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof *list)))
+			err(70, "out of memory");
+		list[*n].key = malloc(k.len + 1);
+		if (!list[*n].key)
+			err(70, "out of memory");
+		memcpy(list[*n].key, k.data, k.len + 1);
+		list[*n].klen = k.len;
+		list[(*n)++].ms = strtoll(v.data, NULL, 10);
+	}
+	buf_free(&k);
+	buf_free(&v);
+	if (*n)
+		qsort(list, *n, sizeof *list, by_key);
+	return list;
+}
+
+static int read_replies(redisContext *ctx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		redisReply *reply;
+		if (redisGetReply(ctx, (void **)&reply) != REDIS_OK)
+			return redis_fail(ctx, "SET");
+		bool bad = reply->type == REDIS_REPLY_ERROR;
+		if (bad)
+			warnx("redis: SET: %s", reply->str);
+		freeReplyObject(reply);
+		if (bad)
+			return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int send_all(redisContext *ctx, FILE *values, struct ttl *ttls, size_t nttl, long long *set)
+{
+	struct buf k = { 0 }, v = { 0 };
+	int queued = 0, rc = 0;
+	rewind(values);
+	while (!rc && get_chunk(values, &k) && get_chunk(values, &v)) {
+		struct ttl probe = { .key = k.data, .klen = k.len }, *t;
+		t = nttl ? bsearch(&probe, ttls, nttl, sizeof *ttls, by_key) : NULL;
+		long long ms = t ? t->ms : DEFAULT_TTL_MS;
+		if (ms == -1)
+			redisAppendCommand(ctx, "SET %b %b", k.data, k.len, v.data, v.len);
+		else if (ms > 0)
+			redisAppendCommand(ctx, "SET %b %b PX %lld", k.data, k.len, v.data, v.len, ms);
+		else
+			continue;	/* it had expired when the backup was taken */
+		(*set)++;
+		if (++queued == PIPELINE) {
+			rc = read_replies(ctx, queued);
+			queued = 0;
+		}
+	}
+	if (!rc)
+		rc = read_replies(ctx, queued);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+int redis_apply(struct rctx *c, long long *set)
+{
+	*set = 0;
+	if (!c->redis_values)
+		return 0;
+	redisContext *ctx;
+	int rc = redis_open(&ctx);
+	if (rc)
+		return rc;
+	size_t nttl;
+	struct ttl *ttls = load_ttls(c->redis_ttls, &nttl);
+	rc = send_all(ctx, c->redis_values, ttls, nttl, set);
+	for (size_t i = 0; i < nttl; i++)
+		free(ttls[i].key);
+	free(ttls);
+	redisFree(ctx);
+	return rc;
+}

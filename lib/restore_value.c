@@ -1,0 +1,221 @@
+/*
+ * JSON values to COPY text, by column type. Values travel as text, so
+ * PostgreSQL parses them itself: nothing is rounded on the way (a bigint
+ * beyond 2^53 keeps every digit, a timestamp its milliseconds).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonw.h"
+#include "restore.h"
+
+/* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
+static int copy_escape(const char *s, size_t n, struct buf *out)
+{
+	buf_grow(out, n + 8);
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i], e;
+		switch (c) {
+		case '\\': e = '\\'; break;
+		case '\n': e = 'n'; break;
+		case '\r': e = 'r'; break;
+		case '\t': e = 't'; break;
+		case '\0': return -1;
+		default: continue;
+		}
+		buf_add(out, s + run, i - run);
+		buf_addc(out, '\\');
+		buf_addc(out, e);
+		run = i + 1;
+	}
+	buf_add(out, s + run, n - run);
+	return 0;
+}
+
+static int two(const char *s)
+{
+	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0' : -1;
+}
+
+/*
+ * PostgreSQL reads "...+02:00" into a timestamp WITHOUT time zone by
+ * dropping the offset: the wall time would be kept, the instant lost. The
+ * offset is applied here instead, keeping the fraction's digits as written.
+ */
+void restore_timestamp_utc(const char *s, size_t n, struct buf *out)
+{
+	struct tm tm = { 0 };
+	int year = 0, consumed = 0;
+	if (n < 19 || n > 40 || sscanf(s, "%4d-", &year) != 1 || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
+		buf_add(out, s, n);
+		return;
+	}
+	tm.tm_year = year - 1900;
+	tm.tm_mon = two(s + 5) - 1;
+	tm.tm_mday = two(s + 8);
+	tm.tm_hour = two(s + 11);
+	tm.tm_min = two(s + 14);
+	tm.tm_sec = two(s + 17);
+	size_t i = 19;
+	while (i < n && (s[i] == '.' || (s[i] >= '0' && s[i] <= '9')))
+		i++;
+	const char *frac = s + 19;
+	size_t frac_len = i - 19;
+	long offset = 0;
+	if (i < n && (s[i] == 'Z' || s[i] == 'z') && i + 1 == n) {
+		consumed = 1;
+	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+		int h = two(s + i + 1), m = 0;
+		size_t rest = n - i - 1;
+		if (rest == 5 && s[i + 3] == ':')
+			m = two(s + i + 4);
+		else if (rest == 4)
+			m = two(s + i + 3);
+		else if (rest != 2)
+			h = -1;
+		if (h < 0 || m < 0) {
+			buf_add(out, s, n);
+			return;
+		}
+		offset = (s[i] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
+		consumed = 1;
+	} else if (i != n) {
+		buf_add(out, s, n);	/* "infinity", BC dates, ...: PostgreSQL decides */
+		return;
+	}
+	if (tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0) {
+		buf_add(out, s, n);
+		return;
+	}
+	if (offset || !consumed) {
+		time_t t = timegm(&tm) - offset;
+		gmtime_r(&t, &tm);
+	}
+	char head[32];
+	int len = snprintf(head, sizeof head, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+			   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	buf_add(out, head, (size_t)len);
+	buf_add(out, frac, frac_len);
+}
+
+/* An element of an array literal: "quoted" with " and \ escaped. */
+static void array_quote(const char *s, size_t n, struct buf *out)
+{
+	buf_addc(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_addc(out, '\\');
+		buf_addc(out, s[i]);
+	}
+	buf_addc(out, '"');
+}
+
+/* A JSON array (its '[' read) as a PostgreSQL array literal, into lit. */
+static int array_literal(struct jsonr *r, struct buf *lit, struct buf *tmp, char *err, size_t errlen)
+{
+	buf_addc(lit, '{');
+	for (int n = 0;; n++) {
+		int t = jsonr_next(r);
+		if (t == JSONR_ARRAY_END)
+			break;
+		if (n)
+			buf_addc(lit, ',');
+		switch (t) {
+		case JSONR_NULL: buf_adds(lit, "NULL"); break;
+		case JSONR_TRUE: buf_adds(lit, "t"); break;
+		case JSONR_FALSE: buf_adds(lit, "f"); break;
+		case JSONR_NUMBER: buf_add(lit, r->tok.data, r->tok.len); break;
+		case JSONR_STRING: array_quote(r->tok.data, r->tok.len, lit); break;
+		case JSONR_ARRAY:
+			if (array_literal(r, lit, tmp, err, errlen) < 0)
+				return -1;
+			break;
+		case JSONR_OBJECT:	/* json[] / jsonb[] */
+			tmp->len = 0;
+			if (jsonr_capture(r, t, tmp, (size_t)1 << 30) < 0)
+				goto bad;
+			array_quote(tmp->data, tmp->len, lit);
+			break;
+		default:
+			goto bad;
+		}
+	}
+	buf_addc(lit, '}');
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
+	return -1;
+}
+
+static int string_value(enum col_kind kind, const char *s, size_t n, struct buf *out,
+			struct buf *scratch, char *err, size_t errlen)
+{
+	if (kind == COL_TIMESTAMP) {
+		scratch->len = 0;
+		restore_timestamp_utc(s, n, scratch);
+		s = scratch->data;
+		n = scratch->len;
+	} else if (kind == COL_JSON) {	/* a JSON string stays a JSON string */
+		scratch->len = 0;
+		jsonw_string(scratch, s, n);
+		s = scratch->data;
+		n = scratch->len;
+	}
+	if (copy_escape(s, n, out) < 0) {
+		snprintf(err, errlen, "a string holding \\u0000, which PostgreSQL text cannot store");
+		return -1;
+	}
+	return 0;
+}
+
+int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
+		  struct buf *scratch, char *err, size_t errlen)
+{
+	switch (first) {
+	case JSONR_NULL:
+		buf_add(out, "\\N", 2);
+		return 0;
+	case JSONR_TRUE:
+	case JSONR_FALSE:
+		if (kind == COL_BOOL)
+			buf_addc(out, first == JSONR_TRUE ? 't' : 'f');
+		else
+			buf_adds(out, first == JSONR_TRUE ? "true" : "false");
+		return 0;
+	case JSONR_NUMBER:
+		buf_add(out, r->tok.data, r->tok.len);	/* as written: never through a double */
+		return 0;
+	case JSONR_STRING:
+		return string_value(kind, r->tok.data, r->tok.len, out, scratch, err, errlen);
+	case JSONR_ARRAY:
+	case JSONR_OBJECT:
+		scratch->len = 0;
+		if (kind == COL_JSON) {
+			if (jsonr_capture(r, first, scratch, (size_t)1 << 30) < 0) {
+				snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
+				return -1;
+			}
+		} else if (kind == COL_ARRAY && first == JSONR_ARRAY) {
+			struct buf tmp = { 0 };
+			int rc = array_literal(r, scratch, &tmp, err, errlen);
+			buf_free(&tmp);
+			if (rc < 0)
+				return -1;
+		} else {
+			snprintf(err, errlen, "%s for a column that holds neither arrays nor JSON",
+				 first == JSONR_ARRAY ? "an array" : "an object");
+			return -1;
+		}
+		if (copy_escape(scratch->data, scratch->len, out) < 0) {
+			snprintf(err, errlen, "a string holding \\u0000, which PostgreSQL text cannot store");
+			return -1;
+		}
+		return 0;
+	default:
+		snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
+		return -1;
+	}
+}
