@@ -119,7 +119,11 @@ static int rows_to_buf(PGconn *conn, const struct pg_schema *s, const struct pg_
 	rc = rc ? rc : frc;
 	off_t size = lseek(fd, 0, SEEK_END);
 	b->len = 0;
-	if (!rc && size > 0) {
+	if (!rc && *rows && size < 3) {	/* "\n{}" at least */
+		warnx("%s: rows read but not kept in memory", t->name);
+		rc = EX_OSERR;
+	}
+	if (!rc && *rows) {
 		buf_grow(b, (size_t)size + 1);
 		if (pread(fd, b->data, (size_t)size, 0) != size) {
 			warn("memfd");

@@ -53,7 +53,7 @@ static int backup_ended(PGconn *conn, const struct pg_schema *s, const char *dir
 		cJSON_Delete(meta);
 		if (one == EX_UNAVAILABLE)	/* the database is gone: the rest would fail too */
 			rc = one;
-		else if (one && !failed)
+		else if (one && one != EX_NOINPUT && !failed)	/* NOINPUT: deleted since */
 			failed = one;
 	}
 	raffle_ids_free(ids, n);
