@@ -5,6 +5,8 @@
 
 void buf_grow(struct buf *b, size_t n)
 {
+	if (b->cap - b->len >= n)
+		return;
 	size_t cap = b->cap ? b->cap : 256;
 	while (cap - b->len < n)
 		cap *= 2;

@@ -196,7 +196,7 @@ int copyjson_row(const struct pg_table *t, const char *row, size_t len,
 		const struct pg_column *c = &t->cols[i];
 		if (i)
 			buf_addc(out, ',');
-		jsonw_key(out, c->name);
+		buf_add(out, c->json_key, c->json_key_len);
 		if (n == 2 && field[0] == '\\' && field[1] == 'N') {
 			buf_add(out, "null", 4);
 		} else if (!memchr(field, '\\', n)) {

@@ -2,6 +2,13 @@
 
 static const char hex[] = "0123456789abcdef";
 
+/* 1 for the bytes a JSON string cannot hold as they are */
+static const unsigned char needs_escape[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 void jsonw_string(struct buf *b, const char *s, size_t n)
 {
 	buf_grow(b, n + 2);
@@ -9,7 +16,7 @@ void jsonw_string(struct buf *b, const char *s, size_t n)
 	size_t run = 0;	/* bytes that need no escaping, copied in one go */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!needs_escape[c])
 			continue;
 		buf_add(b, s + run, i - run);
 		run = i + 1;

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +31,79 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Hashing and writing happen in a thread of their own, one buffer behind
+ * the producer, so that converting rows and writing them overlap.
+ */
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct buf slot;	/* handed over, waiting to be written */
+	bool full, stop;
+};
+
+static void write_slot(struct out *o, struct buf *b)
+{
+	EVP_DigestUpdate(o->sha, b->data, b->len);
+	if (!o->error)
+		o->error = write_all(o->fd, b->data, b->len);
+	b->len = 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct out *o = arg;
+	struct writer *w = o->writer;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->full && !w->stop)
+			pthread_cond_wait(&w->changed, &w->lock);
+		if (!w->full)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		write_slot(o, &w->slot);
+		pthread_mutex_lock(&w->lock);
+		w->full = false;
+		pthread_cond_broadcast(&w->changed);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
 static void flush(struct out *o)
 {
+	struct writer *w = o->writer;
 	if (o->pending.len == 0)
 		return;
-	EVP_DigestUpdate(o->sha, o->pending.data, o->pending.len);
-	if (!o->error)
-		o->error = write_all(o->fd, o->pending.data, o->pending.len);
-	o->pending.len = 0;
+	pthread_mutex_lock(&w->lock);
+	while (w->full)
+		pthread_cond_wait(&w->changed, &w->lock);
+	struct buf swap = w->slot;
+	w->slot = o->pending;
+	o->pending = swap;
+	w->full = true;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits for the writer to finish everything handed to it. */
+static void writer_stop(struct out *o)
+{
+	struct writer *w = o->writer;
+	if (!w)
+		return;
+	flush(o);
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->changed);
+	buf_free(&w->slot);
+	free(w);
+	o->writer = NULL;
 }
 
 static void start(struct out *o, int fd)
@@ -48,6 +115,15 @@ static void start(struct out *o, int fd)
 	buf_grow(&o->pending, FLUSH_AT + 4096);
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
+	struct writer *w = calloc(1, sizeof *w);
+	if (!w)
+		err(70, "out of memory");
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->changed, NULL);
+	buf_grow(&w->slot, FLUSH_AT + 4096);
+	o->writer = w;
+	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
+		err(70, "cannot start the writer thread");
 }
 
 int out_open_fd(struct out *o, int fd)
@@ -93,13 +169,6 @@ int out_open_path(struct out *o, const char *path)
 void out_write(struct out *o, const void *p, size_t n)
 {
 	o->bytes += n;
-	if (n >= FLUSH_AT) {
-		flush(o);
-		EVP_DigestUpdate(o->sha, p, n);
-		if (!o->error)
-			o->error = write_all(o->fd, p, n);
-		return;
-	}
 	buf_add(&o->pending, p, n);
 	if (o->pending.len >= FLUSH_AT)
 		flush(o);
@@ -168,7 +237,7 @@ static int fail(struct out *o, const char *what, int e)
 
 int out_finish(struct out *o, char *hex)
 {
-	flush(o);
+	writer_stop(o);
 	finish_hash(o, hex);
 	if (o->error)
 		return fail(o, "cannot write", o->error);
@@ -214,6 +283,7 @@ int out_finish(struct out *o, char *hex)
 
 void out_discard(struct out *o)
 {
+	writer_stop(o);
 	if (o->tmp_path) {
 		unlink(o->tmp_path);
 		free(o->tmp_path);

@@ -16,6 +16,7 @@ struct out {
 	struct buf pending;	/* bytes not yet written */
 	uint64_t bytes;		/* bytes handed to out_write so far */
 	void *sha;		/* EVP_MD_CTX */
+	void *writer;		/* the thread that hashes and writes */
 	char *dir, *tmp_path, *final_path;
 };
 

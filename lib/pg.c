@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "jsonw.h"
 #include "pg.h"
 
 /* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
@@ -179,6 +180,10 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		.not_null = *PQgetvalue(r, row, 7) == 't',
 		.has_default = *PQgetvalue(r, row, 8) == 't',
 	};
+	struct buf key = { 0 };
+	jsonw_key(&key, PQgetvalue(r, row, 1));
+	t->cols[t->ncols - 1].json_key_len = key.len;
+	t->cols[t->ncols - 1].json_key = (char *)buf_cstr(&key);
 }
 
 int pg_schema_load(PGconn *conn, struct pg_schema *s)
@@ -224,6 +229,7 @@ void pg_schema_free(struct pg_schema *s)
 		for (int j = 0; j < t->ncols; j++) {
 			free(t->cols[j].name);
 			free(t->cols[j].type);
+			free(t->cols[j].json_key);
 		}
 		free(t->cols);
 		free(t->name);

@@ -17,6 +17,8 @@ struct pg_column {
 	enum col_kind kind;
 	enum col_kind elem_kind;	/* for COL_ARRAY */
 	bool not_null, has_default;
+	char *json_key;		/* "name": as it goes in every row */
+	size_t json_key_len;
 };
 
 struct pg_table {

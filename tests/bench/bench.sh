@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# make bench: bk-dump against pg_dump --data-only on the same database, in
+# the same run, alternately; then bk-restore against psql (restore.sh).
+# Usage: tests/bench/bench.sh [SCALE]   (default 1000000 tickets and buy events)
+set -euo pipefail
+
+SCALE=${1:-1000000}
+RUNS=${BENCH_RUNS:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+
+# shellcheck disable=SC1091 # helpers.bash, written for bats, works here too
+. "$here/../helpers.bash"
+
+trap 'bk_stop_servers' EXIT
+bk_start_servers
+bk_load_schema
+echo "bench: generating $SCALE tickets and $SCALE buy events ..." >&2
+start=$(date +%s.%N)
+bk_load_data "$SCALE"
+echo "bench: generated in $(awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN { printf \"%.1f\", b - a }") s" >&2
+for i in $(seq 1 100); do bk_redis SET "conversation:$i:1" "{\"step\":$i}" EX 86400 >/dev/null; done
+bk_psql -c 'VACUUM ANALYZE' >/dev/null
+
+# timed NAME CMD...: appends "seconds maxrss_kb" to $BK_TMP/NAME.times
+timed() {
+	local name=$1
+	shift
+	/usr/bin/time -f '%e %M' -o "$BK_TMP/t" "$@" >/dev/null
+	cat "$BK_TMP/t" >>"$BK_TMP/$name.times"
+}
+
+median() {	# median of column $2 of file $1
+	cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+bk_psql -c "SELECT 'tables: ' || string_agg(format('%s=%s', relname, n_live_tup), ' ' ORDER BY relname)
+            FROM pg_stat_user_tables" >&2
+for run in $(seq 1 "$RUNS"); do
+	timed pg_dump pg_dump --data-only --exclude-table=_prisma_migrations -d "$DATABASE_URL" \
+		-f "$BK_TMP/pg_dump.sql"
+	timed bk_dump bk-dump -o "$BK_TMP/bk.json"
+	echo "bench: dump run $run: pg_dump $(tail -1 "$BK_TMP/pg_dump.times" | cut -d' ' -f1) s," \
+		"bk-dump $(tail -1 "$BK_TMP/bk_dump.times" | cut -d' ' -f1) s" >&2
+done
+
+pg=$(median "$BK_TMP/pg_dump.times" 1)
+bk=$(median "$BK_TMP/bk_dump.times" 1)
+rss=$(median "$BK_TMP/bk_dump.times" 2)
+rss_max=$(cut -d' ' -f2 "$BK_TMP/bk_dump.times" | sort -n | tail -1)
+echo
+echo "== full backup, $SCALE tickets + $SCALE buy events, $RUNS runs each =="
+printf 'pg_dump --data-only   median %6.2f s   output %s\n' "$pg" "$(du -h "$BK_TMP/pg_dump.sql" | cut -f1)"
+printf 'bk-dump               median %6.2f s   output %s\n' "$bk" "$(du -h "$BK_TMP/bk.json" | cut -f1)"
+awk -v a="$bk" -v b="$pg" 'BEGIN { printf "ratio bk-dump / pg_dump      %6.2f   (target <= 1.5)\n", a / b }'
+printf 'bk-dump peak RSS      median %6d KB, max %d KB   (target < 65536 KB)\n' "$rss" "$rss_max"
+
+# the SPEC §9 point of comparison with the original service: 10,000 tickets
+small=$(bk_createdb bench_small --schema)
+bk_load_data 10000 "$small"
+for run in $(seq 1 "$RUNS"); do
+	DATABASE_URL=$small timed small bk-dump -o "$BK_TMP/small.json"
+done
+printf 'bk-dump of 10,000 tickets   median %6.2f s   (target < 1 s)\n' "$(median "$BK_TMP/small.times" 1)"
+
+if [ -x "$here/restore.sh" ]; then
+	BENCH_BACKUP=$BK_TMP/bk.json BENCH_PGDUMP=$BK_TMP/pg_dump.sql BENCH_RUNS=$RUNS "$here/restore.sh"
+fi
