@@ -1,0 +1,168 @@
+/* Unit tests of the shared library: ids, configuration, JSON writing, COPY to JSON, times. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "copyjson.h"
+#include "ids.h"
+#include "jsonw.h"
+#include "pg.h"
+#include "store.h"
+
+static int passed, failed;
+
+#define CHECK(cond) do { \
+	if (cond) passed++; \
+	else { failed++; fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); } \
+} while (0)
+
+static void test_ids(void)
+{
+	CHECK(id_valid("full_1701396000000"));
+	CHECK(id_valid("raffle_cabc-12_1701396000000"));
+	CHECK(id_valid("manual_before-migration"));
+	CHECK(!id_valid("full_"));
+	CHECK(!id_valid("weekly_1"));
+	CHECK(!id_valid("full_../../etc/passwd"));
+	CHECK(!id_valid("full_a b"));
+	CHECK(!id_valid("full_a;rm"));
+	CHECK(!id_valid(""));
+	char longid[200] = "full_";
+	memset(longid + 5, 'a', 129);
+	CHECK(!id_valid(longid));
+	longid[5 + 128] = '\0';
+	CHECK(id_valid(longid));
+	CHECK(id_is_alias("latest") && id_is_alias("full_latest") && id_is_alias("raffle_latest"));
+	CHECK(id_is_alias("raffle_abc_latest"));
+	CHECK(!id_is_alias("full_123"));
+	CHECK(raffle_id_valid("cm1abc-_9") && !raffle_id_valid("a/b") && !raffle_id_valid(""));
+}
+
+static void test_config(void)
+{
+	char path[] = "/tmp/bk-unit-env-XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "# comment\n\nexport BKU_A=1\nBKU_B=\"two words\\n\" \nBKU_C='x#y'\n"
+			   "BKU_D=plain # trailing\nBKU_SET=fromfile\n";
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	setenv("BK_ENV_FILE", path, 1);
+	setenv("BKU_SET", "fromenv", 1);
+	CHECK(config_load() == 0);
+	CHECK(!strcmp(config_get("BKU_A", ""), "1"));
+	CHECK(!strcmp(config_get("BKU_B", ""), "two words\n"));
+	CHECK(!strcmp(config_get("BKU_C", ""), "x#y"));
+	CHECK(!strcmp(config_get("BKU_D", ""), "plain"));
+	CHECK(!strcmp(config_get("BKU_SET", ""), "fromenv"));
+	CHECK(!strcmp(config_get("BKU_NONE", "dflt"), "dflt"));
+	FILE *f = fopen(path, "a");
+	fputs("not a line\n", f);
+	fclose(f);
+	CHECK(config_load() == 64);
+	unlink(path);
+	long v;
+	CHECK(parse_long("42", 1, 100, &v) == 0 && v == 42);
+	CHECK(parse_long("0", 1, 100, &v) < 0);
+	CHECK(parse_long("4x", 1, 100, &v) < 0);
+	CHECK(parse_long("", 1, 100, &v) < 0);
+	CHECK(parse_long(" 4", 1, 100, &v) < 0);
+}
+
+static void test_jsonw(void)
+{
+	struct buf b = { 0 };
+	jsonw_string(&b, "a\"b\\c\n\t\x01 é🎉", strlen("a\"b\\c\n\t\x01 é🎉"));
+	CHECK(!strcmp(buf_cstr(&b), "\"a\\\"b\\\\c\\n\\t\\u0001 é🎉\""));
+	buf_free(&b);
+}
+
+static struct pg_column col(const char *name, enum col_kind kind, enum col_kind elem)
+{
+	struct pg_column c = { .name = (char *)name, .kind = kind, .elem_kind = elem };
+	static char keys[16][64];
+	static int n;
+	snprintf(keys[n], sizeof keys[n], "\"%s\":", name);
+	c.json_key = keys[n++ % 16];
+	c.json_key_len = strlen(c.json_key);
+	return c;
+}
+
+static const char *row_json(struct pg_table *t, const char *row)
+{
+	static struct buf out;
+	struct buf scratch = { 0 };
+	out.len = 0;
+	int rc = copyjson_row(t, row, strlen(row), &out, &scratch);
+	buf_free(&scratch);
+	return rc < 0 ? NULL : buf_cstr(&out);
+}
+
+static void test_copyjson(void)
+{
+	struct pg_column cols[] = {
+		col("n", COL_NUMBER, COL_STRING), col("f", COL_FLOAT, COL_STRING),
+		col("b", COL_BOOL, COL_STRING), col("t", COL_TIMESTAMP, COL_STRING),
+		col("s", COL_STRING, COL_STRING), col("a", COL_ARRAY, COL_STRING),
+	};
+	struct pg_table t = { .name = "T", .ncols = 6, .cols = cols };
+	const char *j = row_json(&t, "9007199254740993\tNaN\tt\t2024-12-01 02:00:00.5\ta\\tb\\\\c\\nd\t"
+				     "{\"\",\"a,b\",NULL,\"NULL\",\"q\\\\\"x\"}");
+	CHECK(j && !strcmp(j, "{\"n\":9007199254740993,\"f\":\"NaN\",\"b\":true,"
+			     "\"t\":\"2024-12-01T02:00:00.500Z\",\"s\":\"a\\tb\\\\c\\nd\","
+			     "\"a\":[\"\",\"a,b\",null,\"NULL\",\"q\\\"x\"]}"));
+	j = row_json(&t, "\\N\t1.5e-07\tf\t2024-12-01 02:00:00\t\t{}");
+	CHECK(j && !strcmp(j, "{\"n\":null,\"f\":1.5e-07,\"b\":false,"
+			     "\"t\":\"2024-12-01T02:00:00.000Z\",\"s\":\"\",\"a\":[]}"));
+	j = row_json(&t, "1\t2\tt\tinfinity\tx\t{{1,2},{3,4}}");
+	CHECK(j && strstr(j, "\"t\":\"infinity\"") && strstr(j, "\"a\":[[\"1\",\"2\"],[\"3\",\"4\"]]"));
+	CHECK(row_json(&t, "1\t2\tt") == NULL);	/* too few fields */
+	CHECK(row_json(&t, "1\t2\tt\tx\ty\t{}\textra") == NULL);
+
+	struct pg_column tz[] = { col("z", COL_TIMESTAMPTZ, COL_STRING), col("i", COL_ARRAY, COL_NUMBER) };
+	struct pg_table t2 = { .name = "U", .ncols = 2, .cols = tz };
+	j = row_json(&t2, "2024-01-02 03:04:05.123456+00\t{1,NULL,-3}");
+	CHECK(j && !strcmp(j, "{\"z\":\"2024-01-02T03:04:05.123456Z\",\"i\":[1,null,-3]}"));
+	j = row_json(&t2, "2024-01-02 03:04:05 BC\t[0:1]={1,2}");
+	CHECK(j && !strcmp(j, "{\"z\":\"2024-01-02 03:04:05 BC\",\"i\":\"[0:1]={1,2}\"}"));
+}
+
+static void test_times(void)
+{
+	int64_t ms;
+	char s[32];
+	CHECK(parse_iso_ms("2024-12-01T02:00:00.000Z", &ms) == 0 && ms == 1733018400000);
+	CHECK(parse_iso_ms("2024-12-01T04:00:00.5+02:00", &ms) == 0 && ms == 1733018400500);
+	CHECK(parse_iso_ms("2024-12-01 02:00:00", &ms) == 0 && ms == 1733018400000);
+	CHECK(parse_iso_ms("yesterday", &ms) < 0);
+	format_iso_ms(1733018400007, s);
+	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
+}
+
+static void test_table_keys(void)
+{
+	const char *cases[][2] = {
+		{ "SellEvent", "sellEvents" }, { "AuditLog", "auditLogs" }, { "Raffle", "raffles" },
+		{ "UserActivity", "userActivities" }, { "DexDailyStats", "dexDailyStats" },
+		{ "Category", "categories" }, { "Box", "boxes" }, { "Day", "days" }, { "Stats", "stats" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *k = pg_table_key(cases[i][0]);
+		CHECK(!strcmp(k, cases[i][1]));
+		free(k);
+	}
+}
+
+int main(void)
+{
+	test_ids();
+	test_config();
+	test_jsonw();
+	test_copyjson();
+	test_times();
+	test_table_keys();
+	printf("core: %d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
