@@ -347,6 +347,21 @@ old_backup() {
 	bk_dropdb recovered
 }
 
+@test "bk-recover: --dry-run verifies and shows, creates and restores nothing" {
+	need bk-dump bk-verify bk-restore
+	export BACKUP_DIR=$WORK/backups
+	bk-dump >/dev/null
+	local url
+	url=$(bk_createdb dryrun)
+	DATABASE_URL=$url run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"would create them from"* ]]
+	[[ $output == *"Dry run of full_"* ]]
+	[ "$(bk_psql -d "$url" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" -eq 0 ]
+	bk_dropdb dryrun
+}
+
 @test "bk-recover: without a terminal and without --yes it refuses (77), touches nothing" {
 	need bk-verify bk-restore
 	local url
