@@ -1,0 +1,414 @@
+# shellcheck shell=bash
+#
+# bats harness for bk: throwaway PostgreSQL and Redis servers per test file.
+#
+#   load helpers
+#   setup_file()    { bk_start_servers; bk_load_schema; bk_load_data 1000; }
+#   teardown_file() { bk_stop_servers; }
+#
+# Everything lives in $BK_TMP (a fresh mktemp directory): PostgreSQL listens
+# only on a unix socket there, Redis on a random 127.0.0.1 port (and a unix
+# socket there). As root, PostgreSQL runs as the unprivileged user `bktest`
+# (created if missing), since it refuses to run as root.
+
+# Absolute path of the repository (this file is <repo>/tests/helpers.bash).
+BK_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BK_FIXTURES=$BK_REPO/tests/fixtures
+export BK_REPO BK_FIXTURES
+
+# The PostgreSQL server binaries: pg_config's, else the newest installed.
+_bk_find_pg_bin() {
+	local d
+	if command -v pg_config >/dev/null 2>&1; then
+		d=$(pg_config --bindir 2>/dev/null)
+		if [[ -x $d/initdb && -x $d/pg_ctl ]]; then
+			printf '%s\n' "$d"
+			return 0
+		fi
+	fi
+	d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null |
+		sort -t/ -k5,5n | tail -n 1)
+	if [[ -n $d && -x $d/initdb ]]; then
+		printf '%s\n' "$d"
+		return 0
+	fi
+	d=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
+	if [[ -x $d/initdb ]]; then
+		printf '%s\n' "$d"
+		return 0
+	fi
+	echo "helpers: cannot find the PostgreSQL server binaries (initdb, pg_ctl)" >&2
+	return 1
+}
+
+# Runs a command as the PostgreSQL owner: bktest when we are root, else us.
+_bk_as_pg() {
+	if [[ $EUID -eq 0 ]]; then
+		(cd "$BK_TMP" && runuser -u bktest -- "$@")
+	else
+		(cd "$BK_TMP" && "$@")
+	fi
+}
+
+_bk_ensure_pg_user() {
+	[[ $EUID -eq 0 ]] || return 0
+	id -u bktest >/dev/null 2>&1 && return 0
+	useradd --system --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin bktest >/dev/null 2>&1 ||
+		id -u bktest >/dev/null 2>&1 # another test file may have won the race
+}
+
+_bk_pg_log() {
+	echo "---- PostgreSQL log ($BK_TMP/pg.log) ----" >&2
+	cat "$BK_TMP/pg.log" >&2 2>/dev/null || true
+	echo "----" >&2
+}
+
+_bk_redis_log() {
+	echo "---- Redis log ($BK_TMP/redis/redis.log*) ----" >&2
+	cat "$BK_TMP/redis/redis.log"* >&2 2>/dev/null || true
+	echo "----" >&2
+}
+
+# Is process $1 alive? A zombie is not (where PID 1 does not reap the
+# daemons, kill -0 alone would say yes).
+bk_alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z* ]]
+}
+
+# Is something listening on 127.0.0.1:$1?
+_bk_port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Starts the servers, creates database bk and exports the environment the
+# tools and the other helpers use. Call from setup_file.
+bk_start_servers() {
+	export TZ=UTC
+	BK_PG_BIN=$(_bk_find_pg_bin) || return 1
+	export BK_PG_BIN
+
+	local parent=${TMPDIR:-/tmp}
+	# bktest must be able to reach the directory: stay in /tmp as root.
+	[[ $EUID -eq 0 ]] && parent=/tmp
+	BK_TMP=$(mktemp -d "$parent/bk-test.XXXXXX") || return 1
+	export BK_TMP
+	chmod 0755 "$BK_TMP"
+
+	_bk_ensure_pg_user || {
+		echo "helpers: cannot create the user bktest" >&2
+		return 1
+	}
+	mkdir -p "$BK_TMP/pg" "$BK_TMP/pgsock" "$BK_TMP/redis"
+	: >"$BK_TMP/pg.log"
+	if [[ $EUID -eq 0 ]]; then
+		chown bktest "$BK_TMP/pg" "$BK_TMP/pgsock" "$BK_TMP/pg.log"
+	fi
+	chmod 0700 "$BK_TMP/pg"
+
+	# Only a unix socket, so the port just names the socket file; random all
+	# the same, so that a tool falling back to 5432 is caught.
+	PGPORT=$((20000 + RANDOM % 40000))
+	PGHOST=$BK_TMP/pgsock
+	PGUSER=bk
+	PGDATABASE=bk
+	export PGHOST PGPORT PGUSER PGDATABASE
+	unset PGPASSWORD PGSERVICE PGSSLMODE PGOPTIONS PGHOSTADDR
+	DATABASE_URL="postgresql://bk@/bk?host=$PGHOST&port=$PGPORT"
+	export DATABASE_URL
+
+	if ! _bk_as_pg "$BK_PG_BIN/initdb" -D "$BK_TMP/pg" -U bk -A trust -E UTF8 \
+		--no-locale --no-sync >"$BK_TMP/initdb.log" 2>&1; then
+		echo "helpers: initdb failed:" >&2
+		cat "$BK_TMP/initdb.log" >&2
+		return 1
+	fi
+	cat >>"$BK_TMP/pg/postgresql.conf" <<EOF
+
+# bk test harness
+listen_addresses = ''
+unix_socket_directories = '$BK_TMP/pgsock'
+port = $PGPORT
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 64MB
+max_wal_size = 2GB
+max_connections = 50
+timezone = 'UTC'
+log_timezone = 'UTC'
+EOF
+	bk_pg_start || return 1
+	if ! "$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
+		-c 'CREATE DATABASE bk' >/dev/null; then
+		_bk_pg_log
+		return 1
+	fi
+
+	REDIS_PORT=
+	bk_redis_start || return 1
+	export REDIS_PORT
+	REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+	REDIS_SOCKET=$BK_TMP/redis/redis.sock
+	export REDIS_URL REDIS_SOCKET
+
+	BACKUP_DIR=$BK_TMP/backups
+	BK_ENV_FILE=/dev/null
+	export BACKUP_DIR BK_ENV_FILE
+	BK_BIN_DIR=${BK_BIN_DIR:-$BK_REPO/bin}
+	export BK_BIN_DIR
+	PATH=$BK_BIN_DIR:$BK_PG_BIN:$PATH
+	export PATH
+}
+
+# Stops both servers and removes $BK_TMP. Never fails. Call from teardown_file.
+bk_stop_servers() {
+	[[ -n ${BK_TMP:-} && -d $BK_TMP ]] || return 0
+	if [[ -f $BK_TMP/pg/postmaster.pid ]]; then
+		_bk_as_pg "$BK_PG_BIN/pg_ctl" -D "$BK_TMP/pg" -m immediate -w -t 30 \
+			stop >/dev/null 2>&1 || true
+	fi
+	if [[ -f $BK_TMP/pg/postmaster.pid ]]; then
+		local pid
+		pid=$(head -n 1 "$BK_TMP/pg/postmaster.pid" 2>/dev/null) || true
+		[[ $pid =~ ^[0-9]+$ ]] && { kill -9 "$pid" 2>/dev/null || true; }
+	fi
+	bk_redis_stop >/dev/null 2>&1 || true
+	case $BK_TMP in
+	*/bk-test.*) rm -rf "$BK_TMP" ;;
+	esac
+	return 0
+}
+
+# PostgreSQL alone, for "database down" tests. bk_pg_stop [MODE] (fast).
+bk_pg_stop() {
+	_bk_as_pg "$BK_PG_BIN/pg_ctl" -D "$BK_TMP/pg" -m "${1:-fast}" -w -t 60 \
+		stop >/dev/null 2>&1 || {
+		[[ ! -f $BK_TMP/pg/postmaster.pid ]] && return 0 # already down
+		echo "helpers: pg_ctl stop failed" >&2
+		_bk_pg_log
+		return 1
+	}
+}
+
+bk_pg_start() {
+	if ! _bk_as_pg "$BK_PG_BIN/pg_ctl" -D "$BK_TMP/pg" -l "$BK_TMP/pg.log" \
+		-w -t 60 start >/dev/null 2>&1; then
+		echo "helpers: pg_ctl start failed" >&2
+		_bk_pg_log
+		return 1
+	fi
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"$BK_PG_BIN/pg_isready" -q -h "$BK_TMP/pgsock" -p "$PGPORT" && return 0
+		sleep 0.1
+	done
+	echo "helpers: PostgreSQL does not answer" >&2
+	_bk_pg_log
+	return 1
+}
+
+# Redis alone. bk_redis_start keeps $REDIS_PORT once chosen.
+bk_redis_start() {
+	local try port i
+	for ((try = 0; try < 20; try++)); do
+		port=${REDIS_PORT:-$((20000 + RANDOM % 40000))}
+		if [[ -z ${REDIS_PORT:-} ]] && _bk_port_busy "$port"; then
+			continue
+		fi
+		rm -f "$BK_TMP/redis/redis.pid"
+		redis-server --port "$port" --bind 127.0.0.1 \
+			--unixsocket "$BK_TMP/redis/redis.sock" --unixsocketperm 700 \
+			--save '' --appendonly no --daemonize yes \
+			--dir "$BK_TMP/redis" --pidfile "$BK_TMP/redis/redis.pid" \
+			--logfile "$BK_TMP/redis/redis.log" >/dev/null 2>&1 || true
+		for ((i = 0; i < 100; i++)); do
+			if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] &&
+				[[ -s $BK_TMP/redis/redis.pid ]]; then
+				REDIS_PORT=$port
+				return 0
+			fi
+			# The daemon exits at once when the port is taken.
+			if grep -q 'Address already in use' "$BK_TMP/redis/redis.log" 2>/dev/null; then
+				mv "$BK_TMP/redis/redis.log" "$BK_TMP/redis/redis.log.$port"
+				break
+			fi
+			sleep 0.05
+		done
+		if [[ -n ${REDIS_PORT:-} ]]; then
+			break # a fixed port: no point in trying another one
+		fi
+	done
+	echo "helpers: cannot start redis-server" >&2
+	_bk_redis_log
+	return 1
+}
+
+bk_redis_stop() {
+	local pid i
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+	pid=$(cat "$BK_TMP/redis/redis.pid" 2>/dev/null) || true
+	if [[ $pid =~ ^[0-9]+$ ]]; then
+		for ((i = 0; i < 100; i++)); do
+			bk_alive "$pid" || break
+			sleep 0.05
+		done
+		if bk_alive "$pid"; then
+			kill -9 "$pid" 2>/dev/null || true
+			sleep 0.1
+		fi
+	fi
+	rm -f "$BK_TMP/redis/redis.pid"
+	return 0
+}
+
+# Database argument of the helpers below: a name or a libpq URI/conninfo;
+# default $DATABASE_URL (database bk unless a test changed it).
+_bk_db() {
+	printf '%s\n' "${1:-$DATABASE_URL}"
+}
+
+# bk_load_schema [DBNAME]: loads tests/fixtures/schema.sql.
+bk_load_schema() {
+	PGOPTIONS='-c client_min_messages=warning' \
+		"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 --single-transaction \
+		-d "$(_bk_db "${1:-}")" -f "$BK_FIXTURES/schema.sql" >/dev/null
+}
+
+# bk_load_data [SCALE] [DBNAME]: fills the schema with gen.sql (SCALE tickets
+# and as many buy events, the rest in proportion; default 1000).
+bk_load_data() {
+	local scale=${1:-1000}
+	PGOPTIONS='-c client_min_messages=warning' \
+		"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v scale="$scale" \
+		-d "$(_bk_db "${2:-}")" -f "$BK_FIXTURES/gen.sql" >/dev/null
+}
+
+# bk_createdb NAME [--schema]: makes another database, prints its URL.
+bk_createdb() {
+	local name=${1:?usage: bk_createdb NAME [--schema]}
+	if [[ ! $name =~ ^[A-Za-z0-9_-]+$ ]]; then
+		echo "helpers: bk_createdb: bad database name: $name" >&2
+		return 1
+	fi
+	printf 'CREATE DATABASE :"n";\n' |
+		"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v n="$name" -d postgres >/dev/null ||
+		return 1
+	local url="postgresql://bk@/$name?host=$PGHOST&port=$PGPORT"
+	if [[ ${2:-} == --schema ]]; then
+		bk_load_schema "$url" || return 1
+	fi
+	printf '%s\n' "$url"
+}
+
+# bk_dropdb NAME: drops it (connections are closed; missing is fine).
+bk_dropdb() {
+	local name=${1:?usage: bk_dropdb NAME}
+	printf 'SET client_min_messages = warning;\nDROP DATABASE IF EXISTS :"n" WITH (FORCE);\n' |
+		"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v n="$name" -d postgres >/dev/null
+}
+
+# bk_psql [ARGS...]: unaligned, tuples-only psql on $DATABASE_URL,
+# e.g. bk_psql -c 'SELECT count(*) FROM "Ticket"'.
+bk_psql() {
+	"$BK_PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"
+}
+
+# bk_count TABLE [DBNAME]: number of rows of the table.
+bk_count() {
+	local t=${1:?usage: bk_count TABLE [DBNAME]}
+	printf 'SELECT count(*) FROM %s;\n' "\"${t//\"/\"\"}\"" |
+		"$BK_PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$(_bk_db "${2:-}")"
+}
+
+# bk_redis [ARGS...]: redis-cli on the test server.
+bk_redis() {
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+}
+
+# bk_pgdump_data [DBNAME]: every table's rows (pg_dump --data-only, COPY
+# text, _prisma_migrations left out), sorted within each table, so two
+# databases holding the same rows give the same text whatever the row order.
+bk_pgdump_data() {
+	local - # restores the shell options on return
+	set -o pipefail
+	"$BK_PG_BIN/pg_dump" --data-only --no-owner --no-privileges \
+		--exclude-table=_prisma_migrations -d "$(_bk_db "${1:-}")" |
+		awk '
+			inb && /^\\\.$/ { printf "%d\t2\t%s\n", b, $0; inb = 0; next }
+			inb             { printf "%d\t1\t%s\n", b, $0; next }
+			/^COPY /        { b++; printf "%d\t0\t%s\n", b, $0; inb = 1; next }
+		' |
+		LC_ALL=C sort -t "$(printf '\t')" -k1,1n -k2,2n -k3 |
+		cut -f 3-
+}
+
+# bk_load_ts_json FILE [DBNAME]: a reference loader (plain SQL, no bk tool)
+# for backups in the original TypeScript service's format (SPEC §4.2-4.4):
+# inserts each row's keys that are columns of its table, so other keys are
+# ignored and missing columns take their defaults. Full backups: the known
+# data.* arrays; raffle backups: data.raffle with its nested tickets,
+# buyEvents, sellEvents, winners, and data.analytics. Redis is left alone.
+bk_load_ts_json() {
+	local file=${1:?usage: bk_load_ts_json FILE [DBNAME]} b64
+	b64=$(base64 -w 0 <"$file") || return 1
+	"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$(_bk_db "${2:-}")" <<SQL
+SET client_min_messages = warning;
+BEGIN;
+CREATE TEMP TABLE _bk_json ON COMMIT DROP AS
+SELECT convert_from(decode('$b64', 'base64'), 'UTF8')::jsonb AS j;
+CREATE FUNCTION pg_temp.bk_ins(tbl text, rows jsonb) RETURNS void
+LANGUAGE plpgsql AS \$f\$
+DECLARE
+	r jsonb;
+	cols text;
+BEGIN
+	IF rows IS NULL OR jsonb_typeof(rows) = 'null' THEN
+		RETURN;
+	END IF;
+	IF jsonb_typeof(rows) = 'object' THEN
+		rows := jsonb_build_array(rows);
+	END IF;
+	FOR r IN SELECT * FROM jsonb_array_elements(rows) LOOP
+		SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+		FROM pg_attribute a
+		WHERE a.attrelid = quote_ident(tbl)::regclass AND a.attnum > 0
+		  AND NOT a.attisdropped AND r ? a.attname;
+		EXECUTE format('INSERT INTO %I (%s) SELECT %s FROM jsonb_populate_record(NULL::%I, \$1)',
+		               tbl, cols, cols, tbl) USING r;
+	END LOOP;
+END
+\$f\$;
+DO \$d\$
+DECLARE
+	doc jsonb := (SELECT j FROM _bk_json);
+	d jsonb := doc->'data';
+	m text[];
+BEGIN
+	IF doc->'metadata'->>'type' = 'raffle' THEN
+		PERFORM pg_temp.bk_ins('Raffle', d->'raffle');
+		PERFORM pg_temp.bk_ins('Ticket', d->'raffle'->'tickets');
+		PERFORM pg_temp.bk_ins('BuyEvent', d->'raffle'->'buyEvents');
+		PERFORM pg_temp.bk_ins('SellEvent', d->'raffle'->'sellEvents');
+		PERFORM pg_temp.bk_ins('Winner', d->'raffle'->'winners');
+		PERFORM pg_temp.bk_ins('RaffleAnalytics', d->'analytics');
+		RETURN;
+	END IF;
+	FOREACH m SLICE 1 IN ARRAY ARRAY[
+		['raffles', 'Raffle'], ['tickets', 'Ticket'], ['buyEvents', 'BuyEvent'],
+		['sellEvents', 'SellEvent'], ['walletUsers', 'WalletUser'], ['admins', 'Admin'],
+		['winners', 'Winner'], ['notificationPreferences', 'NotificationPreference'],
+		['scheduledNotifications', 'ScheduledNotification'],
+		['dailyAnalytics', 'DailyAnalytics'], ['dexDailyStats', 'DexDailyStats'],
+		['raffleAnalytics', 'RaffleAnalytics'], ['userActivities', 'UserActivity'],
+		['auditLogs', 'AuditLog']]
+	LOOP
+		PERFORM pg_temp.bk_ins(m[2], d->m[1]);
+	END LOOP;
+END
+\$d\$;
+COMMIT;
+SQL
+}
