@@ -115,6 +115,10 @@ demo_start() {
 	chmod 0755 "$DEMO"
 
 	# tests/helpers.bash starts servers for the tests; the demo reuses it.
+	[[ -r $REPO/tests/helpers.bash ]] || {
+		warn "tests/helpers.bash is missing: the demo starts its servers with it"
+		exit 66
+	}
 	# shellcheck source=/dev/null
 	source "$REPO/tests/helpers.bash"
 	export TZ=UTC
