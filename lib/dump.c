@@ -58,8 +58,11 @@ int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t
 	return ok ? 0 : pg_fail(conn, t->name);
 }
 
-int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-	      const char *where, struct out *out, long long *rows)
+/* Called with each row as a JSON object; rows counts the rows before it. */
+typedef void row_fn(void *ctx, struct buf *json, long long rows);
+
+static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+		     const char *where, row_fn *fn, void *ctx, long long *rows)
 {
 	char *select = select_sql(conn, s, t, NULL, where), *sql;
 	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
@@ -76,14 +79,13 @@ int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
 	int n, rc = 0;
 	*rows = 0;
 	while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
-		buf_add(&row, *rows ? ",\n" : "\n", *rows ? 2 : 1);
+		row.len = 0;
 		if (!rc && copyjson_row(t, line, (size_t)(n - 1), &row, &scratch) < 0) {
 			warnx("%s: row %lld does not match the table's columns", t->name, *rows + 1);
 			rc = EX_SOFTWARE;
 		}
 		PQfreemem(line);
-		out_buf(out, &row);
-		(*rows)++;
+		fn(ctx, &row, (*rows)++);
 	}
 	buf_free(&row);
 	buf_free(&scratch);
@@ -94,6 +96,33 @@ int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
 	while ((r = PQgetResult(conn)))
 		PQclear(r);
 	return rc;
+}
+
+/* Rows go one to a line: "\n{...},\n{...}" */
+static void row_to_out(void *ctx, struct buf *json, long long before)
+{
+	struct out *out = ctx;
+	out_write(out, before ? ",\n" : "\n", before ? 2 : 1);
+	out_buf(out, json);
+}
+
+int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+	      const char *where, struct out *out, long long *rows)
+{
+	return copy_rows(conn, s, t, where, row_to_out, out, rows);
+}
+
+static void first_to_buf(void *ctx, struct buf *json, long long before)
+{
+	if (!before)
+		buf_add(ctx, json->data, json->len);
+}
+
+int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+		   const char *where, struct buf *json, long long *rows)
+{
+	json->len = 0;
+	return copy_rows(conn, s, t, where, first_to_buf, json, rows);
 }
 
 int dump_open(struct out *out, const char *dir, const char *id, const char *output)

@@ -21,6 +21,10 @@ int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t
 int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
 	      const char *where, struct out *out, long long *rows);
 
+/* The first matching row as one JSON object in json (emptied first); all are counted. */
+int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
+		   const char *where, struct buf *json, long long *rows);
+
 /* Where the backup goes: NULL = <dir>/<id>.json, "-" = stdout, else a path. */
 int dump_open(struct out *out, const char *dir, const char *id, const char *output);
 

@@ -97,55 +97,10 @@ static void find_children(PGconn *conn, const struct pg_schema *s, const char *l
 	}
 }
 
-/*
- * dump_rows into memory. The raffle row cannot go straight to the stream:
- * the arrays are nested inside it, so its closing brace has to be taken off.
- */
-static int rows_to_buf(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-		       const char *where, struct buf *b, long long *rows)
+static void more_than_one(const char *table, long long rows)
 {
-	int fd = memfd_create("bk-raffle-row", MFD_CLOEXEC), copy = fd < 0 ? -1 : dup(fd);
-	if (copy < 0) {
-		warn("memfd");
-		if (fd >= 0)
-			close(fd);
-		return EX_OSERR;
-	}
-	struct out o;
-	char hex[65];
-	out_open_fd(&o, copy);	/* out_finish closes copy */
-	int rc = dump_rows(conn, s, t, where, &o, rows);
-	int frc = out_finish(&o, hex);
-	rc = rc ? rc : frc;
-	off_t size = lseek(fd, 0, SEEK_END);
-	b->len = 0;
-	if (!rc && *rows && size < 3) {	/* "\n{}" at least */
-		warnx("%s: rows read but not kept in memory", t->name);
-		rc = EX_OSERR;
-	}
-	if (!rc && *rows) {
-		buf_grow(b, (size_t)size + 1);
-		if (pread(fd, b->data, (size_t)size, 0) != size) {
-			warn("memfd");
-			rc = EX_OSERR;
-		} else {
-			b->len = (size_t)size;
-		}
-	}
-	close(fd);
-	return rc;
-}
-
-/* dump_rows starts each row with a newline and separates rows with ",\n": keep the first. */
-static void first_row(struct buf *b, const char *table, long long rows)
-{
-	char *start = b->data, *end = memchr(b->data + 1, '\n', b->len - 1);
-	if (rows > 1) {
+	if (rows > 1)
 		warnx("%s: %lld rows for one raffle; the backup keeps the first", table, rows);
-		b->len = (size_t)(end - 1 - start);	/* drop ",\n..." */
-	}
-	memmove(b->data, b->data + 1, --b->len);
-	buf_cstr(b);
 }
 
 static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle_id,
@@ -160,13 +115,13 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	if (!literal || asprintf(&where, "\"id\" = %s", literal) < 0)
 		err(70, "out of memory");
 	long long n;
-	int rc = rows_to_buf(conn, s, raffle, where, &rr->raffle, &n);
+	int rc = dump_first_row(conn, s, raffle, where, &rr->raffle, &n);
 	if (!rc && n == 0) {
 		warnx("%s: no such raffle", raffle_id);
 		rc = EX_NOINPUT;
 	}
 	if (!rc)
-		first_row(&rr->raffle, raffle_table, n);
+		more_than_one(raffle_table, n);
 	free(where);
 	find_children(conn, s, literal, rr);
 	for (int k = 0; !rc && k < rr->nkids; k++)
@@ -179,9 +134,9 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 			rr->analytics_t = a;
 			if (asprintf(&where, "\"raffleId\" = %s", literal) < 0)
 				err(70, "out of memory");
-			rc = rows_to_buf(conn, s, a, where, &rr->analytics, &n);
-			if (!rc && n)
-				first_row(&rr->analytics, analytics_table, n);
+			rc = dump_first_row(conn, s, a, where, &rr->analytics, &n);
+			if (!rc)
+				more_than_one(analytics_table, n);
 			free(where);
 		}
 	PQfreemem(literal);
