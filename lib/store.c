@@ -325,6 +325,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
 			warn("%s", arg);
 			free(*path);
+			*path = NULL;	/* callers free it whatever the result */
 			return EX_NOINPUT;
 		}
 		return 0;
@@ -341,6 +342,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 	if (access(*path, F_OK) < 0) {
 		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
 		free(*path);
+		*path = NULL;	/* callers free it whatever the result */
 		return EX_NOINPUT;
 	}
 	return 0;
