@@ -169,7 +169,7 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 {
 	/* temp_buffers can only change before the session's first temporary table */
-	int rc = pg_command(c->conn, "SET temp_buffers = '64MB'");
+	int rc = pg_command(c->conn, "SET temp_buffers = '1GB'");
 	if (!rc)
 		rc = pg_command(c->conn, "BEGIN");
 	if (!rc)
