@@ -81,7 +81,7 @@ static const char *dashes(const char *w, char *buf, size_t len)
 
 static int parse_restore(struct tgcmd *cmd, int argc, char *argv[])
 {
-	for (int i = 1; i < argc; i++) {
+	for (int i = 2; i < argc; i++) {	/* after the backup id */
 		char buf[64];
 		const char *w = dashes(argv[i], buf, sizeof buf);
 		unsigned bit = 0;

@@ -19,12 +19,17 @@ static double num(const cJSON *obj, const char *name)
 }
 
 /* open_memstream keeps the builders short; NULL when out of memory. */
-static char *done(FILE *f, char *buf)
+static char *done(FILE *f, char **bufp)
 {
-	if (fclose(f) != 0) {
+	int rc = fclose(f);	/* sets *bufp: read it only now */
+	char *buf = *bufp;
+	if (rc != 0 || !buf) {
 		free(buf);
 		return NULL;
 	}
+	size_t n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
 	return buf;
 }
 
@@ -60,7 +65,7 @@ char *reply_backup_created(const cJSON *meta)
 {
 	BUILDER(f, buf, len);
 	created(f, meta);
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 char *reply_backups_created(const cJSON *metas)
@@ -74,7 +79,7 @@ char *reply_backups_created(const cJSON *metas)
 	}
 	if (!n)
 		fputs("ℹ️ No ended raffle needed a backup.", f);
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 static void list_group(FILE *f, const cJSON *list, const char *type,
@@ -104,7 +109,7 @@ char *reply_list(const cJSON *list, int max)
 	int total = cJSON_GetArraySize(list);
 	if (total == 0) {
 		fputs("📭 No backups found.", f);
-		return done(f, buf);
+		return done(f, &buf);
 	}
 	/* the newest max of all, whatever their type, shown by group */
 	cJSON *newest = cJSON_CreateArray();
@@ -125,7 +130,7 @@ char *reply_list(const cJSON *list, int max)
 	cJSON_Delete(newest);
 	if (total > max)
 		fprintf(f, "\n... and %d more", total - max);
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 static void groups(FILE *f, unsigned skip, int skipped)
@@ -160,7 +165,7 @@ char *reply_restore_warning(const char *id, const cJSON *entry, unsigned skip,
 	fprintf(f, "\n\nRows in the backup replace the current ones; a safety "
 	    "backup of the current state is taken first.\nConfirm within %ld "
 	    "seconds.", confirm_seconds);
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 char *reply_restore_done(const cJSON *summary)
@@ -177,7 +182,7 @@ char *reply_restore_done(const cJSON *summary)
 			fprintf(f, "  • %s: %.0f\n", t->string, t->valuedouble);
 	fprintf(f, "🔑 Redis keys: %.0f\n", num(summary, "redisKeys"));
 	fprintf(f, "🛟 Safety backup: %s", reply_str(summary, "safetyBackup", "none"));
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 char *reply_cleanup(const cJSON *summary)
@@ -195,7 +200,7 @@ char *reply_cleanup(const cJSON *summary)
 	if (n > 10)
 		fprintf(f, "  ... and %d more\n", n - 10);
 	fprintf(f, "🧽 Temporary files removed: %.0f", num(summary, "tempFilesRemoved"));
-	return done(f, buf);
+	return done(f, &buf);
 }
 
 /* The last non-empty line of a tool's stderr, without its "bk-x: " prefix
@@ -236,7 +241,7 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 		fprintf(f, " (exit %d)", status);
 	if (*line)
 		fprintf(f, "\n%s", line);
-	char *text = done(f, buf);
+	char *text = done(f, &buf);
 	if (!text)
 		return NULL;
 	/* a tool may print anything: make sure Telegram accepts it */
