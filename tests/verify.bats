@@ -1,0 +1,159 @@
+#!/usr/bin/env bats
+# bk-verify: checksum, JSON, structure, row counts (SPEC §5.4).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	bk_start_servers
+	bk_load_schema
+	bk_load_data 500
+	bk_redis SET 'conversation:1:2' '{"step":"x"}' EX 600 >/dev/null
+	bk-dump >"$BK_TMP/full.line"
+	bk-raffle cawkward00000000000000000a >"$BK_TMP/raffle.line"
+}
+
+teardown_file() {
+	bk_stop_servers
+}
+
+full() { ls "$BACKUP_DIR"/full_*.json | head -n 1; }
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
+
+# damaged COPY of the full backup with the python expression applied to its text
+damaged() {
+	python3 - "$(full)" "$BK_TMP/$1.json" "$2" <<-'PY'
+	import sys
+	src, dst, expr = sys.argv[1:]
+	t = open(src, encoding="utf-8").read()
+	open(dst, "w", encoding="utf-8").write(eval(expr))
+	PY
+	echo "$BK_TMP/$1.json"
+}
+
+@test "a full and a raffle backup are whole: one JSON line each, checksum ok" {
+	id=$(field "$(cat "$BK_TMP/full.line")" id)
+	rid=$(field "$(cat "$BK_TMP/raffle.line")" id)
+	run --separate-stderr bk-verify "$id" "$rid"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	python3 - "${lines[0]}" "${lines[1]}" <<-'PY'
+	import json, sys
+	a, b = (json.loads(x) for x in sys.argv[1:])
+	assert a["ok"] and a["type"] == "full" and a["checksum"] == "ok", a
+	assert a["rows"]["tickets"] == 500 and a["redisKeys"] == 1, a
+	assert b["ok"] and b["type"] == "raffle" and b["rows"]["raffle"] == 1, b
+	PY
+}
+
+@test "aliases, a path, and stdin (no checksum there)" {
+	run --separate-stderr bk-verify latest raffle_latest "$(full)"
+	[ "$status" -eq 0 ]
+	run --separate-stderr bk-verify - <"$(full)"
+	[ "$status" -eq 0 ]
+	[ "$(field "$output" checksum)" = absent ]
+}
+
+@test "the original TypeScript service's backups verify" {
+	run --separate-stderr bk-verify "$BK_FIXTURES/ts_full_backup.json" "$BK_FIXTURES/ts_raffle_backup.json"
+	[ "$status" -eq 0 ]
+}
+
+@test "a truncated backup: 65, and where it ends" {
+	f=$(full)
+	head -c $(($(stat -c %s "$f") / 2)) "$f" >"$BK_TMP/cut.json"
+	run --separate-stderr bk-verify "$BK_TMP/cut.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"byte "* ]]
+	[ "$(field "$output" ok)" = False ]
+}
+
+@test "a flipped byte: checksum mismatch, 65" {
+	f=$(full)
+	cp "$f" "$BK_TMP/flip.json"
+	cp "$f.sha256" "$BK_TMP/flip.json.sha256"
+	# inside a wallet address: the JSON stays valid, only the checksum can tell
+	off=$(grep -bo '"walletAddress":"' "$f" | sed -n 5p | cut -d: -f1)
+	printf 'Q' | dd of="$BK_TMP/flip.json" bs=1 seek=$((off + 20)) conv=notrunc 2>/dev/null
+	cmp -s "$f" "$BK_TMP/flip.json" && false
+	run --separate-stderr bk-verify "$BK_TMP/flip.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"checksum mismatch"* ]]
+	# without the .sha256 the same file passes: it is valid JSON with the right counts
+	rm "$BK_TMP/flip.json.sha256"
+	run --separate-stderr bk-verify "$BK_TMP/flip.json"
+	[ "$status" -eq 0 ]
+}
+
+@test "row counts that do not match the metadata: 65, naming the table" {
+	f=$(damaged count 't.replace("\"tickets\":500", "\"tickets\":499", 1)')
+	run --separate-stderr bk-verify "$f"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"data.tickets holds 500 rows, metadata.rowCounts says 499"* ]]
+}
+
+@test "wrong structure: each refused with what and where" {
+	check() {	# check EXPR MESSAGE
+		f=$(damaged s "$1")
+		run --separate-stderr bk-verify "$f"
+		[ "$status" -eq 65 ] || { echo "status $status for $1"; return 1; }
+		[[ $stderr == *"$2"* ]] || { echo "stderr: $stderr (wanted $2)"; return 1; }
+	}
+	check 't.replace("\"admins\":[", "\"admins\":{\"x\":", 1).replace("]", "}", 0)' 'data.admins: expected an array of rows'
+	check 't.replace("\n{\"id\":\"cadmn", "\n7,{\"id\":\"cadmn", 1)' 'data.admins row 1: expected an object'
+	check 't.replace("\"type\":\"full\"", "\"type\":\"weekly\"", 1)' 'metadata.type'
+	check 't.replace("\"id\":\"full_", "\"idx\":\"full_", 1)' 'metadata.id'
+	check 't.replace("\"data\":{", "\"dat\":{", 1)' 'no data object'
+	check 't.replace("{\"metadata\":", "{\"meta\":", 1)' 'no metadata'
+	check 't + "x"' 'after the end'
+	check 't.replace("\"permissions\":\"", "\"permissions\":\"\\q", 1)' 'invalid escape'
+	check 't.replace("\"ticketCount\":", "\"ticketCount\":01", 1)' 'invalid number'
+	check '"[]"' 'expected a JSON object'
+}
+
+@test "missing backup 66, malformed id 64 before anything is read" {
+	run --separate-stderr bk-verify full_1234
+	[ "$status" -eq 66 ]
+	run --separate-stderr bk-verify 'full_..'
+	[ "$status" -eq 64 ]
+	run --separate-stderr bk-verify "$(full)" 'bad id'
+	[ "$status" -eq 64 ]
+	[ -z "$output" ]
+	run --separate-stderr bk-verify ../nonexistent.json
+	[ "$status" -eq 66 ]
+}
+
+@test "several backups: each gets its line, the first failure decides the status" {
+	head -c 100 "$(full)" >"$BK_TMP/short.json"
+	run --separate-stderr bk-verify "$BK_TMP/short.json" latest
+	[ "$status" -eq 65 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(field "${lines[1]}" ok)" = True ]
+}
+
+@test "bounded memory: a 150 MB backup with a 40 MB string verifies in little RSS" {
+	python3 - "$BK_TMP/big.json" <<-'PY'
+	import sys
+	n = 600000
+	with open(sys.argv[1], "w") as f:
+	    f.write('{"metadata":{"id":"full_1","type":"full","timestamp":"2024-01-01T00:00:00.000Z",'
+	            '"rowCounts":{"tickets":%d,"admins":1}},"data":{"tickets":[' % n)
+	    row = '{"id":"c%%024d","raffleId":"r","walletAddress":"%s","ticketCount":%%d,"big":9007199254740993}' % ("W" * 120)
+	    f.write(",\n".join(row % (i, i) for i in range(n)))
+	    f.write('],"admins":[{"note":"' + "x" * (40 << 20) + '"}]}}')
+	PY
+	/usr/bin/time -f '%M' -o "$BK_TMP/rss" bk-verify -q "$BK_TMP/big.json"
+	rss=$(cat "$BK_TMP/rss")
+	echo "peak RSS $rss KB"
+	[ "$rss" -lt 65536 ]
+}
+
+@test "--help matches the man page's synopsis; --version" {
+	run bk-verify --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"usage: bk-verify"* ]]
+	run bk-verify --version
+	[[ $output == "bk-verify "* ]]
+	run bk-verify
+	[ "$status" -eq 64 ]
+}
