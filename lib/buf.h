@@ -16,6 +16,10 @@ void buf_free(struct buf *b);
 
 static inline void buf_add(struct buf *b, const void *p, size_t n)
 {
+	/* nothing to add: an empty buffer may still have no data at all, and
+	 * memcpy to NULL + 0 is undefined (UBSan, found by fuzz_jsonr) */
+	if (n == 0)
+		return;
 	if (b->cap - b->len < n)
 		buf_grow(b, n);
 	memcpy(b->data + b->len, p, n);
