@@ -58,12 +58,66 @@ check-asan:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
 
+# Fuzzing (tests/fuzz, README "Fuzzing"): one libFuzzer target per parser of
+# outside input, built by clang with ASan+UBSan into build-fuzz/ (apart from
+# $(BUILD), so a fuzz build never races a normal one). `make fuzz` runs each
+# for FUZZ_SECONDS (make -j2 fuzz: two at a time); new inputs go to
+# build-fuzz/corpus/<target>, crashes to build-fuzz/artifacts/.
+# `make fuzz-replay` replays tests/fuzz/corpus (reproducers included) with a
+# plain cc driver always, and under libFuzzer + sanitizers when clang can.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_HDR     := tests/fuzz/fuzz_util.h $(wildcard lib/*.h)
+
+# Whether $(FUZZ_CC) can link a libFuzzer program (clang + libclang-rt).
+fuzz_ok = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
+	$(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1
+
+# The library, instrumented; a stamp, since build-fuzz/libbk.a itself is made
+# by the sub-make's $(BUILD)/libbk.a rule.
+build-fuzz/.lib-stamp: $(LIB_SRC) $(wildcard lib/*.h)
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	  CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libbk.a
+	touch $@
+
+build-fuzz/fuzz/%: tests/fuzz/%.c build-fuzz/.lib-stamp $(FUZZ_HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BK_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< build-fuzz/libbk.a $(LDLIBS)
+
+$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libbk.a $(FUZZ_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(BK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libbk.a $(LDLIBS)
+
+fuzz: $(FUZZ_NAMES:%=fuzz-run-%)
+
+fuzz-run-%: build-fuzz/fuzz/%
+	@mkdir -p build-fuzz/corpus/$* build-fuzz/artifacts
+	$< -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=3 -print_final_stats=1 \
+	  -artifact_prefix=build-fuzz/artifacts/$*- build-fuzz/corpus/$* tests/fuzz/corpus/$*
+
+fuzz-replay: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%-replay)
+	@set -e; for t in $(FUZZ_NAMES); do $(BUILD)/fuzz/$$t-replay tests/fuzz/corpus/$$t 2>/dev/null; done
+	@if $(fuzz_ok); then \
+	  $(MAKE) --no-print-directory $(FUZZ_NAMES:%=build-fuzz/fuzz/%) && \
+	  for t in $(FUZZ_NAMES); do \
+	    log=build-fuzz/replay-$$t.log; \
+	    build-fuzz/fuzz/$$t -runs=0 -artifact_prefix=build-fuzz/ tests/fuzz/corpus/$$t >$$log 2>&1 || { cat $$log; exit 1; }; \
+	    echo "$$t (libFuzzer, ASan+UBSan): $$(grep -o "Done [0-9]* runs" $$log)"; \
+	  done; \
+	else echo "fuzz-replay: $(FUZZ_CC) cannot build libFuzzer programs: replayed with the plain driver only"; fi
+
+# Valgrind (tests/valgrind.bats): every tool's main and error paths.
+check-valgrind: all
+	BK_VALGRIND=1 BK_BIN_DIR=$(CURDIR)/$(BIN) bats --print-output-on-failure tests/valgrind.bats
+
 # Man pages lint-clean, shell scripts shellcheck-clean.
 lint:
 	mandoc -Tlint -W warning $(MANPAGES)
 	shellcheck -e SC1091 $(SHELL_SCRIPTS)
 
-check: all unit bats lint check-asan
+check: all unit bats lint check-asan fuzz-replay check-valgrind
 
 # A newcomer's first command: packages, build, throwaway servers, a backup.
 demo:
@@ -82,7 +136,7 @@ install: all
 	install -m 0644 tests/fixtures/schema.sql $(DESTDIR)$(SHAREDIR)/schema.sql
 
 clean:
-	rm -rf build build-asan bin bin-asan
+	rm -rf build build-asan build-fuzz bin bin-asan
 
-.PHONY: all unit bats check check-asan lint demo bench install clean
+.PHONY: all unit bats check check-asan lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:
