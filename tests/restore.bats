@@ -1,0 +1,350 @@
+#!/usr/bin/env bats
+# bk-restore against real PostgreSQL and Redis servers (SPEC §5.5).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	bk_start_servers
+	bk_load_schema
+	bk_load_data 1000
+	bk_redis SET 'conversation:111:222' '{"step":"await_wallet","q":"a \"b\" \\ c"}' EX 3000 >/dev/null
+	bk_redis SET 'conversation:333:444' 'forever' >/dev/null
+	bk-dump >"$BK_TMP/full.line"
+	FULL=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])' <"$BK_TMP/full.line")
+	export FULL
+	# the source's rows, UserActivity cut to the window the backup took
+	src=$(bk_createdb src)
+	"$BK_PG_BIN/pg_dump" -d "$DATABASE_URL" | bk_psql -d "$src" >/dev/null
+	python3 - "$FULL" <<-'PY' >"$BK_TMP/activity_ids"
+	import json, sys
+	for r in json.load(open(sys.argv[1]))["data"]["userActivities"]:
+	    print(r["id"])
+	PY
+	"$BK_PG_BIN/psql" -X -q -d "$src" -c 'CREATE TEMP TABLE k (id text)' \
+		-c "\\copy k FROM '$BK_TMP/activity_ids'" \
+		-c 'DELETE FROM "UserActivity" WHERE id NOT IN (SELECT id FROM k)' >/dev/null
+	bk_pgdump_data "$src" >"$BK_TMP/src.data"
+}
+
+teardown_file() {
+	bk_stop_servers
+}
+
+# fresh NAME: a database holding the schema and nothing else; prints its URL
+fresh() {
+	bk_dropdb "$1"
+	bk_createdb "$1" --schema
+}
+
+# restored NAME: a database holding exactly the full backup; prints its URL
+restored() {
+	local url
+	url=$(fresh "$1")
+	DATABASE_URL=$url bk-restore --yes --no-safety-backup --skip-redis "$FULL" >/dev/null
+	printf '%s\n' "$url"
+}
+
+q() { "$BK_PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+json() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]); [v := v[k] for k in sys.argv[2:]]; print(v)' "$@"; }
+nfiles() { find "$BACKUP_DIR" -maxdepth 1 -name '*.json' | wc -l; }
+
+@test "round trip: awkward values restore exactly into an empty schema" {
+	DB=$(fresh rt)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" tables Ticket)" = 1000 ]
+	[ "$(json "$output" safetyBackup)" = None ]
+	bk_pgdump_data "$DB" >"$BK_TMP/rt.data"
+	diff "$BK_TMP/src.data" "$BK_TMP/rt.data"
+	# the values that would break on the way
+	[ "$(q "SELECT count(*) FROM \"WalletUser\" WHERE \"telegramUserId\" = 9007199254740993")" -ge 1 ]
+	[ "$(q "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = 'cawkward00000000000000000a'")" = 9007199254740993 ]
+}
+
+@test "Redis: keys set with their recorded TTL, no TTL stays none" {
+	bk_redis DEL conversation:111:222 conversation:333:444 >/dev/null
+	DB=$(fresh rd)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" redisKeys)" = 2 ]
+	[ "$(bk_redis GET conversation:111:222)" = '{"step":"await_wallet","q":"a \"b\" \\ c"}' ]
+	ttl=$(bk_redis PTTL conversation:111:222)
+	[ "$ttl" -gt 2900000 ] && [ "$ttl" -le 3000000 ]
+	[ "$(bk_redis PTTL conversation:333:444)" = -1 ]
+}
+
+@test "a safety backup of the current state is taken first and named in the summary" {
+	DB=$(restored sb)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	before=$(nfiles)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --skip-redis "$FULL"
+	[ "$status" -eq 0 ]
+	id=$(json "$output" safetyBackup)
+	[[ $id =~ ^full_[0-9]+$ ]]
+	[ "$(nfiles)" -eq $((before + 1)) ]
+	bk-verify "$id" >/dev/null
+	grep -q '"permissions":"changed"' "$BACKUP_DIR/$id.json"
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" = 0 ]
+}
+
+# change_all: one change in every group
+change_all() {
+	q "UPDATE \"Raffle\" SET \"prizeAmount\" = 'changed'"
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	q "UPDATE \"DailyAnalytics\" SET \"totalTokenVolume\" = 'changed'"
+	q "UPDATE \"AuditLog\" SET action = 'changed'"
+	bk_redis SET conversation:333:444 changed >/dev/null
+}
+
+changed() {	# changed: which groups still hold their change
+	local out=""
+	[ "$(q "SELECT count(*) FROM \"Raffle\" WHERE \"prizeAmount\" = 'changed'")" != 0 ] && out+="raffles "
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" != 0 ] && out+="users "
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE \"totalTokenVolume\" = 'changed'")" != 0 ] && out+="analytics "
+	[ "$(q "SELECT count(*) FROM \"AuditLog\" WHERE action = 'changed'")" != 0 ] && out+="other "
+	[ "$(bk_redis GET conversation:333:444)" = changed ] && out+="redis "
+	echo "$out"
+}
+
+@test "each --skip-* leaves exactly its group untouched and restores the others" {
+	DB=$(restored skip)
+	for g in raffles users analytics redis; do
+		change_all
+		[ "$(changed)" = "raffles users analytics other redis " ]
+		run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "--skip-$g" "$FULL"
+		[ "$status" -eq 0 ]
+		[ "$(changed)" = "$g " ] || { echo "--skip-$g left: $(changed)"; false; }
+		[ "$(json "$output" skipped)" = "['$g']" ]
+	done
+	# skipped raffles: none of its tables is in the summary
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --skip-raffles "$FULL"
+	[[ $output != *'"Ticket"'* && $output != *'"SellEvent"'* && $output == *'"Admin"'* ]]
+}
+
+@test "merge: a backup row replaces the live row with the same unique key under another id" {
+	DB=$(restored merge)
+	read -r tid rid wallet < <(q "SELECT id, \"raffleId\", \"walletAddress\" FROM \"Ticket\" WHERE id NOT LIKE 'cawk%' ORDER BY id LIMIT 1" | tr '|' ' ')
+	# the same (raffleId, walletAddress) under a new id, and a row the backup does not know
+	q "DELETE FROM \"Ticket\" WHERE id = '$tid'"
+	q "INSERT INTO \"Ticket\" VALUES ('other-id', '$rid', '$wallet', 42, now(), now())"
+	q "INSERT INTO \"Ticket\" VALUES ('live-only', '$rid', 'live-only-wallet', 1, now(), now())"
+	# a raffle changed in place: the update must not cascade to its tickets
+	q "UPDATE \"Raffle\" SET status = 'changed' WHERE id = '$rid'"
+	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = (SELECT min(id) FROM \"DailyAnalytics\")"
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(q "SELECT \"ticketCount\" <> 42 FROM \"Ticket\" WHERE id = '$tid'")" = t ]
+	[ "$(q "SELECT count(*) FROM \"Ticket\" WHERE id = 'other-id'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"Ticket\" WHERE id = 'live-only'")" = 1 ]
+	[ "$(q "SELECT count(*) FROM \"Raffle\" WHERE status = 'changed'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = 'other-day-id'")" = 0 ]
+	[ "$(bk_count Ticket "$DB")" = 1001 ]
+	[ "$(bk_count DexDailyStats "$DB")" = "$(bk_count DexDailyStats)" ]
+}
+
+@test "--clean: the restored tables end with exactly the backup's rows" {
+	DB=$(restored clean)
+	q "INSERT INTO \"AuditLog\" (id, action) VALUES ('extra', 'x')"
+	q "DELETE FROM \"Raffle\" WHERE id = 'cawkward00000000000000000b'"
+	q "INSERT INTO \"Raffle\" (id, ca, dex, \"startTime\", \"endTime\", \"prizeType\", \"prizeAmount\", \"updatedAt\")
+	   VALUES ('extra-raffle', 'ca', 'dex', now(), now(), 'SOL', '1', now())"
+	q "INSERT INTO \"Ticket\" VALUES ('extra-ticket', 'extra-raffle', 'w', 1, now(), now())"
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$FULL"
+	[ "$status" -eq 0 ]
+	bk_pgdump_data "$DB" >"$BK_TMP/clean.data"
+	diff "$BK_TMP/src.data" "$BK_TMP/clean.data"
+}
+
+@test "--clean is refused when a cascade would delete rows of a table not being restored" {
+	DB=$(restored refuse)
+	q 'CREATE TABLE "AdminNote" (id text PRIMARY KEY, "adminId" text NOT NULL REFERENCES "Admin"(id) ON DELETE CASCADE)'
+	q "INSERT INTO \"Admin\" (id, \"telegramUserId\", \"updatedAt\") VALUES ('extra-admin', 1, now())"
+	q "INSERT INTO \"AdminNote\" VALUES ('n1', 'extra-admin')"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$FULL"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *"AdminNote"*"ON DELETE CASCADE"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	# without the extra admin, nothing would cascade: allowed
+	q "DELETE FROM \"Admin\" WHERE id = 'extra-admin'"
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$FULL"
+	[ "$status" -eq 0 ]
+}
+
+@test "a row that violates the live schema: 65 naming the table, everything rolled back" {
+	DB=$(restored bad)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	python3 - "$FULL" "$BK_TMP/orphan.json" <<-'PY'
+	import sys
+	t = open(sys.argv[1], encoding="utf-8").read()
+	i = t.index('"tickets":[')
+	j = t.index('"raffleId":"', i) + len('"raffleId":"')
+	t = t[:j] + "no-such-raffle-" + t[j:]
+	open(sys.argv[2], "w", encoding="utf-8").write(t)
+	PY
+	before=$(bk_pgdump_data "$DB")
+	files=$(nfiles)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes "$BK_TMP/orphan.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *Ticket* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	# the safety backup was taken (the data was whole): it is the only trace
+	[ "$(nfiles)" -eq $((files + 1)) ]
+}
+
+@test "damaged backups change nothing: truncated, flipped byte, wrong structure, missing, bad id" {
+	DB=$(restored dmg)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	bk_redis SET conversation:333:444 changed >/dev/null
+	before=$(bk_pgdump_data "$DB")
+	head -c $(($(stat -c %s "$FULL") * 3 / 4)) "$FULL" >"$BK_TMP/cut.json"
+	cp "$FULL" "$BK_TMP/flip.json"
+	cp "$FULL.sha256" "$BK_TMP/flip.json.sha256"
+	off=$(grep -bo '"walletAddress":"' "$FULL" | tail -n 1 | cut -d: -f1)
+	printf 'Q' | dd of="$BK_TMP/flip.json" bs=1 seek=$((off + 20)) conv=notrunc 2>/dev/null
+	sed 's/"tickets":\[/"tickets":{"x":[/' "$FULL" >"$BK_TMP/struct.json"
+	files=$(nfiles)
+	for f in cut flip struct; do
+		run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes "$BK_TMP/$f.json"
+		[ "$status" -eq 65 ] || { echo "$f: $status $stderr"; false; }
+		[[ $stderr == *"nothing has been changed"* ]]
+	done
+	[[ $stderr != *"checksum"* ]]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes full_1234
+	[ "$status" -eq 66 ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes 'full_..'
+	[ "$status" -eq 64 ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes ../../etc/nonexistent.json
+	[ "$status" -eq 66 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	[ "$(bk_redis GET conversation:333:444)" = changed ]
+	[ "$(nfiles)" -eq "$files" ]	# no safety backup for a backup that is not whole
+}
+
+@test "the flipped byte is reported as a checksum mismatch" {
+	run --separate-stderr env DATABASE_URL="$DATABASE_URL" bk-restore --yes --dry-run "$BK_TMP/flip.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"checksum mismatch"* ]]
+}
+
+@test "no terminal and no --yes: 77, nothing read, nothing changed" {
+	DB=$(restored tty)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	files=$(nfiles)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore "$FULL" </dev/null
+	[ "$status" -eq 77 ]
+	[[ $stderr == *"--yes"* ]]
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" != 0 ]
+	[ "$(nfiles)" -eq "$files" ]
+}
+
+@test "on a terminal the operator must type the backup id" {
+	command -v script >/dev/null || skip "script(1) is not installed"
+	DB=$(restored typed)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	id=$(basename "$FULL" .json)
+	cmd="env DATABASE_URL='$DB' bk-restore --no-safety-backup --skip-redis '$FULL'"
+	# script(1) gives the tool a terminal and types what it reads on its own stdin
+	run bash -c "{ sleep 2; echo wrong-id; } | script -qec \"$cmd\" /dev/null"
+	[[ $output == *"Type the backup id"* ]]
+	[[ $output == *"not confirmed"* ]]
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" != 0 ]
+	run bash -c "{ sleep 2; echo '$id'; } | script -qec \"$cmd\" /dev/null"
+	[[ $output == *'"backup":"'$id'"'* ]]
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" = 0 ]
+}
+
+@test "--dry-run verifies and prints rows per table; changes nothing, takes no safety backup" {
+	DB=$(restored dry)
+	q "UPDATE \"Admin\" SET permissions = 'changed'"
+	before=$(bk_pgdump_data "$DB")
+	files=$(nfiles)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --dry-run "$FULL" </dev/null
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" dryRun)" = True ]
+	[ "$(json "$output" tables BuyEvent)" = 1000 ]
+	[ "$(json "$output" redisKeys)" = 2 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	[ "$(nfiles)" -eq "$files" ]
+}
+
+@test "stdin: a backup piped in restores (checksum absent)" {
+	DB=$(fresh pipe)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --skip-redis - <"$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(bk_count Ticket "$DB")" = 1000 ]
+}
+
+@test "the original TypeScript service's backups restore (nested relations ignored, 1 hour TTL)" {
+	DB=$(fresh ts)
+	bk_redis DEL conversation:12345:67890 >/dev/null
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$BK_FIXTURES/ts_full_backup.json"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" tables DexDailyStats)" = 3 ]
+	[ "$(bk_count DexDailyStats "$DB")" = 3 ]
+	[ "$(bk_count Ticket "$DB")" = 5 ]
+	ttl=$(bk_redis PTTL conversation:12345:67890)
+	[ "$ttl" -gt 3500000 ] && [ "$ttl" -le 3600000 ]
+	# bigints written as strings land exact
+	q "SELECT \"telegramUserId\" FROM \"WalletUser\"" | grep -q .
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$BK_FIXTURES/ts_raffle_backup.json"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" tables Raffle)" = 1 ]
+}
+
+@test "a raffle backup restores the raffle, its child rows and its analytics" {
+	DB=$(restored raffle)
+	rid=cawkward00000000000000000a
+	line=$(DATABASE_URL=$DB bk-raffle "$rid")
+	path=$(json "$line" path)
+	before=$(bk_pgdump_data "$DB")
+	q "DELETE FROM \"Raffle\" WHERE id = '$rid'"	# cascades to its tickets, events, winner
+	q "DELETE FROM \"RaffleAnalytics\" WHERE \"raffleId\" = '$rid'"
+	[ "$(q "SELECT count(*) FROM \"Ticket\" WHERE \"raffleId\" = '$rid'")" = 0 ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$path"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" type)" = raffle ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$path"
+	[ "$status" -eq 64 ]
+}
+
+@test "offsets, defaults, exact numbers: tests/fixtures/restore_values.json" {
+	DB=$(fresh values)
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --skip-redis \
+		"$BK_FIXTURES/restore_values.json"
+	[ "$status" -eq 0 ]
+	[ "$(q "SELECT \"startTime\" FROM \"Raffle\"")" = "2024-01-01 00:00:00.5" ]
+	[ "$(q "SELECT \"endTime\" FROM \"Raffle\"")" = "2023-12-31 21:30:00.123" ]
+	# a column missing from the row takes its default
+	[ "$(q "SELECT status || ' ' || \"ticketsPerToken\" FROM \"Raffle\"")" = "active 100" ]
+	[ "$(q "SELECT \"telegramUserId\" FROM \"WalletUser\"")" = 9223372036854775807 ]
+	[ "$(q "SELECT \"averageTicketsPerUser\" FROM \"RaffleAnalytics\"")" = 0.1 ]
+	[ "$(q "SELECT array_length(\"targetUserIds\", 1) || ' ' || \"targetUserIds\"[2] FROM \"ScheduledNotification\"")" = '3 a "quoted", \ and {braces}' ]
+}
+
+@test "the database down: 69 with libpq's reason, nothing else" {
+	run --separate-stderr env DATABASE_URL="postgresql://bk@/bk?host=$BK_TMP/nowhere&port=1" \
+		bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 69 ]
+	[[ $stderr == *"cannot connect"* ]]
+}
+
+@test "the lock: another job holding it gives 75" {
+	exec 9>"$BACKUP_DIR/.bk.lock"
+	flock 9
+	run --separate-stderr bk-restore --yes --no-safety-backup "$FULL"
+	exec 9>&-
+	[ "$status" -eq 75 ]
+}
+
+@test "--help and usage" {
+	run bk-restore --help
+	[ "$status" -eq 0 ]
+	[[ $output == *"--skip-analytics"* && $output == *"--no-safety-backup"* ]]
+	run bk-restore
+	[ "$status" -eq 64 ]
+	run bk-restore --bogus x
+	[ "$status" -eq 64 ]
+}
