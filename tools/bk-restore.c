@@ -15,7 +15,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-restore [options] ID|FILE|-\n"
+	fprintf(f, "usage: bk-restore [--skip-raffles] [--skip-analytics] [--skip-users] [--skip-redis]\n"
+		   "                  [--clean] [-n|--dry-run] [-y|--yes] [--no-safety-backup]\n"
+		   "                  [-w SECONDS] ID|FILE|-\n"
 		   "       bk-restore -h | --help | --version\n"
 		   "\n"
 		   "Verifies the backup, asks for confirmation, takes a safety backup of the\n"
