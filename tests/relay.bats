@@ -3,6 +3,9 @@
 # stub tools that print the backup tools' JSON contracts, to check the relay's
 # own behaviour; the last ones run the real tools on PostgreSQL and Redis.
 
+# bats runs each test in a subshell and sets status, output, lines, stderr:
+# shellcheck disable=SC2030,SC2031,SC2154
+
 bats_require_minimum_version 1.5.0
 
 TOKEN="123456:TEST-secret-token-QWERTYUIOPasdfghjkl"
@@ -22,7 +25,8 @@ setup() {
 	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 		STUB_SLEEP STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
-	export TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	export TELEGRAM_API_URL
 	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5 TG_RATE_LIMIT=100
@@ -111,7 +115,7 @@ fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
 start_relay() {
 	local n
 	n=$(grep -c "polling as" "$T/relay.log" 2>/dev/null || true)
-	BK_BIN_DIR=$TOOLS "$BIN/tg-relay" -s "$T/state" "$@" 2>>"$T/relay.log" &
+	BK_BIN_DIR=$TOOLS "$BIN/tg-relay" -s "$T/state" 2>>"$T/relay.log" &
 	RELAY_PID=$!
 	for _ in $(seq 200); do
 		[ "$(grep -c "polling as" "$T/relay.log")" -gt "${n:-0}" ] && return 0
@@ -181,7 +185,7 @@ no_token() {
 }
 
 @test "tg-relay refuses to start without admins or token" {
-	TELEGRAM_ADMIN_IDS= run "$BIN/tg-relay" -s "$T/state"
+	TELEGRAM_ADMIN_IDS="" run "$BIN/tg-relay" -s "$T/state"
 	[ "$status" -eq 64 ]
 	[[ $output == *"TELEGRAM_ADMIN_IDS is not set: refusing to start"* ]]
 	TELEGRAM_ADMIN_IDS="111,abc" run "$BIN/tg-relay" -s "$T/state"
@@ -189,7 +193,7 @@ no_token() {
 	[[ $output == *"TELEGRAM_ADMIN_IDS"* ]]
 	TELEGRAM_ADMIN_IDS=" , " run "$BIN/tg-relay" -s "$T/state"
 	[ "$status" -eq 64 ]
-	TELEGRAM_BOT_TOKEN= run "$BIN/tg-relay" -s "$T/state"
+	TELEGRAM_BOT_TOKEN="" run "$BIN/tg-relay" -s "$T/state"
 	[ "$status" -eq 64 ]
 	[[ $output == *"TELEGRAM_BOT_TOKEN is not set"* ]]
 	TG_POLL_TIMEOUT=soon run "$BIN/tg-relay" -s "$T/state"
@@ -239,7 +243,7 @@ no_token() {
 	say /backup
 	reply "Backup Created Successfully"
 	[ -s "$T/env.bk-dump" ]
-	! grep -q TELEGRAM_BOT_TOKEN "$T/env.bk-dump"
+	run ! grep -q TELEGRAM_BOT_TOKEN "$T/env.bk-dump"
 	grep -q "^BACKUP_DIR=$T/backups" "$T/env.bk-dump"
 	stop_relay
 	no_token "$T/relay.log" "$T/env.bk-dump" "$T/fake/calls.jsonl" "$T/state"

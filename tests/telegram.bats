@@ -1,6 +1,9 @@
 #!/usr/bin/env bats
 # tg-notify against the fake Bot API (tests/fake_telegram.py): no database.
 
+# bats sets status, output, lines and stderr:
+# shellcheck disable=SC2154
+
 bats_require_minimum_version 1.5.0
 
 TOKEN="123456:TEST-secret-token-QWERTYUIOPasdfghjkl"
@@ -17,7 +20,8 @@ setup() {
 	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 		TELEGRAM_NOTIFY_CHAT_IDS
-	export TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	export TELEGRAM_API_URL
 	export TELEGRAM_BOT_TOKEN=$TOKEN BK_ENV_FILE=/dev/null
 	export TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=2
 }
@@ -30,9 +34,9 @@ teardown() {
 
 fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
 
-# The texts the fake accepted for a method, one JSON string per line.
+# The texts of the messages the fake accepted, one JSON string per line.
 texts() {
-	fake calls --method "${1:-sendMessage}" | python3 -c '
+	fake calls --method sendMessage | python3 -c '
 import json, sys
 for line in sys.stdin:
     c = json.loads(line)
@@ -202,10 +206,12 @@ assert t[1] - t[0] >= 0.04 and t[2] - t[1] >= 0.09, t' <<<"$(fake calls --method
 }
 
 @test "tg-notify --markdown escapes what MarkdownV2 reserves" {
+	# shellcheck disable=SC2016 # backquotes are markdown here
 	run "$BIN/tg-notify" -c 5 --markdown 'Backup *full_1701396000000* done (2.45 MB) - ok! see `bk-list --json` [docs](https://example.org/a_b)'
 	[ "$status" -eq 0 ]
 	run texts
 	# the fake checks the MarkdownV2 syntax and accepted it
+	# shellcheck disable=SC2016
 	[ "$output" = '"Backup *full\\_1701396000000* done \\(2\\.45 MB\\) \\- ok\\! see `bk-list --json` [docs](https://example.org/a_b)"' ]
 	[[ $(fake calls --method sendMessage) == *'"parse_mode": "MarkdownV2"'* ]]
 	# an unpaired marker is text, not markup
@@ -234,7 +240,7 @@ assert t[1] - t[0] >= 0.04 and t[2] - t[1] >= 0.09, t' <<<"$(fake calls --method
 	[ "$status" -eq 64 ]
 	run "$BIN/tg-notify" -c 5 -r lots hi
 	[ "$status" -eq 64 ]
-	TELEGRAM_BOT_TOKEN= run "$BIN/tg-notify" -c 5 hi
+	TELEGRAM_BOT_TOKEN="" run "$BIN/tg-notify" -c 5 hi
 	[ "$status" -eq 64 ]
 	[[ $output == *"TELEGRAM_BOT_TOKEN is not set"* ]]
 	run "$BIN/tg-notify" -c 5 "   "
