@@ -115,7 +115,9 @@ static int parse_args(struct tgcmd *cmd, int argc, char *argv[])
 	case TGCMD_RAFFLE:
 		if (argc != 2)
 			return fail(cmd, "%susage: /backup_raffle <raffle_id>", "");
-		if (!raffle_id_valid(argv[1]))
+		/* a leading '-' would reach bk-raffle's getopt as an option
+		 * ("/backup_raffle --ended", "-h"): refused (found by fuzz_tgcmd) */
+		if (!raffle_id_valid(argv[1]) || argv[1][0] == '-')
 			return fail(cmd, "invalid raffle id %s", argv[1]);
 		snprintf(cmd->arg, sizeof cmd->arg, "%s", argv[1]);
 		return 0;

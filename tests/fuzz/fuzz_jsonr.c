@@ -205,10 +205,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc_sunk = verify_stream(&r, &sink, &sunk);
 	jsonr_free(&r);
 	if (rc_sunk == 0) {
+		/* the sink may call an array a column value where the plain walk
+		 * saw nested rows: every table the sink saw, the plain walk saw */
 		CHECK(rc_plain == 0);
-		CHECK(plain.ntables == sunk.ntables);
-		for (int i = 0; i < plain.ntables; i++)
-			CHECK(plain.tables[i].rows == sunk.tables[i].rows);
+		for (int i = 0; i < sunk.ntables; i++)
+			CHECK(verify_rows(&plain, sunk.tables[i].key) == sunk.tables[i].rows);
 		CHECK(plain.redis_keys == sunk.redis_keys);
 	}
 	if (rc_plain == 0) {
