@@ -146,6 +146,8 @@ static void test_commands(void)
 	    "--skip-redis") == -1);
 	CHECK(parse("/backup_raffle clx_1-2") == 0 && !strcmp(parsed.arg, "clx_1-2"));
 	CHECK(parse("/backup_raffle a/b") == -1);
+	CHECK(parse("/backup_raffle --ended") == -1);	/* never an option of bk-raffle */
+	CHECK(parse("/backup_raffle -h") == -1);
 	CHECK(parse("/backup_raffle") == -1);
 	CHECK(parse("/backup_cleanup") == 0 && parsed.days == 0);
 	CHECK(parse("/backup_cleanup 30") == 0 && parsed.days == 30);
