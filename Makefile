@@ -95,7 +95,9 @@ fuzz: $(FUZZ_NAMES:%=fuzz-run-%)
 fuzz-run-%: build-fuzz/fuzz/%
 	@mkdir -p build-fuzz/corpus/$* build-fuzz/artifacts
 	$< -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=3 -print_final_stats=1 \
-	  -artifact_prefix=build-fuzz/artifacts/$*- build-fuzz/corpus/$* tests/fuzz/corpus/$*
+	  -artifact_prefix=build-fuzz/artifacts/$*- build-fuzz/corpus/$* tests/fuzz/corpus/$* \
+	  >build-fuzz/$*.log 2>&1 || { tail -n 60 build-fuzz/$*.log; exit 1; }
+	@echo "$*: $$(grep -E '^(Done|stat::(new_units_added|peak_rss_mb))' build-fuzz/$*.log | tr -s ' \n' ' ')"
 
 fuzz-replay: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%-replay)
 	@set -e; for t in $(FUZZ_NAMES); do $(BUILD)/fuzz/$$t-replay tests/fuzz/corpus/$$t 2>/dev/null; done

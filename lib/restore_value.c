@@ -13,6 +13,8 @@
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
 static int copy_escape(const char *s, size_t n, struct buf *out)
 {
+	if (n == 0)	/* s may be the NULL data of an empty buffer (UBSan, fuzz_jsonr) */
+		return 0;
 	buf_grow(out, n + 8);
 	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
