@@ -126,6 +126,8 @@ static int scan_keys(redisContext *ctx, const char *pattern, char ***keys, size_
 		}
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0"));
+	if (*n == 0)
+		return 0;
 	qsort(*keys, *n, sizeof **keys, cmp_str);
 	size_t u = 0;
 	for (size_t i = 0; i < *n; i++) {
