@@ -156,6 +156,22 @@ int dump_close(struct out *out, cJSON *meta)
 	return rc;
 }
 
+cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
+		     PGconn *conn, const struct pg_schema *s)
+{
+	char ts[32];
+	format_iso_ms(ms, ts);
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "id", id);
+	cJSON_AddStringToObject(meta, "timestamp", ts);
+	cJSON_AddStringToObject(meta, "type", type);
+	cJSON_AddStringToObject(meta, "version", "1.0");
+	cJSON_AddStringToObject(meta, "tool", tool);
+	cJSON_AddStringToObject(meta, "database", PQdb(conn));
+	cJSON_AddStringToObject(meta, "schema", s->name);
+	return meta;
+}
+
 void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms)
 {
 	*ms = now_ms();

@@ -34,6 +34,10 @@ int dump_open(struct out *out, const char *dir, const char *id, const char *outp
  */
 int dump_close(struct out *out, cJSON *meta);
 
+/* The metadata every backup starts with: id, timestamp, type, version, tool, database, schema. */
+cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
+		     PGconn *conn, const struct pg_schema *s);
+
 /* The backup id for prefix and now, not yet taken in dir: prefix_<ms>. */
 void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms);
 

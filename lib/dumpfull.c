@@ -28,16 +28,7 @@ static const char *where_for(const struct pg_table *t, long activity_days, char 
 static cJSON *new_metadata(const char *id, int64_t ms, PGconn *conn, const struct pg_schema *s,
 			   long activity_days)
 {
-	char ts[32];
-	format_iso_ms(ms, ts);
-	cJSON *meta = cJSON_CreateObject();
-	cJSON_AddStringToObject(meta, "id", id);
-	cJSON_AddStringToObject(meta, "timestamp", ts);
-	cJSON_AddStringToObject(meta, "type", "full");
-	cJSON_AddStringToObject(meta, "version", "1.0");
-	cJSON_AddStringToObject(meta, "tool", "bk-dump " BK_VERSION);
-	cJSON_AddStringToObject(meta, "database", PQdb(conn));
-	cJSON_AddStringToObject(meta, "schema", s->name);
+	cJSON *meta = dump_metadata(id, ms, "full", "bk-dump " BK_VERSION, conn, s);
 	cJSON_AddNumberToObject(meta, "userActivityDays", (double)activity_days);
 	cJSON *tables = cJSON_AddObjectToObject(meta, "tables");
 	cJSON *counts = cJSON_AddObjectToObject(meta, "rowCounts");

@@ -146,17 +146,8 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PGconn *conn,
 			   const struct pg_schema *s, const struct raffle_rows *rr)
 {
-	char ts[32];
-	format_iso_ms(ms, ts);
-	cJSON *meta = cJSON_CreateObject();
-	cJSON_AddStringToObject(meta, "id", id);
-	cJSON_AddStringToObject(meta, "timestamp", ts);
-	cJSON_AddStringToObject(meta, "type", "raffle");
+	cJSON *meta = dump_metadata(id, ms, "raffle", "bk-raffle " BK_VERSION, conn, s);
 	cJSON_AddStringToObject(meta, "raffleId", raffle_id);
-	cJSON_AddStringToObject(meta, "version", "1.0");
-	cJSON_AddStringToObject(meta, "tool", "bk-raffle " BK_VERSION);
-	cJSON_AddStringToObject(meta, "database", PQdb(conn));
-	cJSON_AddStringToObject(meta, "schema", s->name);
 	cJSON *tables = cJSON_AddObjectToObject(meta, "tables");
 	cJSON *counts = cJSON_AddObjectToObject(meta, "rowCounts");
 	cJSON_AddStringToObject(tables, "raffle", raffle_table);
