@@ -148,44 +148,8 @@ demo_start() {
 		chmod 0755 "$BK_TMP"
 		note "(PostgreSQL's files are in $BK_TMP: $pg_user cannot reach $DEMO or the path is too long for a socket)"
 	fi
-	export BK_TMP
-	mkdir -p "$BK_TMP/pg" "$BK_TMP/pgsock" "$BK_TMP/redis"
-	: >"$BK_TMP/pg.log"
-	if [[ $EUID -eq 0 ]]; then
-		chown bktest "$BK_TMP/pg" "$BK_TMP/pgsock" "$BK_TMP/pg.log"
-	fi
-	chmod 0700 "$BK_TMP/pg"
-
-	PGPORT=$((20000 + RANDOM % 40000))
-	PGHOST=$BK_TMP/pgsock
-	PGUSER=bk
-	PGDATABASE=bk
-	export PGHOST PGPORT PGUSER PGDATABASE
-	unset PGPASSWORD PGSERVICE PGSSLMODE PGOPTIONS PGHOSTADDR
-	if ! _bk_as_pg "$BK_PG_BIN/initdb" -D "$BK_TMP/pg" -U bk -A trust -E UTF8 \
-		--no-locale --no-sync >"$BK_TMP/initdb.log" 2>&1; then
-		cat "$BK_TMP/initdb.log" >&2
-		warn "initdb failed"
-		exit 70
-	fi
-	cat >>"$BK_TMP/pg/postgresql.conf" <<EOF
-
-# bk demo: a throwaway server on a unix socket only
-listen_addresses = ''
-unix_socket_directories = '$BK_TMP/pgsock'
-port = $PGPORT
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-timezone = 'UTC'
-log_timezone = 'UTC'
-EOF
-	bk_pg_start || exit 69
-	REDIS_PORT=
-	bk_redis_start || {
-		_bk_as_pg "$BK_PG_BIN/pg_ctl" -D "$BK_TMP/pg" -m fast -w stop >/dev/null 2>&1 || true
-		exit 69
-	}
+	bk_start_servers "$BK_TMP" || exit 69
+	: "${PGPORT:?}" "${PGHOST:?}" "${REDIS_PORT:?}"	# set by bk_start_servers
 	cat >"$DEMO/servers" <<EOF
 SRV_DIR=$BK_TMP
 PG_BIN=$BK_PG_BIN
@@ -193,7 +157,6 @@ PG_PORT=$PGPORT
 REDIS_PORT=$REDIS_PORT
 PG_USER=$pg_user
 EOF
-	"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE bk' >/dev/null
 	note "PostgreSQL $("$BK_PG_BIN/postgres" --version | awk '{print $3}') on $PGHOST (port $PGPORT), running as $pg_user"
 	note "Redis $(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/') on 127.0.0.1:$REDIS_PORT"
 

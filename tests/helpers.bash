@@ -83,8 +83,9 @@ _bk_port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Starts the servers, creates database bk and exports the environment the
-# tools and the other helpers use. Call from setup_file.
+# bk_start_servers [DIR]: starts the servers (in DIR, else a new temporary
+# directory), creates database bk and exports the environment the tools and
+# the other helpers use. Call from setup_file.
 bk_start_servers() {
 	export TZ=UTC
 	BK_PG_BIN=$(_bk_find_pg_bin) || return 1
@@ -93,7 +94,12 @@ bk_start_servers() {
 	local parent=${TMPDIR:-/tmp}
 	# bktest must be able to reach the directory: stay in /tmp as root.
 	[[ $EUID -eq 0 ]] && parent=/tmp
-	BK_TMP=$(mktemp -d "$parent/bk-test.XXXXXX") || return 1
+	if [[ -n ${1:-} ]]; then	# the demo keeps its servers in a place of its own
+		BK_TMP=$1
+		mkdir -p "$BK_TMP" || return 1
+	else
+		BK_TMP=$(mktemp -d "$parent/bk-test.XXXXXX") || return 1
+	fi
 	export BK_TMP
 	chmod 0755 "$BK_TMP"
 
