@@ -100,7 +100,10 @@ fuzz-run-%: build-fuzz/fuzz/%
 	@echo "$*: $$(grep -E '^(Done|stat::(new_units_added|peak_rss_mb))' build-fuzz/$*.log | tr -s ' \n' ' ')"
 
 fuzz-replay: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%-replay)
-	@set -e; for t in $(FUZZ_NAMES); do $(BUILD)/fuzz/$$t-replay tests/fuzz/corpus/$$t 2>/dev/null; done
+	@for t in $(FUZZ_NAMES); do \
+	  $(BUILD)/fuzz/$$t-replay tests/fuzz/corpus/$$t 2>$(BUILD)/fuzz/$$t-replay.log || \
+	    { tail -n 20 $(BUILD)/fuzz/$$t-replay.log; exit 1; }; \
+	done
 	@if $(fuzz_ok); then \
 	  $(MAKE) --no-print-directory $(FUZZ_NAMES:%=build-fuzz/fuzz/%) && \
 	  for t in $(FUZZ_NAMES); do \
