@@ -24,7 +24,8 @@ setup() {
 	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 		TG_RELAY_STATE STATE_DIRECTORY
-	export TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
+	export TELEGRAM_API_URL
 	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS=$ADMIN
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=10 TG_RATE_LIMIT=1000
@@ -222,7 +223,7 @@ print("# %d refusals and errors" % n, file=sys.stderr)
 PY
 	# no document, no restore keyboard went out
 	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
-	! grep -q "Confirm" "$T/sent.jsonl"
+	[ "$(grep -c "Confirm" "$T/sent.jsonl")" -eq 0 ]
 	kill -TERM "$RELAY_PID"
 	status=0
 	wait "$RELAY_PID" || status=$?

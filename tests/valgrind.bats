@@ -28,7 +28,7 @@ teardown_file() {
 setup() {
 	[[ ${BK_VALGRIND:-} == 1 ]] || skip "valgrind tests: BK_VALGRIND=1 (make check-valgrind)"
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
-	FAKE_PID= RELAY_PID=
+	FAKE_PID='' RELAY_PID=''
 }
 
 teardown() {
@@ -49,7 +49,7 @@ vg() {
 		--track-origins=yes --log-file="$BK_TMP/vg.log" "$BK_BIN_DIR/$tool" "$@"
 	if [[ $status -ne $want || -s $BK_TMP/vg.log ]]; then
 		echo "$tool $*: status $status (expected $want)"
-		echo "stderr: $stderr"
+		echo "stderr: ${stderr:-}"
 		cat "$BK_TMP/vg.log"
 		return 1
 	fi
@@ -146,7 +146,8 @@ start_fake() {
 	FAKE_PID=$!
 	for _ in $(seq 100); do [[ -s $BK_TMP/fake/port ]] && break; sleep 0.05; done
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-	export TELEGRAM_API_URL="http://127.0.0.1:$(cat "$BK_TMP/fake/port")"
+	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$BK_TMP/fake/port")"
+	export TELEGRAM_API_URL
 	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS=$ADMIN
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5
 }
@@ -158,7 +159,8 @@ fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}";
 	vg 0 tg-notify --chat 42 "hello from valgrind"
 	printf 'line\n%.0s' $(seq 600) | vg 0 tg-notify --chat 42 -
 	bk-dump >/dev/null
-	vg 0 tg-notify --chat 42 --document "$(ls "$BACKUP_DIR"/*.json | head -n 1)" --caption "a backup"
+	doc=$(compgen -G "$BACKUP_DIR/*.json" | head -n 1)
+	vg 0 tg-notify --chat 42 --document "$doc" --caption "a backup"
 	vg 0 tg-notify --chat 42 --markdown "*bold* _it_ full_1_2"
 	vg 64 tg-notify
 	vg 66 tg-notify --chat 42 --document /nonexistent
@@ -169,9 +171,9 @@ fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}";
 
 @test "valgrind: tg-relay, a session of commands and its refusals" {
 	start_fake
-	TELEGRAM_ADMIN_IDS= vg 64 tg-relay -s "$BK_TMP/relay.state"
+	TELEGRAM_ADMIN_IDS='' vg 64 tg-relay -s "$BK_TMP/relay.state"
 	TELEGRAM_ADMIN_IDS="111,abc" vg 64 tg-relay -s "$BK_TMP/relay.state"
-	TELEGRAM_BOT_TOKEN= vg 64 tg-relay -s "$BK_TMP/relay.state"
+	TELEGRAM_BOT_TOKEN='' vg 64 tg-relay -s "$BK_TMP/relay.state"
 	TELEGRAM_BOT_TOKEN=1:wrong vg 77 tg-relay -s "$BK_TMP/relay.state"
 	vg 0 tg-relay --help
 	vg 64 tg-relay --bogus
