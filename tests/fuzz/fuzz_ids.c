@@ -44,6 +44,11 @@ static bool model_id(const char *s)
 static char dir[] = "/tmp/fuzz_ids.XXXXXX";
 static bool have_dir;
 
+static void remove_dir(void)
+{
+	rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
@@ -76,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!have_dir) {
 		CHECK(mkdtemp(dir) != NULL);
 		have_dir = true;
+		atexit(remove_dir);	/* it stays empty: nothing is ever created in it */
 	}
 	char *path = NULL;
 	int rc = store_resolve(dir, s, &path);
