@@ -149,11 +149,11 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 			free(head);
 			rc = write_tables(conn, &s, days, &out);
 			write_redis(opt->no_redis ? NULL : &snap, &out);
+			if (!rc)	/* ends the snapshot: a failure here leaves no file either */
+				rc = pg_command(conn, "COMMIT");
 			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 		}
 	}
-	if (!rc)
-		rc = pg_command(conn, "COMMIT");
 	if (rc && *meta) {
 		cJSON_Delete(*meta);
 		*meta = NULL;

@@ -22,7 +22,7 @@ PACKAGES=(
 	build-essential make gcc
 	libpq-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 	postgresql redis-server redis-tools
-	bats mandoc shellcheck jq gnupg python3 util-linux ca-certificates
+	bats mandoc shellcheck jq gnupg python3 util-linux ca-certificates time procps
 	clang libclang-rt-14-dev valgrind
 )
 # On a machine without dpkg: the commands that stand for them.
