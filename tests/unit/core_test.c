@@ -71,6 +71,52 @@ static void test_config(void)
 	CHECK(parse_long(" 4", 1, 100, &v) < 0);
 }
 
+/* The plain byte-at-a-time escaping, to check the word-at-a-time one against. */
+static void reference_string(struct buf *b, const unsigned char *s, size_t n)
+{
+	buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		char tmp[8];
+		switch (s[i]) {
+		case '"': buf_adds(b, "\\\""); break;
+		case '\\': buf_adds(b, "\\\\"); break;
+		case '\n': buf_adds(b, "\\n"); break;
+		case '\r': buf_adds(b, "\\r"); break;
+		case '\t': buf_adds(b, "\\t"); break;
+		case '\b': buf_adds(b, "\\b"); break;
+		case '\f': buf_adds(b, "\\f"); break;
+		default:
+			if (s[i] < 0x20) {
+				snprintf(tmp, sizeof tmp, "\\u%04x", s[i]);
+				buf_adds(b, tmp);
+			} else {
+				buf_addc(b, (char)s[i]);
+			}
+		}
+	}
+	buf_addc(b, '"');
+}
+
+static void test_jsonw_random(void)
+{
+	static const unsigned char alphabet[] = "ab\"\\\n\x01\x1f \x7f\x80\xc3\xa9~";
+	unsigned seed = 12345;
+	int same = 1;
+	for (int round = 0; round < 20000; round++) {
+		unsigned char s[64];
+		size_t n = (seed = seed * 1103515245 + 12345) % 40;
+		for (size_t i = 0; i < n; i++)
+			s[i] = alphabet[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof alphabet - 1)];
+		struct buf fast = { 0 }, slow = { 0 };
+		jsonw_string(&fast, (const char *)s, n);
+		reference_string(&slow, s, n);
+		same &= fast.len == slow.len && !memcmp(fast.data, slow.data, fast.len);
+		buf_free(&fast);
+		buf_free(&slow);
+	}
+	CHECK(same);
+}
+
 static void test_jsonw(void)
 {
 	struct buf b = { 0 };
@@ -160,6 +206,7 @@ int main(void)
 	test_ids();
 	test_config();
 	test_jsonw();
+	test_jsonw_random();
 	test_copyjson();
 	test_times();
 	test_table_keys();
