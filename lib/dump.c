@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "copyjson.h"
+#include "copyread.h"
 #include "dump.h"
 #include "jsonw.h"
 #include "redisc.h"
@@ -68,28 +69,37 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
 		err(70, "out of memory");
 	free(select);
-	PGresult *r = PQexec(conn, sql);
+	PGresult *res = PQexec(conn, sql);
 	free(sql);
-	int ok = PQresultStatus(r) == PGRES_COPY_OUT;
-	PQclear(r);
+	int ok = PQresultStatus(res) == PGRES_COPY_OUT;
+	PQclear(res);
 	if (!ok)
 		return pg_fail(conn, t->name);
+	struct copy_reader *reader;
+	if (copy_reader_start(conn, &reader) < 0) {
+		warnx("%s: cannot start a thread to read the rows", t->name);
+		return EX_OSERR;
+	}
 	struct buf row = { 0 }, scratch = { 0 };
-	char *line;
-	int n, rc = 0;
+	const struct buf *chunk;
+	int rc = 0;
 	*rows = 0;
-	while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
-		row.len = 0;
-		if (!rc && copyjson_row(t, line, (size_t)(n - 1), &row, &scratch) < 0) {
-			warnx("%s: row %lld does not match the table's columns", t->name, *rows + 1);
-			rc = EX_SOFTWARE;
+	while ((chunk = copy_reader_next(reader))) {
+		const char *line = chunk->data, *end = chunk->data + chunk->len, *nl;
+		for (; line < end; line = nl + 1) {
+			nl = memchr(line, '\n', (size_t)(end - line));	/* COPY text escapes newlines in data */
+			row.len = 0;
+			if (!rc && copyjson_row(t, line, (size_t)(nl - line), &row, &scratch) < 0) {
+				warnx("%s: row %lld does not match the table's columns", t->name, *rows + 1);
+				rc = EX_SOFTWARE;
+			}
+			fn(ctx, &row, (*rows)++);
 		}
-		PQfreemem(line);
-		fn(ctx, &row, (*rows)++);
 	}
 	buf_free(&row);
 	buf_free(&scratch);
-	r = PQgetResult(conn);
+	int n = copy_reader_finish(reader);
+	PGresult *r = PQgetResult(conn);
 	if (n == -2 || PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = pg_fail(conn, t->name);
 	PQclear(r);
