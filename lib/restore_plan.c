@@ -262,6 +262,53 @@ static void add_insert(struct rctx *c, struct rtable *rt, struct buf *b, bool up
 }
 
 /*
+ * Replacing a live row found by another unique key deletes it: refused when
+ * ON DELETE CASCADE would take rows of a table this restore does not give
+ * back (the rule --clean follows too).
+ */
+static int check_replace_cascade(struct rctx *c, struct rtable *rt, const struct ukey *u)
+{
+	int rc = 0;
+	for (int k = 0; !rc && k < c->s.nfkeys; k++) {
+		const struct pg_fkey *f = &c->s.fkeys[k];
+		struct rtable *ch = rt_named(c, f->table);
+		if (f->on_delete != 'c' || strcmp(f->ref_table, rt->t->name) || !ch ||
+		    (ch->selected && ch->in_backup))
+			continue;
+		struct buf sql = { 0 };
+		long long found = 0;
+		buf_adds(&sql, "SELECT 1 FROM ");
+		buf_adds(&sql, ch->qname);
+		buf_adds(&sql, " ch JOIN ");
+		buf_adds(&sql, rt->qname);
+		buf_adds(&sql, " t ON ");
+		add_ident(c, &sql, "t.", f->ref_column);
+		add_ident(c, &sql, " = ch.", f->column);
+		buf_adds(&sql, " JOIN ");
+		add_source(c, rt, &sql);
+		buf_adds(&sql, " ON ");
+		add_match(c, rt, u, &sql, "t.", "src.");
+		if (rt->pk.n) {
+			buf_adds(&sql, " AND NOT (");
+			add_match(c, rt, &rt->pk, &sql, "t.", "src.");
+			buf_adds(&sql, ")");
+		}
+		buf_adds(&sql, " LIMIT 1");
+		rc = run(c, rt, &sql, &found);
+		buf_free(&sql);
+		if (!rc && found) {
+			warnx("refused: a %s row of the backup replaces a live one with the same unique "
+			      "key under another id, and deleting that row would delete %s rows through "
+			      "ON DELETE CASCADE, and %s is not being restored (restore its group too, "
+			      "or change the live row's key first)",
+			      rt->t->name, ch->t->name, ch->t->name);
+			rc = EX_NOPERM;
+		}
+	}
+	return rc;
+}
+
+/*
  * A backup row replaces the live row with the same primary key (updated
  * in place) or the same value of another unique key (that row is deleted
  * first, unless it is the very row the primary key matches).
@@ -280,6 +327,9 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 		rc = run(c, rt, &sql, NULL);
 	}
 	for (int u = 0; !rc && live && u < rt->nuniq; u++) {
+		rc = check_replace_cascade(c, rt, &rt->uniq[u]);
+		if (rc)
+			break;
 		buf_adds(&sql, "DELETE FROM ");
 		buf_adds(&sql, rt->qname);
 		buf_adds(&sql, " t USING ");

@@ -172,6 +172,26 @@ changed() {	# changed: which groups still hold their change
 	[ "$status" -eq 0 ]
 }
 
+@test "merge is refused when replacing a row by another unique key would cascade into a table not restored" {
+	DB=$(restored cascade)
+	# a table the backup does not hold, hanging off a row that merge would replace
+	q 'CREATE TABLE "DayNote" (id text PRIMARY KEY, "analyticsId" text NOT NULL
+	   REFERENCES "DailyAnalytics"(id) ON DELETE CASCADE ON UPDATE CASCADE)'
+	day=$(q 'SELECT min(id) FROM "DailyAnalytics"')
+	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = '$day'"
+	q "INSERT INTO \"DayNote\" VALUES ('note', 'other-day-id')"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *"DailyAnalytics"*"DayNote"*"ON DELETE CASCADE"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	# without rows to lose, the same restore goes through
+	q 'DELETE FROM "DayNote"'
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = '$day'")" = 1 ]
+}
+
 @test "a row that violates the live schema: 65 naming the table, everything rolled back" {
 	DB=$(restored bad)
 	q "UPDATE \"Admin\" SET permissions = 'changed'"
