@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "tgfmt.h"
 
 static void usage(FILE *f)
 {
@@ -61,18 +62,6 @@ static void print_json(const struct backup_info *list, size_t n)
 	cJSON_Delete(all);
 }
 
-static void human_size(long long bytes, char *out, size_t n)
-{
-	static const char *units[] = { "B", "KB", "MB", "GB", "TB" };
-	double v = (double)bytes;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, n, u ? "%.2f %s" : "%.0f %s", v, units[u]);
-}
-
 static void print_table(const struct backup_info *list, size_t n)
 {
 	int w = 2;
@@ -86,7 +75,7 @@ static void print_table(const struct backup_info *list, size_t n)
 		const struct backup_info *b = &list[i];
 		const char *base = strrchr(b->path, '/') + 1;
 		char size[32];
-		human_size((long long)b->size, size, sizeof size);
+		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
 		printf("%-*.*s  %-6s  %-24s  %10s  %-3s  %s\n", w, (int)strlen(base) - 5, base,
 		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
 		       b->checksum ? "yes" : "no", b->error ? b->error : "ok");
