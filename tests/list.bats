@@ -113,3 +113,24 @@ assert l["full_1"]["status"] == "ok"'
 	run --separate-stderr bk-list --limit x
 	[ "$status" -eq 64 ]
 }
+
+@test "aliases: latest, full_latest, raffle_latest, raffle_<id>_latest name the newest whole match" {
+	raffles=$(bk_psql -c 'SELECT id FROM "Raffle" WHERE id NOT LIKE '"'cawk%'"' ORDER BY id LIMIT 2')
+	r1=$(echo "$raffles" | sed -n 1p) r2=$(echo "$raffles" | sed -n 2p)
+	id_of() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])'; }
+	full1=$(bk-dump | id_of)
+	raffle1=$(bk-raffle "$r1" | id_of)
+	full2=$(bk-dump | id_of)
+	raffle2=$(bk-raffle "$r2" | id_of)
+	verified() { bk-verify "$1" | id_of; }
+	[ "$(verified latest)" = "$full2" ]
+	[ "$(verified full_latest)" = "$full2" ]
+	[ "$(verified raffle_latest)" = "$raffle2" ]
+	[ "$(verified "raffle_${r1}_latest")" = "$raffle1" ]
+	# a newest file that is cut short is skipped
+	head -c 100 "$BACKUP_DIR/$full2.json" >"$BACKUP_DIR/full_9999999999999.json"
+	[ "$(verified latest)" = "$full2" ]
+	[ "$full1" != "$full2" ]
+	run --separate-stderr bk-verify raffle_nosuch_latest
+	[ "$status" -eq 66 ]
+}
