@@ -21,17 +21,7 @@ echo "bench: generated in $(awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN { pri
 for i in $(seq 1 100); do bk_redis SET "conversation:$i:1" "{\"step\":$i}" EX 86400 >/dev/null; done
 bk_psql -c 'VACUUM ANALYZE' >/dev/null
 
-# timed NAME CMD...: appends "seconds maxrss_kb" to $BK_TMP/NAME.times
-timed() {
-	local name=$1
-	shift
-	/usr/bin/time -f '%e %M' -o "$BK_TMP/t" "$@" >/dev/null
-	cat "$BK_TMP/t" >>"$BK_TMP/$name.times"
-}
-
-median() {	# median of column $2 of file $1
-	cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
+. "$here/common.sh"
 
 bk_psql -c "SELECT 'tables: ' || string_agg(format('%s=%s', relname, n_live_tup), ' ' ORDER BY relname)
             FROM pg_stat_user_tables" >&2

@@ -13,16 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../helpers.bash
 . "$here/../helpers.bash"	# bk_createdb, bk_dropdb: the servers are bench.sh's
 
-timed() {	# timed NAME CMD...: appends "seconds maxrss_kb" to $BK_TMP/NAME.times
-	local name=$1
-	shift
-	/usr/bin/time -f '%e %M' -o "$BK_TMP/t" "$@" >/dev/null
-	cat "$BK_TMP/t" >>"$BK_TMP/$name.times"
-}
-
-median() {	# median of column $2 of file $1
-	cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
+. "$here/common.sh"
 
 rows() {	# rows DB: the row count of every table, one line
 	"$BK_PG_BIN/psql" -X -q -A -t -d "$1" -c "SELECT string_agg(format('%s=%s', c.relname,
