@@ -36,17 +36,6 @@ static int remove_file(const char *path, bool dry, struct tally *t)
 	return 0;
 }
 
-/* The id of "<id>.json" or "<id>.json.sha256" (which), into id; false for any other name. */
-static bool backup_file_id(const char *name, const char *suffix, char *id)
-{
-	size_t n = strlen(name), s = strlen(suffix);
-	if (n <= s || n - s >= ID_MAX || strcmp(name + n - s, suffix))
-		return false;
-	memcpy(id, name, n - s);
-	id[n - s] = '\0';
-	return id_valid(id);
-}
-
 /*
  * What a killed writer leaves: ".<id>.json.tmp-XXXXXX" (out_open_path) or
  * "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic), XXXXXX from mkstemp.
@@ -67,8 +56,8 @@ static bool temp_name(const char *name)
 		return false;
 	memcpy(base, from, len);
 	base[len] = '\0';
-	return (*name == '.' && backup_file_id(base, ".json", id)) ||
-	       backup_file_id(base, ".json.sha256", id);
+	return (*name == '.' && id_of_file_name(base, ".json", id)) ||
+	       id_of_file_name(base, ".json.sha256", id);
 }
 
 static void add_deleted(cJSON *deleted, const struct backup_info *b)
@@ -153,7 +142,7 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 			    (int64_t)st.st_mtim.tv_sec * 1000 < stale &&
 			    remove_file(path, opt->dry_run, t) == 0)
 				temps++;
-		} else if (backup_file_id(e->d_name, ".json.sha256", id)) {
+		} else if (id_of_file_name(e->d_name, ".json.sha256", id)) {
 			char json[4096];
 			snprintf(json, sizeof json, "%s/%s.json", opt->dir, id);
 			/* in a dry run the backups that would go still have their file */

@@ -38,3 +38,13 @@ bool id_is_alias(const char *id)
 	return n > 14 && !strncmp(id, "raffle_", 7) && !strcmp(id + n - 7, "_latest") &&
 	       id_valid(id);
 }
+
+bool id_of_file_name(const char *name, const char *suffix, char *id)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+	if (n <= s || n - s >= ID_MAX || strcmp(name + n - s, suffix))
+		return false;
+	memcpy(id, name, n - s);
+	id[n - s] = '\0';
+	return id_valid(id);
+}

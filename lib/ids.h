@@ -15,4 +15,10 @@ bool id_is_alias(const char *id);
 /* A raffle id as bk accepts it: [A-Za-z0-9_-]{1,128}. */
 bool raffle_id_valid(const char *raffle_id);
 
+/*
+ * The backup id of a file name "<id><suffix>" (".json", ".json.sha256")
+ * into id (ID_MAX bytes); false for any other name.
+ */
+bool id_of_file_name(const char *name, const char *suffix, char *id);
+
 #endif

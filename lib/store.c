@@ -239,18 +239,6 @@ static int newest_first(const void *a, const void *b)
 	return strcmp(y->path, x->path);
 }
 
-/* "<id>.json" with a valid id, or NULL */
-static bool backup_name(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 6 || n - 5 >= ID_MAX || strcmp(name + n - 5, ".json"))
-		return false;
-	char id[ID_MAX];
-	memcpy(id, name, n - 5);
-	id[n - 5] = '\0';
-	return id_valid(id);
-}
-
 int store_list(const char *dir, const char *type, struct backup_info **list, size_t *n)
 {
 	*list = NULL;
@@ -263,7 +251,8 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 	size_t cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (!backup_name(e->d_name))
+		char id[ID_MAX];
+		if (!id_of_file_name(e->d_name, ".json", id))
 			continue;
 		struct backup_info info;
 		char path[4096];

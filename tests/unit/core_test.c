@@ -38,6 +38,12 @@ static void test_ids(void)
 	CHECK(id_is_alias("latest") && id_is_alias("full_latest") && id_is_alias("raffle_latest"));
 	CHECK(id_is_alias("raffle_abc_latest"));
 	CHECK(!id_is_alias("full_123"));
+	char fid[ID_MAX];
+	CHECK(id_of_file_name("full_1.json", ".json", fid) && !strcmp(fid, "full_1"));
+	CHECK(id_of_file_name("full_1.json.sha256", ".json.sha256", fid) && !strcmp(fid, "full_1"));
+	CHECK(!id_of_file_name("notes.json", ".json", fid));
+	CHECK(!id_of_file_name(".json", ".json", fid));
+	CHECK(!id_of_file_name("full_1.json.bak", ".json", fid));
 	CHECK(raffle_id_valid("cm1abc-_9") && !raffle_id_valid("a/b") && !raffle_id_valid(""));
 }
 
