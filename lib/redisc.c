@@ -148,7 +148,6 @@ static int read_batch(redisContext *ctx, char **keys, size_t from, size_t to,
 		redisAppendCommand(ctx, "GET %s", keys[i]);
 		redisAppendCommand(ctx, "PTTL %s", keys[i]);
 	}
-	int rc = 0;
 	for (size_t i = from; i < to; i++) {
 		redisReply *value = NULL, *ttl = NULL;
 		if (redisGetReply(ctx, (void **)&value) != REDIS_OK ||
@@ -174,7 +173,7 @@ static int read_batch(redisContext *ctx, char **keys, size_t from, size_t to,
 		freeReplyObject(value);
 		freeReplyObject(ttl);
 	}
-	return rc;
+	return 0;
 }
 
 int redis_snapshot(redisContext *ctx, const char *pattern, struct redis_snapshot *snap)
