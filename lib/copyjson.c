@@ -81,7 +81,9 @@ static int is_plain_number(const char *s, size_t n)
 	return n > 0;
 }
 
-static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out);
+/* text: working space for one element, shared by all the elements of a value */
+static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out,
+		      struct buf *text);
 
 int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t n, struct buf *out)
 {
@@ -106,7 +108,10 @@ int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t
 	case COL_ARRAY: {
 		const char *p = s;
 		size_t mark = out->len;
-		if (n && *s == '{' && array_json(elem, &p, s + n, out) == 0 && p == s + n)
+		struct buf text = { 0 };
+		int ok = n && *s == '{' && array_json(elem, &p, s + n, out, &text) == 0 && p == s + n;
+		buf_free(&text);
+		if (ok)
 			return 0;
 		out->len = mark;	/* bounds like [0:1]={...}: keep the literal */
 		jsonw_string(out, s, n);
@@ -119,21 +124,22 @@ int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t
 }
 
 /* One element of an array literal: quoted, or bare up to , or } */
-static int element_json(enum col_kind elem, const char **p, const char *end, struct buf *out)
+static int element_json(enum col_kind elem, const char **p, const char *end, struct buf *out,
+			struct buf *text)
 {
 	const char *s = *p;
 	if (*s == '{')
-		return array_json(elem, p, end, out);
-	struct buf text = { 0 };
+		return array_json(elem, p, end, out, text);
+	text->len = 0;
 	int quoted = *s == '"';
 	if (quoted) {
 		for (s++; s < end && *s != '"'; s++) {
 			if (*s == '\\' && s + 1 < end)
 				s++;
-			buf_addc(&text, *s);
+			buf_addc(text, *s);
 		}
 		if (s >= end)
-			return buf_free(&text), -1;
+			return -1;
 		s++;
 	} else {
 		const char *e = s;
@@ -141,22 +147,22 @@ static int element_json(enum col_kind elem, const char **p, const char *end, str
 			e++;
 		while (e > s && e[-1] == ' ')
 			e--;
-		buf_add(&text, s, (size_t)(e - s));
+		buf_add(text, s, (size_t)(e - s));
 		s = e;
 		while (s < end && *s == ' ')
 			s++;
 	}
 	*p = s;
-	if (!quoted && text.len == 4 && !strncasecmp(text.data ? text.data : "", "NULL", 4))
+	if (!quoted && text->len == 4 && !strncasecmp(text->data, "NULL", 4))
 		buf_adds(out, "null");
 	else
 		copyjson_value(elem == COL_ARRAY ? COL_STRING : elem, COL_STRING,
-			       text.data ? text.data : "", text.len, out);
-	buf_free(&text);
+			       text->data ? text->data : "", text->len, out);
 	return 0;
 }
 
-static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out)
+static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out,
+		      struct buf *text)
 {
 	const char *s = *p + 1;	/* past { */
 	buf_addc(out, '[');
@@ -166,7 +172,7 @@ static int array_json(enum col_kind elem, const char **p, const char *end, struc
 		return 0;
 	}
 	for (;;) {
-		if (s >= end || element_json(elem, &s, end, out) < 0)
+		if (s >= end || element_json(elem, &s, end, out, text) < 0)
 			return -1;
 		if (s < end && *s == ',') {
 			buf_addc(out, ',');
