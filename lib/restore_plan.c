@@ -3,7 +3,6 @@
  * parents before children (the order comes from the catalog's foreign
  * keys), one INSERT ... SELECT per table.
  */
-#include <ctype.h>
 #include <err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +10,12 @@
 
 #include "restore_int.h"
 
+/* pg_fail, but a refusal by a live server means the backup's data does not
+ * fit (a constraint, a type): EX_DATAERR, not EX_SOFTWARE. */
 int plan_fail(struct rctx *c, const char *what)
 {
-	const char *msg = PQerrorMessage(c->conn);
-	size_t n = strlen(msg);
-	while (n && isspace((unsigned char)msg[n - 1]))
-		n--;
-	warnx("%s: %.*s", what, (int)n, msg);
-	/* the server refused the data (a constraint, a type): the backup does not fit */
-	return PQstatus(c->conn) == CONNECTION_OK ? EX_DATAERR : EX_UNAVAILABLE;
+	int rc = pg_fail(c->conn, what);
+	return rc == EX_SOFTWARE ? EX_DATAERR : rc;
 }
 
 static const char *const users_group[] = { "WalletUser", "Admin", "NotificationPreference", NULL };
