@@ -1,11 +1,11 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "out.h"
 #include "tgstate.h"
 
 int tgstate_load(const char *path, long long *offset)
@@ -34,48 +34,9 @@ int tgstate_load(const char *path, long long *offset)
 	return 0;
 }
 
-static int sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		snprintf(dir, sizeof dir, ".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int tgstate_save(const char *path, long long offset)
 {
-	char tmp[PATH_MAX], buf[32];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
+	char buf[32];
 	int n = snprintf(buf, sizeof buf, "%lld\n", offset);
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) < 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		errno = e ? e : EIO;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	return sync_dir(path);
+	return write_file_atomic(path, buf, (size_t)n);
 }
