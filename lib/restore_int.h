@@ -43,7 +43,6 @@ struct rctx {
 	struct buf scratch;
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
-	long long redis_keys;
 	char error[512];
 };
 
