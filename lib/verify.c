@@ -72,22 +72,29 @@ static struct verify_table *count_table(struct walk *w, const char *key, bool ne
 
 static int walk_rows(struct walk *w, const char *key, bool nested);
 
+/* "data.raffle.tickets row 3", for errors only: rows are many. */
+static const char *row_where(char *at, size_t size, const char *key, bool nested, long long row)
+{
+	snprintf(at, size, "data.%s%s row %lld", nested ? "raffle." : "", key, row);
+	return at;
+}
+
 /*
- * The members of one row. In the raffle object (raffle true) an array of
+ * The members of one row (of key's table). In the raffle object (raffle true) an array of
  * objects under a name that is not a column holds the rows of a child table.
  */
-static int walk_fields(struct walk *w, void *h, const char *where, long long row, bool raffle)
+static int walk_fields(struct walk *w, void *h, const char *table, bool nested, long long row,
+		       bool raffle)
 {
 	const struct verify_sink *s = w->sink;
+	char at[300];
 	for (;;) {
 		int t = jsonr_next(w->r), rc;
 		if (t == JSONR_OBJECT_END)
 			return 0;
-		if (t != JSONR_KEY) {
-			char at[300];
-			snprintf(at, sizeof at, "%s row %lld", where, row);
-			return unexpected(w, t, at, "a member name");
-		}
+		if (t != JSONR_KEY)
+			return unexpected(w, t, row_where(at, sizeof at, table, nested, row),
+					  "a member name");
 		w->key.len = 0;
 		buf_add(&w->key, w->r->tok.data, w->r->tok.len + 1);
 		const char *key = w->key.data;
@@ -104,18 +111,16 @@ static int walk_fields(struct walk *w, void *h, const char *where, long long row
 				continue;
 			}
 		}
-		if (t == JSONR_ERROR || t == JSONR_END) {
-			char at[300];
-			snprintf(at, sizeof at, "%s row %lld", where, row);
-			return unexpected(w, t, at, "a value");
-		}
+		if (t == JSONR_ERROR || t == JSONR_END)
+			return unexpected(w, t, row_where(at, sizeof at, table, nested, row), "a value");
 		if (h && s->field)
 			rc = s->field(s->ud, h, key, w->r, t);
 		else
 			rc = jsonr_skip(w->r, t) < 0 ? EX_DATAERR : 0;
 		if (rc) {
 			if (rc == EX_DATAERR && w->r->error[0])	/* the JSON, not the sink */
-				return bad(w, "%s row %lld: invalid JSON: %s", where, row, jsonr_error(w->r));
+				return bad(w, "%s: invalid JSON: %s",
+					   row_where(at, sizeof at, table, nested, row), jsonr_error(w->r));
 			return rc;
 		}
 	}
@@ -125,11 +130,9 @@ static int walk_fields(struct walk *w, void *h, const char *where, long long row
 static int walk_row(struct walk *w, void *h, const char *key, bool nested, long long row, bool raffle)
 {
 	const struct verify_sink *s = w->sink;
-	char where[200];
-	snprintf(where, sizeof where, "data.%s%s", nested ? "raffle." : "", key);
 	int rc = h && s->row_begin ? s->row_begin(s->ud, h) : 0;
 	if (!rc)
-		rc = walk_fields(w, h, where, row, raffle);
+		rc = walk_fields(w, h, key, nested, row, raffle);
 	if (!rc && h && s->row_end)
 		rc = s->row_end(s->ud, h);
 	return rc;
@@ -148,10 +151,9 @@ static int walk_rows(struct walk *w, const char *key, bool nested)
 		if (t == JSONR_ARRAY_END)
 			break;
 		if (t != JSONR_OBJECT) {
-			char where[300];
-			snprintf(where, sizeof where, "data.%s%s row %lld", nested ? "raffle." : "", key,
-				 rows + 1);
-			rc = unexpected(w, t, where, "an object (one row)");
+			char at[300];
+			rc = unexpected(w, t, row_where(at, sizeof at, key, nested, rows + 1),
+					"an object (one row)");
 			break;
 		}
 		rc = walk_row(w, h, key, nested, ++rows, false);
