@@ -24,7 +24,6 @@ struct tg {
 	long delay_ms;
 	long timeout;
 	volatile sig_atomic_t *abort;
-	long http_status;
 	char err[512];
 	char curl_err[CURL_ERROR_SIZE];
 };
@@ -87,11 +86,6 @@ void tg_set_retries(struct tg *tg, int retries, long delay_ms)
 		tg->delay_ms = delay_ms;
 }
 
-void tg_set_timeout(struct tg *tg, long seconds)
-{
-	tg->timeout = seconds;
-}
-
 void tg_set_abort(struct tg *tg, volatile sig_atomic_t *flag)
 {
 	tg->abort = flag;
@@ -100,11 +94,6 @@ void tg_set_abort(struct tg *tg, volatile sig_atomic_t *flag)
 const char *tg_error(const struct tg *tg)
 {
 	return tg->err;
-}
-
-long tg_http_status(const struct tg *tg)
-{
-	return tg->http_status;
 }
 
 static void scrub_one(char *text, const char *secret)
@@ -216,7 +205,6 @@ static int prepare(struct tg *tg, const char *method, long extra_timeout,
 static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
     struct body *resp, cJSON **result, long *wait_ms, int *code)
 {
-	tg->http_status = 0;
 	if (cc != CURLE_OK) {
 		if (tg->abort && *tg->abort) {
 			*code = EX_TEMPFAIL;
@@ -228,8 +216,8 @@ static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
 		*code = EX_UNAVAILABLE;
 		return RETRY;
 	}
-	curl_easy_getinfo(tg->curl, CURLINFO_RESPONSE_CODE, &tg->http_status);
-	long st = tg->http_status;
+	long st = 0;
+	curl_easy_getinfo(tg->curl, CURLINFO_RESPONSE_CODE, &st);
 	cJSON *doc = resp->buf ? cJSON_ParseWithLength(resp->buf, resp->len) : NULL;
 	cJSON *ok = cJSON_GetObjectItemCaseSensitive(doc, "ok");
 	cJSON *desc = cJSON_GetObjectItemCaseSensitive(doc, "description");

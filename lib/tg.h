@@ -32,9 +32,6 @@ void tg_free(struct tg *tg);
  */
 void tg_set_retries(struct tg *tg, int retries, long delay_ms);
 
-/* Seconds a request may take (default $TG_HTTP_TIMEOUT or 30). */
-void tg_set_timeout(struct tg *tg, long seconds);
-
 /* While *flag is non-zero, requests and waits stop early (EX_TEMPFAIL). */
 void tg_set_abort(struct tg *tg, volatile sig_atomic_t *flag);
 
@@ -56,9 +53,6 @@ int tg_send_document(struct tg *tg, const char *chat, const char *path,
 
 /* The last error, token-free. */
 const char *tg_error(const struct tg *tg);
-
-/* The HTTP status of the last response (0: none). */
-long tg_http_status(const struct tg *tg);
 
 /* Replaces every occurrence of secret in text, in place, by "<token>"
  * (or as much of it as fits when secret is shorter). */
