@@ -217,6 +217,17 @@ static void add_match(struct rctx *c, struct rtable *rt, const struct ukey *k, s
 	}
 }
 
+/* t and src share the unique key u, but not the primary key: another row. */
+static void add_other_row(struct rctx *c, struct rtable *rt, const struct ukey *u, struct buf *b)
+{
+	add_match(c, rt, u, b, "t.", "src.");
+	if (rt->pk.n) {
+		buf_adds(b, " AND NOT (");
+		add_match(c, rt, &rt->pk, b, "t.", "src.");
+		buf_adds(b, ")");
+	}
+}
+
 static int run(struct rctx *c, struct rtable *rt, struct buf *sql, long long *affected)
 {
 	PGresult *r = PQexec(c->conn, buf_cstr(sql));
@@ -283,12 +294,7 @@ static int check_replace_cascade(struct rctx *c, struct rtable *rt, const struct
 		buf_adds(&sql, " JOIN ");
 		add_source(c, rt, &sql);
 		buf_adds(&sql, " ON ");
-		add_match(c, rt, u, &sql, "t.", "src.");
-		if (rt->pk.n) {
-			buf_adds(&sql, " AND NOT (");
-			add_match(c, rt, &rt->pk, &sql, "t.", "src.");
-			buf_adds(&sql, ")");
-		}
+		add_other_row(c, rt, u, &sql);
 		buf_adds(&sql, " LIMIT 1");
 		rc = run(c, rt, &sql, &found);
 		buf_free(&sql);
@@ -331,12 +337,7 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 		buf_adds(&sql, " t USING ");
 		add_source(c, rt, &sql);
 		buf_adds(&sql, " WHERE ");
-		add_match(c, rt, &rt->uniq[u], &sql, "t.", "src.");
-		if (rt->pk.n) {
-			buf_adds(&sql, " AND NOT (");
-			add_match(c, rt, &rt->pk, &sql, "t.", "src.");
-			buf_adds(&sql, ")");
-		}
+		add_other_row(c, rt, &rt->uniq[u], &sql);
 		rc = run(c, rt, &sql, NULL);
 	}
 	if (!rc) {
