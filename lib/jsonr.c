@@ -289,7 +289,7 @@ static int digits(struct jsonr *r)
 		r->p++;
 		n++;
 		if (r->tok.len > r->max_token)
-			return -1;
+			return too_long(r);	/* callers' fail() then keeps this error */
 	}
 	return n;
 }
@@ -307,13 +307,13 @@ static int scan_number(struct jsonr *r)
 		buf_addc(&r->tok, '0');
 		r->p++;
 	} else if (c < '1' || c > '9' || digits(r) <= 0) {
-		return r->tok.len > r->max_token ? too_long(r) : fail(r, "invalid number");
+		return fail(r, "invalid number");
 	}
 	if (peekc(r) == '.') {
 		buf_addc(&r->tok, '.');
 		r->p++;
 		if (digits(r) <= 0)
-			return r->tok.len > r->max_token ? too_long(r) : fail(r, "invalid number: digits must follow '.'");
+			return fail(r, "invalid number: digits must follow '.'");
 	}
 	c = peekc(r);
 	if (c == 'e' || c == 'E') {
@@ -325,7 +325,7 @@ static int scan_number(struct jsonr *r)
 			r->p++;
 		}
 		if (digits(r) <= 0)
-			return r->tok.len > r->max_token ? too_long(r) : fail(r, "invalid number: digits must follow the exponent");
+			return fail(r, "invalid number: digits must follow the exponent");
 	}
 	c = peekc(r);
 	if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')
