@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "config.h"
 #include "tg.h"
 
 #define TG_RESPONSE_MAX (64L << 20)	/* getUpdates with huge texts still fits */
@@ -28,19 +30,11 @@ struct tg {
 	char curl_err[CURL_ERROR_SIZE];
 };
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
+/* A tunable from the environment; a bad value is the default. */
 static long env_long(const char *name, long fallback, long min, long max)
 {
-	const char *v = getenv(name);
-	char *end;
-	if (!v || !*v)
-		return fallback;
-	long n = strtol(v, &end, 10);
-	return *end || n < min || n > max ? fallback : n;
+	long n;
+	return parse_long(config_get(name, NULL), min, max, &n) == 0 ? n : fallback;
 }
 
 struct tg *tg_new(const char *api_url, const char *token)
@@ -131,17 +125,11 @@ static void set_error(struct tg *tg, const char *fmt, ...)
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
-	struct body *b = arg;
+	struct buf *b = arg;
 	size_t len = size * n;
 	if (b->len + len > (size_t)TG_RESPONSE_MAX)
 		return 0;	/* makes curl fail the transfer */
-	char *p = realloc(b->buf, b->len + len + 1);
-	if (!p)
-		return 0;
-	memcpy(p + b->len, data, len);
-	b->buf = p;
-	b->len += len;
-	b->buf[b->len] = '\0';
+	buf_add(b, data, len);
 	return len;
 }
 
@@ -171,7 +159,7 @@ enum verdict { DONE, RETRY, FAIL };
 
 /* Sets the options every request shares; the token goes only into the URL. */
 static int prepare(struct tg *tg, const char *method, long extra_timeout,
-    struct body *resp)
+    struct buf *resp)
 {
 	char url[2048];
 	if (snprintf(url, sizeof url, "%s/bot%s/%s", tg->api_url, tg->token,
@@ -203,7 +191,7 @@ static int prepare(struct tg *tg, const char *method, long extra_timeout,
 
 /* Reads Telegram's answer: ok, or why not and whether trying again may help. */
 static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
-    struct body *resp, cJSON **result, long *wait_ms, int *code)
+    struct buf *resp, cJSON **result, long *wait_ms, int *code)
 {
 	if (cc != CURLE_OK) {
 		if (tg->abort && *tg->abort) {
@@ -218,7 +206,7 @@ static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
 	}
 	long st = 0;
 	curl_easy_getinfo(tg->curl, CURLINFO_RESPONSE_CODE, &st);
-	cJSON *doc = resp->buf ? cJSON_ParseWithLength(resp->buf, resp->len) : NULL;
+	cJSON *doc = resp->data ? cJSON_ParseWithLength(resp->data, resp->len) : NULL;
 	cJSON *ok = cJSON_GetObjectItemCaseSensitive(doc, "ok");
 	cJSON *desc = cJSON_GetObjectItemCaseSensitive(doc, "description");
 	const char *why = cJSON_IsString(desc) ? desc->valuestring : "no description";
@@ -258,7 +246,7 @@ static int perform(struct tg *tg, const char *method, long extra_timeout,
 	long backoff = tg->delay_ms;
 	int code = EX_UNAVAILABLE;
 	for (int attempt = 0;; attempt++) {
-		struct body resp = { 0 };
+		struct buf resp = { 0 };
 		struct curl_slist *hdr = NULL;
 		tg->curl_err[0] = '\0';
 		if (prepare(tg, method, extra_timeout, &resp) < 0) {
@@ -276,7 +264,7 @@ static int perform(struct tg *tg, const char *method, long extra_timeout,
 		long wait_ms = backoff;
 		enum verdict v = judge(tg, method, cc, &resp, result, &wait_ms, &code);
 		curl_slist_free_all(hdr);
-		free(resp.buf);
+		buf_free(&resp);
 		if (v != RETRY)
 			return code;
 		if (attempt >= tg->retries)
