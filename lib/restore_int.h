@@ -56,6 +56,8 @@ int plan_catalog(struct rctx *c);
 int plan_check_clean(struct rctx *c);
 int plan_apply(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
+/* prefix and then name as a quoted identifier, appended to b */
+void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
 
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,

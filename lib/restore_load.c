@@ -38,10 +38,8 @@ static int start_copy(struct rctx *c, struct rtable *rt)
 	buf_adds(&sql, rt->tmp);
 	buf_adds(&sql, " (");
 	for (int i = 0; i < rt->t->ncols; i++) {
-		char *q = PQescapeIdentifier(c->conn, rt->t->cols[i].name, strlen(rt->t->cols[i].name));
-		buf_adds(&sql, q);
+		add_ident(c, &sql, "", rt->t->cols[i].name);
 		buf_addc(&sql, ',');
-		PQfreemem(q);
 	}
 	buf_adds(&sql, "_bk_absent) FROM STDIN");
 	PGresult *r = PQexec(c->conn, buf_cstr(&sql));

@@ -168,7 +168,7 @@ static int order(struct rctx *c, struct rtable **out)
 	return n;
 }
 
-static void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name)
+void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name)
 {
 	char *q = PQescapeIdentifier(c->conn, name, strlen(name));
 	if (!q)
