@@ -11,7 +11,7 @@
 #include "restore.h"
 
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
-static int copy_escape(const char *s, size_t n, struct buf *out)
+static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size_t errlen)
 {
 	if (n == 0)	/* s may be the NULL data of an empty buffer (UBSan, fuzz_jsonr) */
 		return 0;
@@ -24,7 +24,9 @@ static int copy_escape(const char *s, size_t n, struct buf *out)
 		case '\n': e = 'n'; break;
 		case '\r': e = 'r'; break;
 		case '\t': e = 't'; break;
-		case '\0': return -1;
+		case '\0':
+			snprintf(err, errlen, "a string holding \\u0000, which PostgreSQL text cannot store");
+			return -1;
 		default: continue;
 		}
 		buf_add(out, s + run, i - run);
@@ -166,11 +168,7 @@ static int string_value(enum col_kind kind, const char *s, size_t n, struct buf 
 		s = scratch->data;
 		n = scratch->len;
 	}
-	if (copy_escape(s, n, out) < 0) {
-		snprintf(err, errlen, "a string holding \\u0000, which PostgreSQL text cannot store");
-		return -1;
-	}
-	return 0;
+	return copy_escape(s, n, out, err, errlen);
 }
 
 int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
@@ -211,11 +209,7 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 				 first == JSONR_ARRAY ? "an array" : "an object");
 			return -1;
 		}
-		if (copy_escape(scratch->data, scratch->len, out) < 0) {
-			snprintf(err, errlen, "a string holding \\u0000, which PostgreSQL text cannot store");
-			return -1;
-		}
-		return 0;
+		return copy_escape(scratch->data, scratch->len, out, err, errlen);
 	default:
 		snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
 		return -1;
