@@ -418,3 +418,29 @@ END
 COMMIT;
 SQL
 }
+
+# bk_fake_telegram DIR TOKEN [IDLE]: starts the fake Bot API
+# (tests/fake_telegram.py) serving DIR for TOKEN, stopping by itself after
+# IDLE seconds without a call (default 60); sets FAKE_PID, exports
+# TELEGRAM_API_URL and TELEGRAM_BOT_TOKEN, and clears proxy variables.
+bk_fake_telegram() {
+	local dir=${1:?usage: bk_fake_telegram DIR TOKEN [IDLE]} token=${2:?} i
+	mkdir -p "$dir"
+	rm -f "$dir/port"
+	python3 "$BK_REPO/tests/fake_telegram.py" serve "$dir" --token "$token" \
+		--idle "${3:-60}" 3>&- &
+	# shellcheck disable=SC2034 # the caller stops it
+	FAKE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $dir/port ]] && break
+		sleep 0.05
+	done
+	if [[ ! -s $dir/port ]]; then
+		echo "helpers: the fake Bot API did not start" >&2
+		return 1
+	fi
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$dir/port")"
+	TELEGRAM_BOT_TOKEN=$token
+	export TELEGRAM_API_URL TELEGRAM_BOT_TOKEN
+}

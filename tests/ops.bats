@@ -52,17 +52,9 @@ fake_tg() {
 	need tg-notify
 	TG_DIR=$BK_TMP/tg.$BATS_TEST_NUMBER
 	mkdir -p "$TG_DIR"
-	python3 "$FAKE_TG" serve "$TG_DIR" --token "$TG_TOKEN" --idle 60 \
-		>"$TG_DIR/serve.log" 2>&1 3>&- &
-	TG_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $TG_DIR/port ]] && break
-		sleep 0.05
-	done
-	[[ -s $TG_DIR/port ]]
-	export TELEGRAM_API_URL="http://127.0.0.1:$(cat "$TG_DIR/port")"
-	export TELEGRAM_BOT_TOKEN=$TG_TOKEN TELEGRAM_NOTIFY_CHAT_IDS=4242
+	bk_fake_telegram "$TG_DIR" "$TG_TOKEN" 60 >"$TG_DIR/serve.log" 2>&1
+	TG_PID=$FAKE_PID
+	export TELEGRAM_NOTIFY_CHAT_IDS=4242
 }
 
 tg_calls() {

@@ -3,6 +3,8 @@
 # stub tools that print the backup tools' JSON contracts, to check the relay's
 # own behaviour; the last ones run the real tools on PostgreSQL and Redis.
 
+load helpers
+
 # bats runs each test in a subshell and sets status, output, lines, stderr:
 # shellcheck disable=SC2030,SC2031,SC2154
 
@@ -19,15 +21,10 @@ setup() {
 	BIN=${BK_BIN_DIR:-$REPO/bin}
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-relay.XXXXXX")
-	mkdir "$T/fake" "$T/bin" "$T/backups"
-	python3 "$FAKE" serve "$T/fake" --token "$TOKEN" --idle 60 3>&- &
-	FAKE_PID=$!
-	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
-		STUB_SLEEP STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
-	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
-	export TELEGRAM_API_URL
-	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
+	mkdir "$T/bin" "$T/backups"
+	bk_fake_telegram "$T/fake" "$TOKEN" 60
+	unset STUB_SLEEP STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
+	export TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5 TG_RATE_LIMIT=100
 	export STUB_LOG=$T/stub.log STUB_DIR=$T

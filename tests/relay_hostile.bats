@@ -7,6 +7,8 @@
 # are stubs that record their argv. The updates come from a seeded
 # generator, so a failure is reproducible (RELAY_HOSTILE_SEED).
 
+load helpers
+
 bats_require_minimum_version 1.5.0
 
 TOKEN="123456:HOSTILE-secret-token-QWERTYUIOPasdf"
@@ -18,15 +20,10 @@ setup() {
 	BIN=${BK_BIN_DIR:-$REPO/bin}
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-hostile.XXXXXX")
-	mkdir "$T/fake" "$T/bin" "$T/backups" "$T/calls"
-	python3 "$FAKE" serve "$T/fake" --token "$TOKEN" --idle 120 3>&- &
-	FAKE_PID=$!
-	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
-		TG_RELAY_STATE STATE_DIRECTORY
-	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
-	export TELEGRAM_API_URL
-	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS=$ADMIN
+	mkdir "$T/bin" "$T/backups" "$T/calls"
+	bk_fake_telegram "$T/fake" "$TOKEN" 120
+	unset TG_RELAY_STATE STATE_DIRECTORY
+	export TELEGRAM_ADMIN_IDS=$ADMIN
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=10 TG_RATE_LIMIT=1000
 	export STUB_CALLS=$T/calls

@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # tg-notify against the fake Bot API (tests/fake_telegram.py): no database.
 
+load helpers
+
 # bats sets status, output, lines and stderr:
 # shellcheck disable=SC2154
 
@@ -14,15 +16,9 @@ setup() {
 	BIN=${BK_BIN_DIR:-$REPO/bin}
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-notify.XXXXXX")
-	mkdir "$T/fake"
-	python3 "$FAKE" serve "$T/fake" --token "$TOKEN" --idle 60 3>&- &
-	FAKE_PID=$!
-	for _ in $(seq 100); do [ -s "$T/fake/port" ] && break; sleep 0.05; done
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
-		TELEGRAM_NOTIFY_CHAT_IDS
-	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$T/fake/port")"
-	export TELEGRAM_API_URL
-	export TELEGRAM_BOT_TOKEN=$TOKEN BK_ENV_FILE=/dev/null
+	bk_fake_telegram "$T/fake" "$TOKEN" 60
+	unset TELEGRAM_NOTIFY_CHAT_IDS
+	export BK_ENV_FILE=/dev/null
 	export TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=2
 }
 

@@ -139,16 +139,8 @@ vg() {
 
 # The fake Bot API on loopback, for tg-notify and tg-relay.
 start_fake() {
-	mkdir -p "$BK_TMP/fake"
-	rm -f "$BK_TMP/fake/port"
-	python3 "$BK_REPO/tests/fake_telegram.py" serve "$BK_TMP/fake" --token "$TOKEN" \
-		--idle 120 3>&- &
-	FAKE_PID=$!
-	for _ in $(seq 100); do [[ -s $BK_TMP/fake/port ]] && break; sleep 0.05; done
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$BK_TMP/fake/port")"
-	export TELEGRAM_API_URL
-	export TELEGRAM_BOT_TOKEN=$TOKEN TELEGRAM_ADMIN_IDS=$ADMIN
+	bk_fake_telegram "$BK_TMP/fake" "$TOKEN" 120
+	export TELEGRAM_ADMIN_IDS=$ADMIN
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5
 }
 
