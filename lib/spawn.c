@@ -7,12 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "spawn.h"
 
 struct sink {
 	int fd;
-	char *buf;
-	size_t len, cap, max;
+	struct buf b;
+	size_t max;
 };
 
 /* Reads what is there; returns 0 at EOF, 1 when more may come, -1 on error. */
@@ -25,21 +26,9 @@ static int drain(struct sink *s)
 	if (n == 0)
 		return 0;
 	size_t keep = (size_t)n;
-	if (s->len + keep > s->max)
-		keep = s->max - s->len;	/* drop the rest, keep reading */
-	if (s->len + keep + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + keep + 1)
-			cap *= 2;
-		char *p = realloc(s->buf, cap);
-		if (!p)
-			return -1;
-		s->buf = p;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, chunk, keep);
-	s->len += keep;
-	s->buf[s->len] = '\0';
+	if (s->b.len + keep > s->max)
+		keep = s->max - s->b.len;	/* drop the rest, keep reading */
+	buf_add(&s->b, chunk, keep);
 	return 1;
 }
 
@@ -120,16 +109,18 @@ int spawn_run(const char *path, char *const argv[], char *const envp[],
 	while (waitpid(pid, &ws, 0) < 0)
 		if (errno != EINTR)
 			return -1;
-	r->out = out.buf ? out.buf : strdup("");
-	r->out_len = out.len;
-	r->err = err.buf ? err.buf : strdup("");
-	r->err_len = err.len;
-	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	if (rc < 0 || !r->out || !r->err) {
-		spawn_free(r);
-		errno = ENOMEM;
+	if (rc < 0) {
+		int e = errno;
+		buf_free(&out.b);
+		buf_free(&err.b);
+		errno = e;
 		return -1;
 	}
+	buf_cstr(&out.b);
+	buf_cstr(&err.b);
+	*r = (struct spawn_result){ .out = out.b.data, .out_len = out.b.len,
+	    .err = err.b.data, .err_len = err.b.len,
+	    .status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws) };
 	return 0;
 }
 
