@@ -91,7 +91,7 @@ static int load(struct rctx *c, struct verify_result *res)
 static void print_counts(struct rctx *c)
 {
 	for (int i = 0; i < c->s.ntables; i++)
-		if (c->rts[i].selected && c->rts[i].in_backup)
+		if (rt_restored(&c->rts[i]))
 			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].rows);
 }
 
@@ -150,7 +150,7 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 	cJSON_AddBoolToObject(o, "clean", c->opt->clean);
 	cJSON *tables = cJSON_AddObjectToObject(o, "tables");
 	for (int i = 0; i < c->s.ntables; i++)
-		if (c->rts[i].selected && c->rts[i].in_backup)
+		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	static const char *const names[] = { "raffles", "analytics", "users", "redis" };

@@ -46,6 +46,12 @@ struct rctx {
 	char error[512];
 };
 
+/* Whether the restore gives rt back: its group is selected and the backup has it. */
+static inline bool rt_restored(const struct rtable *rt)
+{
+	return rt->selected && rt->in_backup;
+}
+
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
 int load_prepare(struct rctx *c);
 int load_finish(struct rctx *c);	/* ends any open COPY */

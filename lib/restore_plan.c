@@ -139,7 +139,7 @@ static int order(struct rctx *c, struct rtable **out)
 	int n = 0, total = 0;
 	bool *done = calloc((size_t)c->s.ntables, sizeof *done);
 	for (int i = 0; i < c->s.ntables; i++)
-		if (c->rts[i].selected && c->rts[i].in_backup)
+		if (rt_restored(&c->rts[i]))
 			total++;
 		else
 			done[i] = true;
@@ -279,8 +279,7 @@ static int check_replace_cascade(struct rctx *c, struct rtable *rt, const struct
 	for (int k = 0; !rc && k < c->s.nfkeys; k++) {
 		const struct pg_fkey *f = &c->s.fkeys[k];
 		struct rtable *ch = rt_named(c, f->table);
-		if (f->on_delete != 'c' || strcmp(f->ref_table, rt->t->name) || !ch ||
-		    (ch->selected && ch->in_backup))
+		if (f->on_delete != 'c' || strcmp(f->ref_table, rt->t->name) || !ch || rt_restored(ch))
 			continue;
 		struct buf sql = { 0 };
 		long long found = 0;
@@ -376,8 +375,7 @@ int plan_check_clean(struct rctx *c)
 	for (int k = 0; k < c->s.nfkeys; k++) {
 		const struct pg_fkey *f = &c->s.fkeys[k];
 		struct rtable *p = rt_named(c, f->ref_table), *ch = rt_named(c, f->table);
-		if (f->on_delete != 'c' || !p || !ch || !p->selected || !p->in_backup || !p->pk.n ||
-		    (ch->selected && ch->in_backup))
+		if (f->on_delete != 'c' || !p || !ch || !rt_restored(p) || !p->pk.n || rt_restored(ch))
 			continue;
 		struct buf sql = { 0 };
 		long long n = 0;
