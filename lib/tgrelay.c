@@ -60,12 +60,12 @@ static bool get_id(const cJSON *obj, const char *name, long long *out)
 	return true;
 }
 
-static void say(struct relay *r, struct tg *tg, const char *chat, const char *text,
+/* A reply from the main thread (the job thread has its own handle). */
+static void say(struct relay *r, const char *chat, const char *text,
     const cJSON *markup)
 {
-	if (tg_send_text(tg, chat, text, NULL, markup) != 0)
-		warnx("reply to chat %s: %s", chat, tg_error(tg));
-	(void)r;
+	if (tg_send_text(r->talk, chat, text, NULL, markup) != 0)
+		warnx("reply to chat %s: %s", chat, tg_error(r->talk));
 }
 
 static void edit(struct relay *r, const char *chat, long long message_id,
@@ -109,7 +109,7 @@ static const char *start_job(struct relay *r, const struct tgcmd *cmd,
 		char text[256];
 		snprintf(text, sizeof text, "⏳ Busy: %s is still running. Try again when "
 		    "it has finished.", r->job.cmd.name);
-		say(r, r->talk, chat, text, NULL);
+		say(r, chat, text, NULL);
 		return "busy";
 	}
 	r->job = (struct tgjob){ .cmd = *cmd, .user = user, .bin_dir = r->bin_dir,
@@ -117,10 +117,10 @@ static const char *start_job(struct relay *r, const struct tgcmd *cmd,
 	snprintf(r->job.chat, sizeof r->job.chat, "%s", chat);
 	clock_gettime(CLOCK_MONOTONIC, &r->job_start);
 	if (ack)
-		say(r, r->talk, chat, ack, NULL);
+		say(r, chat, ack, NULL);
 	atomic_store(&r->finished, false);
 	if (pthread_create(&r->thread, NULL, job_main, r) != 0) {
-		say(r, r->talk, chat, "❌ Cannot start the job (out of resources).", NULL);
+		say(r, chat, "❌ Cannot start the job (out of resources).", NULL);
 		return "cannot start a thread";
 	}
 	r->running = true;
@@ -160,18 +160,18 @@ static const char *ask_restore(struct relay *r, const struct tgcmd *cmd,
 	    guard_add(&r->guard, user, chat, id, cmd->skip, now());
 	if (rc == EX_NOINPUT) {
 		snprintf(text, sizeof text, "❓ Backup %s not found. See /backup_list.", id);
-		say(r, r->talk, chat, text, NULL);
+		say(r, chat, text, NULL);
 		outcome = "not found";
 	} else if (rc != 0 || !p) {
 		char *t = reply_tool_failed("Looking up the backup", rc ? rc : EX_OSERR, err);
-		say(r, r->talk, chat, t, NULL);
+		say(r, chat, t, NULL);
 		free(t);
 		outcome = "lookup failed";
 	} else {
 		char *warning = reply_restore_warning(id, entry, cmd->skip,
 		    r->cfg.confirm_seconds);
 		cJSON *markup = keyboard(p->nonce);
-		say(r, r->talk, chat, warning ? warning : "⚠️ Restore?", markup);
+		say(r, chat, warning ? warning : "⚠️ Restore?", markup);
 		cJSON_Delete(markup);
 		free(warning);
 	}
@@ -188,7 +188,7 @@ static const char *list_backups(struct relay *r, const char *chat)
 	int st = tgjob_tool(r->bin_dir, "bk-list", args, &list, &res);
 	char *text = st == 0 && cJSON_IsArray(list) ? reply_list(list, 10) :
 	    reply_tool_failed("Listing backups", st ? st : EX_SOFTWARE, res.err);
-	say(r, r->talk, chat, text ? text : "❌ Out of memory.", NULL);
+	say(r, chat, text ? text : "❌ Out of memory.", NULL);
 	free(text);
 	cJSON_Delete(list);
 	spawn_free(&res);
@@ -201,7 +201,7 @@ static const char *run_command(struct relay *r, const struct tgcmd *cmd,
 	char ack[256];
 	switch (cmd->kind) {
 	case TGCMD_HELP:
-		say(r, r->talk, chat, reply_help(), NULL);
+		say(r, chat, reply_help(), NULL);
 		return "ok";
 	case TGCMD_LIST:
 		return list_backups(r, chat);
@@ -238,17 +238,17 @@ static void on_message(struct relay *r, const cJSON *msg)
 	snprintf(chat, sizeof chat, "%lld", chat_id);
 	const char *outcome;
 	if (!guard_is_admin(&r->guard, user)) {
-		say(r, r->talk, chat, "⛔ Sorry, only the bot's administrators may use "
+		say(r, chat, "⛔ Sorry, only the bot's administrators may use "
 		    "backup commands.", NULL);
 		outcome = "refused: not an admin";
 	} else if (!guard_allow(&r->guard, user, now())) {
 		snprintf(reply, sizeof reply, "🐢 Too many commands: at most %d a minute. "
 		    "Try again shortly.", r->guard.rate);
-		say(r, r->talk, chat, reply, NULL);
+		say(r, chat, reply, NULL);
 		outcome = "refused: rate limit";
 	} else if (rc < 0) {
 		snprintf(reply, sizeof reply, "❌ %s\nSee /help.", cmd.error);
-		say(r, r->talk, chat, reply, NULL);
+		say(r, chat, reply, NULL);
 		outcome = "refused: invalid arguments";
 	} else {
 		outcome = run_command(r, &cmd, chat, user);
@@ -279,12 +279,12 @@ static const char *decide(struct relay *r, const char *data, long long user,
 	switch (guard_take(&r->guard, data + 3, user, now(), &p)) {
 	case GUARD_UNKNOWN:
 		if (*chat)
-			say(r, r->talk, chat, "⌛ This confirmation has expired or was "
+			say(r, chat, "⌛ This confirmation has expired or was "
 			    "already used: nothing was restored.", NULL);
 		return *outcome = "expired or replayed", "Expired or already used.";
 	case GUARD_OTHER_USER:
 		if (*chat)
-			say(r, r->talk, chat, "⛔ Only the admin who asked for this restore "
+			say(r, chat, "⛔ Only the admin who asked for this restore "
 			    "can confirm or cancel it: nothing was restored.", NULL);
 		return *outcome = "refused: another admin's confirmation",
 		    "Only the admin who asked can confirm.";
@@ -294,7 +294,7 @@ static const char *decide(struct relay *r, const char *data, long long user,
 		if (message_id && *chat)
 			edit(r, chat, message_id, text);
 		else
-			say(r, r->talk, p.chat, text, NULL);
+			say(r, p.chat, text, NULL);
 		return *outcome = "too late", "Too late: nothing was restored.";
 	case GUARD_OK:
 		break;
