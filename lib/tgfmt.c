@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "tgfmt.h"
 
 void tgfmt_size(char *buf, size_t len, double bytes)
@@ -182,59 +183,28 @@ size_t tgfmt_chunk(const char *text, size_t limit)
 	return strlen(text);
 }
 
-struct out {
-	char *buf;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 256;
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		char *p = realloc(o->buf, cap);
-		if (!p) {
-			o->oom = true;
-			return;
-		}
-		o->buf = p;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
-
 static const char md_special[] = "_*[]()~`>#+-=|{}.!\\";
 
 /* Escapes s[0..n) with the given set of characters to escape. */
-static void put_escaped(struct out *o, const char *s, size_t n, const char *set)
+static void put_escaped(struct buf *o, const char *s, size_t n, const char *set)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] && strchr(set, s[i]))
-			put(o, "\\", 1);
-		put(o, s + i, 1);
+			buf_add(o, "\\", 1);
+		buf_add(o, s + i, 1);
 	}
 }
 
-static char *finish(struct out *o)
+/* Hands the text to the caller: never NULL, as buf exits when out of memory. */
+static char *finish(struct buf *o)
 {
-	if (!o->buf && !o->oom)
-		put(o, "", 0);
-	if (o->oom) {
-		free(o->buf);
-		return NULL;
-	}
-	return o->buf;
+	buf_cstr(o);
+	return o->data;
 }
 
 char *tgfmt_md_escape(const char *text)
 {
-	struct out o = { 0 };
+	struct buf o = { 0 };
 	put_escaped(&o, text, strlen(text), md_special);
 	return finish(&o);
 }
@@ -263,24 +233,24 @@ static bool opener(const char *s, size_t i)
 }
 
 /* `code`, ```pre``` and [text](url) spans at s: bytes consumed, 0 if none. */
-static size_t span(struct out *o, const char *s)
+static size_t span(struct buf *o, const char *s)
 {
 	if (!strncmp(s, "```", 3)) {
 		const char *end = strstr(s + 3, "```");
 		if (!end)
 			return 0;
-		put(o, "```", 3);
+		buf_add(o, "```", 3);
 		put_escaped(o, s + 3, (size_t)(end - s - 3), "`\\");
-		put(o, "```", 3);
+		buf_add(o, "```", 3);
 		return (size_t)(end - s) + 3;
 	}
 	if (*s == '`') {
 		size_t n = strcspn(s + 1, "`\n");
 		if (s[1 + n] != '`' || n == 0)
 			return 0;
-		put(o, "`", 1);
+		buf_add(o, "`", 1);
 		put_escaped(o, s + 1, n, "\\");
-		put(o, "`", 1);
+		buf_add(o, "`", 1);
 		return n + 2;
 	}
 	if (*s == '[') {
@@ -291,11 +261,11 @@ static size_t span(struct out *o, const char *s)
 		size_t u = strcspn(url, ") \n");
 		if (u == 0 || url[u] != ')')
 			return 0;
-		put(o, "[", 1);
+		buf_add(o, "[", 1);
 		put_escaped(o, s + 1, t, md_special);
-		put(o, "](", 2);
+		buf_add(o, "](", 2);
 		put_escaped(o, url, u, ")\\");
-		put(o, ")", 1);
+		buf_add(o, ")", 1);
 		return (size_t)(url + u + 1 - s);
 	}
 	return 0;
@@ -303,7 +273,7 @@ static size_t span(struct out *o, const char *s)
 
 char *tgfmt_markdown(const char *text)
 {
-	struct out o = { 0 };
+	struct buf o = { 0 };
 	bool open[3] = { false, false, false };	/* * _ ~ */
 	static const char marks[] = "*_~";
 	for (size_t i = 0; text[i];) {
@@ -317,7 +287,7 @@ char *tgfmt_markdown(const char *text)
 			bool *is_open = &open[m - marks];
 			if (*is_open ? closer(text, i) : opener(text, i)) {
 				*is_open = !*is_open;
-				put(&o, text + i++, 1);
+				buf_add(&o, text + i++, 1);
 				continue;
 			}
 		}

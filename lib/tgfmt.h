@@ -35,7 +35,7 @@ char *tgfmt_md_escape(const char *text);
  * Light markdown (*bold*, _italic_, `code`, ```pre```, [text](url)) to valid
  * MarkdownV2: markers that open and close on the same line stay markup (an
  * opener must start a word and a closer end one, so full_1701_2 is text),
- * every other special character is escaped. NULL when out of memory.
+ * every other special character is escaped.
  */
 char *tgfmt_markdown(const char *text);
 
