@@ -94,12 +94,22 @@ int parse_iso_ms(const char *s, int64_t *ms)
 		}
 	}
 	int64_t offset = 0;
-	if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1, h = 0, m = 0;
-		if (sscanf(p + 1, "%2d:%2d", &h, &m) < 1 && sscanf(p + 1, "%2d%2d", &h, &m) < 1)
+	if (*p == '+' || *p == '-') {	/* +HH, +HHMM or +HH:MM, and nothing after */
+		int sign = *p++ == '-' ? -1 : 1, d[4], n = 0;
+		for (; n < 4 && *p; p++) {
+			if (n == 2 && *p == ':')
+				continue;
+			if (*p < '0' || *p > '9')
+				return -1;
+			d[n++] = *p - '0';
+		}
+		if (*p || (n != 2 && n != 4))
 			return -1;
-		offset = sign * (h * 3600 + m * 60);
-	} else if (*p != 'Z' && *p != '\0') {
+		offset = sign * ((d[0] * 10 + d[1]) * 3600 + (n == 4 ? (d[2] * 10 + d[3]) * 60 : 0));
+	} else if (*p == 'Z') {
+		if (p[1])
+			return -1;
+	} else if (*p != '\0') {
 		return -1;
 	}
 	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;

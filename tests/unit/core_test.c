@@ -189,6 +189,11 @@ static void test_times(void)
 	CHECK(parse_iso_ms("2024-12-01T04:00:00.5+02:00", &ms) == 0 && ms == 1733018400500);
 	CHECK(parse_iso_ms("2024-12-01 02:00:00", &ms) == 0 && ms == 1733018400000);
 	CHECK(parse_iso_ms("yesterday", &ms) < 0);
+	CHECK(parse_iso_ms("2024-12-01T00:30:00-0130", &ms) == 0 && ms == 1733018400000);
+	CHECK(parse_iso_ms("2024-12-01T02:00:00+00", &ms) == 0 && ms == 1733018400000);
+	CHECK(parse_iso_ms("2024-12-01T02:00:00Zjunk", &ms) < 0);
+	CHECK(parse_iso_ms("2024-12-01T02:00:00+02:00x", &ms) < 0);
+	CHECK(parse_iso_ms("2024-12-01T02:00:00+2", &ms) < 0);
 	format_iso_ms(1733018400007, s);
 	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
 }
