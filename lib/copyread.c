@@ -21,18 +21,25 @@ struct copy_reader {
 	bool drained;		/* the consumer has had the last chunk */
 };
 
-/* Hands slot i to the consumer and waits for slot i + 1 to be free. */
+/*
+ * Hands slot i to the consumer and, unless it was the last, waits for slot
+ * i + 1 to be free and empties it. After the last chunk the reader touches
+ * no slot again: the next one may still hold a chunk the consumer has not
+ * taken, or be the one it is reading.
+ */
 static int publish(struct copy_reader *r, int i, bool last)
 {
 	pthread_mutex_lock(&r->lock);
 	r->full[i] = true;
 	r->last[i] = last;
 	pthread_cond_broadcast(&r->changed);
-	i = (i + 1) % SLOTS;
-	while (!last && r->full[i])
-		pthread_cond_wait(&r->changed, &r->lock);
+	if (!last) {
+		i = (i + 1) % SLOTS;
+		while (r->full[i])
+			pthread_cond_wait(&r->changed, &r->lock);
+		r->slot[i].len = 0;
+	}
 	pthread_mutex_unlock(&r->lock);
-	r->slot[i].len = 0;
 	return i;
 }
 
