@@ -64,7 +64,7 @@ TSAN_CC    ?= clang
 TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats
 check-tsan:
-	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" all
+	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" unit all
 	BK_SANITIZED=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  BK_BIN_DIR=$(CURDIR)/bin-tsan bats --print-output-on-failure $(TSAN_BATS)
 
@@ -143,6 +143,11 @@ demo:
 bench: all
 	./tests/bench/bench.sh $(BENCH_SCALE)
 
+# bk-dump of the benchmark's database STRESS_ROUNDS times: every run whole.
+STRESS_ROUNDS ?= 20
+check-stress: all
+	./tests/bench/stress.sh $(STRESS_ROUNDS)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
@@ -156,5 +161,5 @@ install: all
 clean:
 	rm -rf build build-asan build-tsan build-fuzz bin bin-asan bin-tsan
 
-.PHONY: all unit bats check check-asan check-tsan lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: all unit bats check check-asan check-tsan check-stress lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:
