@@ -20,7 +20,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "bk-restore/restore.h"
+#include "bk-restore/restore_int.h"
 #include "jsonr.h"
 #include "store.h"
 #include "verify.h"
