@@ -140,26 +140,26 @@ int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_tabl
 	return copy_rows(conn, s, t, where, first_to_buf, json, rows);
 }
 
-int dump_open(struct out *out, const char *dir, const char *id, const char *output)
+int dump_open(struct out *out, const char *dir, const char *id, const char *output, int zlevel)
 {
 	if (!output)
-		return out_open_file(out, dir, id);
+		return out_open_file(out, dir, id, zlevel);
 	if (!strcmp(output, "-")) {
 		if (isatty(STDOUT_FILENO)) {
 			warnx("refusing to write a backup to a terminal; redirect stdout or use -o FILE");
 			return EX_USAGE;
 		}
-		return out_open_fd(out, STDOUT_FILENO);
+		return out_open_fd(out, STDOUT_FILENO, zlevel);
 	}
-	return out_open_path(out, output);
+	return out_open_path(out, output, zlevel);
 }
 
 int dump_close(struct out *out, cJSON *meta)
 {
 	char sha[65];
 	char *path = out->final_path ? strdup(out->final_path) : NULL;
-	unsigned long long size = out->bytes;
 	int rc = out_finish(out, sha);
+	unsigned long long size = out->stored;
 	if (!rc && path) {
 		char *abs = realpath(path, NULL);
 		cJSON_AddStringToObject(meta, "path", abs ? abs : path);

@@ -25,8 +25,9 @@ int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
 int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
 		   const char *where, struct buf *json, long long *rows);
 
-/* Where the backup goes: NULL = <dir>/<id>.json, "-" = stdout, else a path. */
-int dump_open(struct out *out, const char *dir, const char *id, const char *output);
+/* Where the backup goes: NULL = <dir>/<id>.json (.json.zst when zlevel, see
+ * out.h), "-" = stdout, else a path. */
+int dump_open(struct out *out, const char *dir, const char *id, const char *output, int zlevel);
 
 /*
  * Finishes the output and adds path, size and sha256 to meta (not for
@@ -46,6 +47,7 @@ struct dump_options {
 	const char *output;	/* as for dump_open */
 	bool no_redis;
 	const char *id_prefix;	/* "full" */
+	int zlevel;		/* zstd level, 0 for plain JSON (out.h) */
 };
 
 /*

@@ -140,7 +140,7 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		dump_new_id(opt->dir, opt->id_prefix ? opt->id_prefix : "full", id, sizeof id, &ms);
 		*meta = new_metadata(id, ms, conn, &s, days);
 		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
-		rc = dump_open(&out, opt->dir, id, opt->output);
+		rc = dump_open(&out, opt->dir, id, opt->output, opt->zlevel);
 		if (!rc) {
 			char *head = cJSON_PrintUnformatted(*meta);
 			out_write(&out, "{\"metadata\":", 12);

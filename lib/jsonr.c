@@ -7,6 +7,7 @@
 
 #include "jsonr.h"
 #include "jsonw.h"
+#include "zsrc.h"
 
 #define WINDOW_SIZE (256 * 1024)
 #define MAX_TOKEN_DEFAULT ((size_t)512 << 20)
@@ -26,15 +27,37 @@ static void init(struct jsonr *r)
 	*r = (struct jsonr){ .fd = -1, .peeked = -2, .max_token = MAX_TOKEN_DEFAULT };
 }
 
-void jsonr_init_fd(struct jsonr *r, int fd)
+static void init_src(struct jsonr *r)
 {
-	init(r);
-	r->fd = fd;
 	r->window_size = WINDOW_SIZE;
 	r->window = malloc(WINDOW_SIZE);
 	if (!r->window)
 		abort();
 	r->p = r->end = r->window_start = r->window;
+}
+
+void jsonr_init_fd(struct jsonr *r, int fd)
+{
+	init(r);
+	r->fd = fd;
+	if (!(r->src = malloc(sizeof *r->src)))
+		abort();
+	zsrc_init_fd(r->src, fd);
+	init_src(r);
+}
+
+void jsonr_init_zmem(struct jsonr *r, const void *p, size_t n)
+{
+	init(r);
+	if (!(r->src = malloc(sizeof *r->src)))
+		abort();
+	zsrc_init_mem(r->src, p, n);
+	init_src(r);
+}
+
+const char *jsonr_stored_as(const struct jsonr *r)
+{
+	return zsrc_kind_name(r->src ? r->src->kind : ZSRC_PLAIN);
 }
 
 void jsonr_init_mem(struct jsonr *r, const void *p, size_t n)
@@ -47,6 +70,11 @@ void jsonr_init_mem(struct jsonr *r, const void *p, size_t n)
 
 void jsonr_free(struct jsonr *r)
 {
+	if (r->src) {
+		zsrc_free(r->src);
+		free(r->src);
+		r->src = NULL;
+	}
 	free(r->window);
 	buf_free(&r->tok);
 	r->window = NULL;
@@ -85,23 +113,20 @@ static bool refill(struct jsonr *r)
 	if (r->eof)
 		return false;
 	r->window_at += (uint64_t)(r->end - r->window_start);
-	ssize_t n;
-	do
-		n = read(r->fd, r->window, r->window_size);
-	while (n < 0 && errno == EINTR);
+	r->src->feed = r->feed;	/* the stored bytes, as they are read */
+	r->src->feed_ctx = r->feed_ctx;
+	ssize_t n = zsrc_read(r->src, r->window, r->window_size);
 	if (n <= 0) {
 		r->eof = true;
 		r->p = r->end = r->window_start = r->window;
 		if (n < 0) {
-			r->io_errno = errno;
-			fail(r, "read error: %s", strerror(errno));
+			r->io_errno = r->src->io_errno;
+			fail(r, "%s", r->src->error);
 		}
 		return false;
 	}
 	r->p = r->window_start = r->window;
 	r->end = r->window + n;
-	if (r->feed)
-		r->feed(r->feed_ctx, r->window, (size_t)n);
 	return true;
 }
 
@@ -138,6 +163,12 @@ void jsonr_drain(struct jsonr *r)
 		refill(r);
 	}
 	r->p = r->end;
+	if (r->src) {	/* what could not be decoded is still hashed */
+		r->src->feed = r->feed;
+		r->src->feed_ctx = r->feed_ctx;
+		zsrc_drain(r->src);
+		r->io_errno = r->src->io_errno;
+	}
 }
 
 static int too_long(struct jsonr *r)

@@ -30,9 +30,13 @@ enum jsonr_tok {
 
 #define JSONR_MAX_DEPTH 512
 
+struct zsrc;
+
 struct jsonr {
-	/* where bytes come from: a descriptor, or one memory block */
+	/* where bytes come from: a descriptor or memory through a decompressing
+	 * source (plain, zstd or gzip: lib/zsrc.h), or one block of JSON */
 	int fd;
+	struct zsrc *src;
 	const unsigned char *p, *end;	/* unread part of the window */
 	unsigned char *window;
 	size_t window_size;
@@ -41,7 +45,8 @@ struct jsonr {
 	bool eof;
 	int io_errno;		/* a read failed (the error says so too) */
 
-	/* called with every byte read, in order (e.g. to hash the file) */
+	/* called with every stored byte read, in order (e.g. to hash the file):
+	 * the compressed bytes when the input is compressed */
 	void (*feed)(void *ctx, const void *p, size_t n);
 	void *feed_ctx;
 
@@ -56,10 +61,16 @@ struct jsonr {
 	char error[256];
 };
 
-/* Reads from fd (not closed by jsonr_free). */
+/* Reads from fd (not closed by jsonr_free): plain JSON, or zstd or gzip
+ * compressed JSON, told by the first bytes. */
 void jsonr_init_fd(struct jsonr *r, int fd);
-/* Reads n bytes at p (which must stay valid). */
+/* Reads n bytes of JSON at p (which must stay valid). */
 void jsonr_init_mem(struct jsonr *r, const void *p, size_t n);
+/* The same, plain or compressed like jsonr_init_fd. */
+void jsonr_init_zmem(struct jsonr *r, const void *p, size_t n);
+
+/* What the input is stored as: "json", "zstd" or "gzip" (known after the first token). */
+const char *jsonr_stored_as(const struct jsonr *r);
 void jsonr_free(struct jsonr *r);
 
 /* The next token. After JSONR_ERROR or JSONR_END it keeps returning that. */

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <zstd.h>
 
 #include "chunkq.h"
+#include "config.h"
 #include "out.h"
 #include "profile.h"
 
@@ -42,8 +44,13 @@ static int write_all(int fd, const char *p, size_t n)
 
 struct writer {
 	pthread_t thread;
-	struct chunkq *queue;
+	struct chunkq *queue;	/* to the hashing writer */
 	struct buf *filling;	/* the producer's slot */
+	/* Compressing: producer -> in -> the compressor thread -> queue. */
+	struct chunkq *in;
+	pthread_t zthread;
+	ZSTD_CCtx *cctx;
+	const char *zerror;	/* the compressor's first error, or NULL */
 };
 
 static void write_slot(struct out *o, const struct buf *b)
@@ -61,16 +68,68 @@ static void *writer_main(void *arg)
 {
 	struct out *o = arg;
 	const struct buf *chunk;
-	while ((chunk = chunkq_next(o->writer->queue, NULL)))
+	while ((chunk = chunkq_next(o->writer->queue, NULL))) {
 		write_slot(o, chunk);
+		o->stored += chunk->len;
+	}
+	return NULL;
+}
+
+/*
+ * Compresses in into the writer's slots (*dst, handed on at FLUSH_AT) with
+ * mode: ZSTD_e_continue, or ZSTD_e_end to close the frame.
+ */
+static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in,
+			  ZSTD_EndDirective mode)
+{
+	size_t left;
+	do {
+		struct buf *b = *dst;
+		if (b->cap - b->len < ZSTD_CStreamOutSize())
+			buf_grow(b, ZSTD_CStreamOutSize());
+		ZSTD_outBuffer out = { b->data, b->cap, b->len };
+		left = ZSTD_compressStream2(w->cctx, &out, in, mode);
+		b->len = out.pos;
+		if (ZSTD_isError(left)) {
+			if (!w->zerror)
+				w->zerror = ZSTD_getErrorName(left);
+			return;
+		}
+		if (b->len >= FLUSH_AT) {
+			chunkq_publish(w->queue, false);
+			*dst = chunkq_slot(w->queue);
+		}
+	} while (mode == ZSTD_e_end ? left != 0 : in->pos < in->size);
+}
+
+/*
+ * The compressor: a stage of its own between the producer and the hashing
+ * writer, so that compressing costs wall time only where a core is free.
+ * After an error it still drains its input, so the producer never blocks.
+ */
+static void *compressor_main(void *arg)
+{
+	struct writer *w = arg;
+	struct buf *dst = chunkq_slot(w->queue);
+	const struct buf *chunk;
+	while ((chunk = chunkq_next(w->in, NULL))) {
+		ZSTD_inBuffer in = { chunk->data, chunk->len, 0 };
+		if (!w->zerror)
+			compress_into(w, &dst, &in, ZSTD_e_continue);
+	}
+	ZSTD_inBuffer none = { NULL, 0, 0 };
+	if (!w->zerror)
+		compress_into(w, &dst, &none, ZSTD_e_end);
+	chunkq_publish(w->queue, true);
 	return NULL;
 }
 
 static void flush(struct out *o, bool last)
 {
 	struct writer *w = o->writer;
-	prof_add_seconds(PROF_OUT_WAIT, chunkq_publish(w->queue, last));
-	w->filling = last ? NULL : chunkq_slot(w->queue);
+	struct chunkq *q = w->in ? w->in : w->queue;
+	prof_add_seconds(PROF_OUT_WAIT, chunkq_publish(q, last));
+	w->filling = last ? NULL : chunkq_slot(q);
 }
 
 /* Waits for the writer to finish everything handed to it. */
@@ -80,47 +139,94 @@ static void writer_stop(struct out *o)
 	if (!w)
 		return;
 	flush(o, true);
+	if (w->in) {
+		pthread_join(w->zthread, NULL);
+		chunkq_free(w->in);
+		ZSTD_freeCCtx(w->cctx);
+	}
 	pthread_join(w->thread, NULL);
 	chunkq_free(w->queue);
+	if (w->zerror && !o->error)
+		o->zerror = w->zerror;
 	free(w);
 	o->writer = NULL;
 }
 
-static void start(struct out *o, int fd)
+/* A zstd context at level, writing a checksum in the frame. */
+static ZSTD_CCtx *new_cctx(int level)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	if (!c || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)))
+		errx(70, "cannot set up zstd compression at level %d", level);
+	return c;
+}
+
+static void start(struct out *o, int fd, int zlevel)
 {
 	o->fd = fd;
 	o->error = 0;
-	o->bytes = 0;
+	o->zerror = NULL;
+	o->bytes = o->stored = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)))
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
+	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
 		err(70, "out of memory");
-	w->filling = chunkq_slot(w->queue);
+	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
 	o->writer = w;
 	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
 		err(70, "cannot start the writer thread");
+	if (zlevel) {
+		w->cctx = new_cctx(zlevel);
+		if (pthread_create(&w->zthread, NULL, compressor_main, w) != 0)
+			err(70, "cannot start the compressor thread");
+	}
 }
 
-int out_open_fd(struct out *o, int fd)
+int out_open_fd(struct out *o, int fd, int zlevel)
 {
 	o->dir = o->tmp_path = o->final_path = NULL;
-	start(o, fd);
+	start(o, fd, zlevel);
 	return 0;
 }
 
-int out_open_file(struct out *o, const char *dir, const char *id)
+int out_open_file(struct out *o, const char *dir, const char *id, int zlevel)
 {
 	char *path;
-	if (asprintf(&path, "%s/%s.json", dir, id) < 0)
+	if (asprintf(&path, "%s/%s%s", dir, id, out_suffix(zlevel)) < 0)
 		err(70, "out of memory");
-	int rc = out_open_path(o, path);
+	int rc = out_open_path(o, path, zlevel);
 	free(path);
 	return rc;
 }
 
-int out_open_path(struct out *o, const char *path)
+const char *out_suffix(int zlevel)
+{
+	return zlevel ? ".json.zst" : ".json";
+}
+
+int out_compress_config(const char *choice, int *zlevel)
+{
+	long level;
+	if (!choice)
+		choice = config_get("BK_COMPRESS", "none");
+	if (config_get_long("BK_COMPRESS_LEVEL", 3, 1, 19, &level))
+		return EX_USAGE;
+	if (!strcmp(choice, "zstd"))
+		*zlevel = (int)level;
+	else if (!strcmp(choice, "none"))
+		*zlevel = 0;
+	else {
+		warnx("compression '%s' is not known: use zstd or none (BK_COMPRESS, --compress)", choice);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+int out_open_path(struct out *o, const char *path, int zlevel)
 {
 	char *copy = strdup(path), *slash;
 	o->final_path = strdup(path);
@@ -139,7 +245,7 @@ int out_open_path(struct out *o, const char *path)
 		o->tmp_path = NULL;
 		return EX_CANTCREAT;
 	}
-	start(o, fd);
+	start(o, fd, zlevel);
 	return 0;
 }
 
@@ -226,6 +332,11 @@ int out_finish(struct out *o, char *hex)
 	finish_hash(o, hex);
 	if (o->error)
 		return fail(o, "cannot write", o->error);
+	if (o->zerror) {
+		warnx("cannot compress %s: %s", o->final_path ? o->final_path : "the output", o->zerror);
+		out_discard(o);
+		return EX_IOERR;
+	}
 	if (!o->tmp_path)	/* a stream: nothing to rename */
 		return out_discard(o), 0;
 	double since = prof_now();

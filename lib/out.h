@@ -14,22 +14,41 @@ struct out {
 	int fd;
 	int error;		/* errno of the first failed write, or 0 */
 	uint64_t bytes;		/* bytes handed to out_write so far */
+	uint64_t stored;	/* bytes written (compressed, when compressing); whole after out_finish */
+	const char *zerror;	/* why compressing failed, or NULL */
 	void *sha;		/* EVP_MD_CTX */
 	struct writer *writer;	/* the thread that hashes and writes */
 	char *dir, *tmp_path, *final_path;
 };
 
 /*
- * Starts writing <dir>/<id>.json through a hidden temporary file (mode 0600).
+ * zlevel: 0 writes the JSON as it is; 1 to 19 compresses it with zstd at
+ * that level, in a thread of its own between the producer and the writer.
+ * The SHA-256 is always of the bytes stored.
+ */
+
+/*
+ * Starts writing <dir>/<id>.json (<id>.json.zst when compressing) through a
+ * hidden temporary file (mode 0600).
  * Returns 0, or EX_CANTCREAT after saying why.
  */
-int out_open_file(struct out *o, const char *dir, const char *id);
+int out_open_file(struct out *o, const char *dir, const char *id, int zlevel);
 
 /* The same for any path: the temporary file goes in the path's directory. */
-int out_open_path(struct out *o, const char *path);
+int out_open_path(struct out *o, const char *path, int zlevel);
 
 /* Starts writing to an open descriptor (stdout, or a file named by -o). */
-int out_open_fd(struct out *o, int fd);
+int out_open_fd(struct out *o, int fd, int zlevel);
+
+/* ".json" or ".json.zst". */
+const char *out_suffix(int zlevel);
+
+/*
+ * The compression to write with: choice ("zstd" or "none"; NULL: $BK_COMPRESS,
+ * default none) at $BK_COMPRESS_LEVEL (1-19, default 3) into *zlevel.
+ * Returns 0, or EX_USAGE after saying what is wrong.
+ */
+int out_compress_config(const char *choice, int *zlevel);
 
 /* Buffers n bytes; a write error is remembered and reported by out_finish. */
 void out_write(struct out *o, const void *p, size_t n);

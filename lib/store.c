@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ids.h"
 #include "store.h"
+#include "zsrc.h"
 
 #define HEAD_BYTES (64 * 1024)
 
@@ -155,6 +156,16 @@ static int find_top_object(const char *s, size_t len, const char *name, size_t *
 	return -1;
 }
 
+const char *const store_suffixes[] = { ".json", ".json.zst", ".json.gz", NULL };
+
+size_t store_file_id(const char *name, char *id)
+{
+	for (int i = 0; store_suffixes[i]; i++)
+		if (id_of_file_name(name, store_suffixes[i], id))
+			return strlen(store_suffixes[i]);
+	return 0;
+}
+
 static char *json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -204,7 +215,10 @@ static bool ends_whole(int fd, off_t size)
 
 int backup_info_read(const char *path, struct backup_info *info)
 {
-	*info = (struct backup_info){ .path = strdup(path) };
+	*info = (struct backup_info){ .path = strdup(path), .stored_as = "json" };
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char fid[ID_MAX];
+	info->file_id = strdup(store_file_id(base, fid) ? fid : base);
 	char sum[4096];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
 	info->checksum = access(sum, F_OK) == 0;
@@ -219,13 +233,25 @@ int backup_info_read(const char *path, struct backup_info *info)
 	info->size = st.st_size;
 	info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
 	char *head = malloc(HEAD_BYTES);
-	ssize_t n = head ? pread(fd, head, HEAD_BYTES, 0) : -1;
-	if (n < 0)
-		info->error = strdup(strerror(errno));
+	if (!head)
+		err(70, "out of memory");
+	struct zsrc z;
+	zsrc_init_fd(&z, fd);
+	size_t n = 0;
+	ssize_t got = 1;
+	while (n < HEAD_BYTES && (got = zsrc_read(&z, head + n, HEAD_BYTES - n)) > 0)
+		n += (size_t)got;
+	info->stored_as = zsrc_kind_name(z.kind);
+	if (got < 0 && n == 0)
+		info->error = strdup(z.error);
 	else
-		read_metadata(head, (size_t)n, info);
-	if (!info->error && !ends_whole(fd, st.st_size))
+		read_metadata(head, n, info);
+	/* a compressed file is checked whole by bk-verify: here only its head is read */
+	if (!info->error && got < 0)
+		info->error = strdup(z.error);
+	if (!info->error && z.kind == ZSRC_PLAIN && !ends_whole(fd, st.st_size))
 		info->error = strdup("truncated: the file does not end its JSON object");
+	zsrc_free(&z);
 	free(head);
 	close(fd);
 	return 0;
@@ -238,6 +264,7 @@ void backup_info_free(struct backup_info *info)
 	free(info->timestamp);
 	free(info->raffle_id);
 	free(info->path);
+	free(info->file_id);
 	free(info->error);
 }
 
@@ -262,7 +289,7 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char id[ID_MAX];
-		if (!id_of_file_name(e->d_name, ".json", id))
+		if (!store_file_id(e->d_name, id))
 			continue;
 		struct backup_info info;
 		char path[4096];
@@ -336,8 +363,14 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		      "letters, digits, _ and - only)", arg);
 		return EX_USAGE;
 	}
-	if (asprintf(path, "%s/%s.json", dir, arg) < 0)
-		err(70, "out of memory");
+	*path = NULL;
+	for (int i = 0; store_suffixes[i]; i++) {
+		free(*path);
+		if (asprintf(path, "%s/%s%s", dir, arg, store_suffixes[i]) < 0)
+			err(70, "out of memory");
+		if (access(*path, F_OK) == 0)
+			break;
+	}
 	if (access(*path, F_OK) < 0) {
 		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
 		free(*path);

@@ -16,24 +16,37 @@ int store_dir(const char **dir);
  */
 int store_lock(const char *dir, long wait_seconds, int *fd);
 
+/*
+ * The names a backup is stored under: <id>.json, <id>.json.zst (zstd) and
+ * <id>.json.gz (gzip, made by hand); readers tell the kind by the bytes.
+ */
+extern const char *const store_suffixes[];
+
+/* The backup id of a file name <id><one of store_suffixes> into id (ID_MAX
+ * bytes): the suffix's length, or 0 for any other name. */
+size_t store_file_id(const char *name, char *id);
+
 /* What the head of a backup file says about it. */
 struct backup_info {
 	char *id, *type, *timestamp, *raffle_id, *path;
+	char *file_id;		/* the id in the file's name (what the tools are given) */
 	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
 	off_t size;
-	bool checksum;		/* <id>.json.sha256 exists */
+	bool checksum;		/* <file>.sha256 exists */
+	const char *stored_as;	/* "json", "zstd" or "gzip" */
 	char *error;		/* why it is corrupt, or NULL */
 };
 
 /*
- * Reads the metadata of the backup at path from its first bytes only.
+ * Reads the metadata of the backup at path from its first bytes only
+ * (decompressing only those when it is compressed).
  * Returns 0; a file that is not a readable backup gets info->error set.
  */
 int backup_info_read(const char *path, struct backup_info *info);
 void backup_info_free(struct backup_info *info);
 
 /*
- * Every <id>.json in dir whose name is a valid id, newest first by metadata
+ * Every backup in dir (<id>.json, .json.zst, .json.gz) whose name is a valid id, newest first by metadata
  * timestamp. type filters ("full", "raffle" or NULL). Temporary files and
  * other names are skipped. Returns 0 or EX_NOINPUT/EX_IOERR.
  */
@@ -42,7 +55,8 @@ void store_list_free(struct backup_info *list, size_t n);
 
 /*
  * Turns what the operator typed into a path: "-" stays "-", anything with a
- * '/' is a path, an alias names the newest match, an id names <dir>/<id>.json.
+ * '/' is a path, an alias names the newest match, an id names <dir>/<id>.json
+ * (or <id>.json.zst, <id>.json.gz: the first that exists).
  * Returns 0 with *path malloc'd, EX_USAGE for a malformed id, EX_NOINPUT when
  * there is no such backup (after saying so).
  */

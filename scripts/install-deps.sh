@@ -9,7 +9,8 @@ usage: scripts/install-deps.sh [--check]
        scripts/install-deps.sh -h | --help
 
 Installs the Debian packages bk needs (build: gcc, make, libpq-dev,
-libhiredis-dev, libcjson-dev, libcurl4-openssl-dev, libssl-dev; servers for
+libhiredis-dev, libcjson-dev, libcurl4-openssl-dev, libssl-dev, libzstd-dev,
+zlib1g-dev; the zstd command for the tests; servers for
 the tests and the demo: postgresql, redis-server; tests and docs: bats,
 mandoc, shellcheck, jq, gnupg, python3) when some are missing. Needs root
 for apt-get; as another user it prints the command to run with sudo.
@@ -20,13 +21,13 @@ EOF
 
 PACKAGES=(
 	build-essential make gcc
-	libpq-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
+	libpq-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev libzstd-dev zlib1g-dev zstd
 	postgresql redis-server redis-tools
 	bats mandoc shellcheck jq gnupg python3 util-linux ca-certificates time procps
 	clang libclang-rt-14-dev valgrind
 )
 # On a machine without dpkg: the commands that stand for them.
-COMMANDS=(cc make psql initdb pg_ctl redis-server redis-cli bats mandoc shellcheck jq gpg python3 flock timeout)
+COMMANDS=(cc make psql initdb pg_ctl redis-server redis-cli bats mandoc shellcheck jq gpg python3 flock timeout zstd)
 
 check=0
 case ${1:-} in

@@ -10,12 +10,13 @@
 
 #include "config.h"
 #include "dump.h"
+#include "out.h"
 #include "profile.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-dump [-o FILE|-] [--no-redis] [--wait SECONDS]\n"
+	fprintf(f, "usage: bk-dump [-o FILE|-] [--compress[=zstd|none]] [--no-redis] [--wait SECONDS]\n"
 		   "       bk-dump -h | --help | --version\n"
 		   "\n"
 		   "Takes a full backup of every table (one consistent snapshot) and of the\n"
@@ -23,6 +24,10 @@ static void usage(FILE *f)
 		   ".sha256 file beside it, and prints its metadata as one JSON line.\n"
 		   "\n"
 		   "  -o, --output FILE|-   write the backup to FILE, or to stdout with -\n"
+		   "      --compress[=zstd|none]\n"
+		   "                        compress with zstd into full_<ms>.json.zst (default:\n"
+		   "                        $BK_COMPRESS, none when unset; level $BK_COMPRESS_LEVEL,\n"
+		   "                        default 3)\n"
 		   "      --no-redis        leave Redis out (said in the metadata)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
 		   "  -h, --help            this help\n"
@@ -34,18 +39,21 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-redis", no_argument, NULL, 'R' },
+		{ "compress", optional_argument, NULL, 'Z' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct dump_options opt = { .id_prefix = "full" };
+	const char *compress = NULL;
 	long wait = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt.output = optarg; break;
 		case 'R': opt.no_redis = true; break;
+		case 'Z': compress = optarg ? optarg : "zstd"; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
 				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
@@ -61,6 +69,8 @@ int main(int argc, char **argv)
 	}
 
 	int lock, rc = config_load();
+	if (!rc)
+		rc = out_compress_config(compress, &opt.zlevel);
 	if (!rc)
 		rc = store_dir(&opt.dir);
 	if (!rc)

@@ -33,10 +33,7 @@ static cJSON *entry_json(const struct backup_info *b)
 {
 	cJSON *e = cJSON_CreateObject();
 	/* The id is the file's name: what the other tools are given. */
-	char id[4096];
-	const char *base = strrchr(b->path, '/') ? strrchr(b->path, '/') + 1 : b->path;
-	snprintf(id, sizeof id, "%.*s", (int)strlen(base) - 5, base);
-	cJSON_AddStringToObject(e, "id", id);
+	cJSON_AddStringToObject(e, "id", b->file_id);
 	cJSON_AddItemToObject(e, "type", b->type ? cJSON_CreateString(b->type) : cJSON_CreateNull());
 	cJSON_AddItemToObject(e, "timestamp",
 			      b->timestamp ? cJSON_CreateString(b->timestamp) : cJSON_CreateNull());
@@ -44,6 +41,7 @@ static cJSON *entry_json(const struct backup_info *b)
 	cJSON_AddItemToObject(e, "raffleId",
 			      b->raffle_id ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->checksum);
+	cJSON_AddStringToObject(e, "compression", strcmp(b->stored_as, "json") ? b->stored_as : "none");
 	cJSON_AddStringToObject(e, "path", b->path);
 	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : "ok");
 	if (b->error)
@@ -66,17 +64,16 @@ static void print_table(const struct backup_info *list, size_t n)
 {
 	int w = 2;
 	for (size_t i = 0; i < n; i++) {
-		int len = (int)strlen(strrchr(list[i].path, '/') + 1) - 5;
+		int len = (int)strlen(list[i].file_id);
 		w = len > w ? len : w;
 	}
 	printf("%-*s  %-6s  %-24s  %10s  %-3s  %s\n", w, "ID", "TYPE", "TIMESTAMP", "SIZE", "SUM",
 	       "STATUS");
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
-		const char *base = strrchr(b->path, '/') + 1;
 		char size[32];
 		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
-		printf("%-*.*s  %-6s  %-24s  %10s  %-3s  %s\n", w, (int)strlen(base) - 5, base,
+		printf("%-*s  %-6s  %-24s  %10s  %-3s  %s\n", w, b->file_id,
 		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
 		       b->checksum ? "yes" : "no", b->error ? b->error : "ok");
 	}

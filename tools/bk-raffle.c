@@ -10,13 +10,14 @@
 
 #include "bk-raffle/raffledump.h"
 #include "config.h"
+#include "out.h"
 #include "pg.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-raffle [--wait SECONDS] RAFFLE_ID\n"
-		   "       bk-raffle [--wait SECONDS] --ended\n"
+	fprintf(f, "usage: bk-raffle [--compress[=zstd|none]] [--wait SECONDS] RAFFLE_ID\n"
+		   "       bk-raffle [--compress[=zstd|none]] [--wait SECONDS] --ended\n"
 		   "       bk-raffle -h | --help | --version\n"
 		   "\n"
 		   "Backs up one raffle, with the rows of every table referencing it, into\n"
@@ -26,6 +27,9 @@ static void usage(FILE *f)
 		   "  -e, --ended           back up every raffle whose endTime has passed, that\n"
 		   "                        has no winner and no raffle backup taken after its\n"
 		   "                        endTime; one JSON line per backup made\n"
+		   "      --compress[=zstd|none]\n"
+		   "                        write <id>.json.zst with zstd (default: $BK_COMPRESS,\n"
+		   "                        none when unset; level $BK_COMPRESS_LEVEL, default 3)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
@@ -40,14 +44,14 @@ static void print_meta(cJSON *meta)
 }
 
 /* Each ended raffle in its own snapshot; one failure does not stop the others. */
-static int backup_ended(PGconn *conn, const struct pg_schema *s, const char *dir)
+static int backup_ended(PGconn *conn, const struct pg_schema *s, const char *dir, int zlevel)
 {
 	char **ids;
 	size_t n;
 	int failed = 0, rc = raffle_ended(conn, s, dir, &ids, &n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		cJSON *meta;
-		int one = raffle_backup(conn, s, dir, ids[i], &meta);
+		int one = raffle_backup(conn, s, dir, ids[i], zlevel, &meta);
 		if (!one)
 			print_meta(meta);
 		cJSON_Delete(meta);
@@ -60,13 +64,15 @@ static int backup_ended(PGconn *conn, const struct pg_schema *s, const char *dir
 	return rc ? rc : failed;
 }
 
-static int run(const char *raffle_id, long wait)
+static int run(const char *raffle_id, const char *compress, long wait)
 {
 	const char *dir;
-	int lock;
+	int lock, zlevel = 0;
 	PGconn *conn = NULL;
 	struct pg_schema s = { 0 };
 	int rc = config_load();
+	if (!rc)
+		rc = out_compress_config(compress, &zlevel);
 	if (!rc)
 		rc = store_dir(&dir);
 	if (!rc)
@@ -77,12 +83,12 @@ static int run(const char *raffle_id, long wait)
 		rc = pg_schema_load(conn, &s);
 	if (!rc && raffle_id) {
 		cJSON *meta;
-		rc = raffle_backup(conn, &s, dir, raffle_id, &meta);
+		rc = raffle_backup(conn, &s, dir, raffle_id, zlevel, &meta);
 		if (!rc)
 			print_meta(meta);
 		cJSON_Delete(meta);
 	} else if (!rc) {
-		rc = backup_ended(conn, &s, dir);
+		rc = backup_ended(conn, &s, dir, zlevel);
 	}
 	pg_schema_free(&s);
 	PQfinish(conn);
@@ -93,17 +99,20 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "ended", no_argument, NULL, 'e' },
+		{ "compress", optional_argument, NULL, 'Z' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	bool ended = false;
+	const char *compress = NULL;
 	long wait = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "ew:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': ended = true; break;
+		case 'Z': compress = optarg ? optarg : "zstd"; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
 				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
@@ -126,5 +135,5 @@ int main(int argc, char **argv)
 		      raffle_id, RAFFLE_ID_BACKUP_MAX);
 		return EX_USAGE;
 	}
-	return run(raffle_id, wait);
+	return run(raffle_id, compress, wait);
 }

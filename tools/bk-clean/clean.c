@@ -36,9 +36,22 @@ static int remove_file(const char *path, bool dry, struct tally *t)
 	return 0;
 }
 
+/* The backup id of "<id>.json[.zst|.gz].sha256": true when the name is one. */
+static bool checksum_name(const char *name, char *id)
+{
+	size_t n = strlen(name);
+	char base[ID_MAX + 16];
+	if (n <= 7 || n - 7 >= sizeof base || strcmp(name + n - 7, ".sha256"))
+		return false;
+	memcpy(base, name, n - 7);
+	base[n - 7] = '\0';
+	return store_file_id(base, id) != 0;
+}
+
 /*
- * What a killed writer leaves: ".<id>.json.tmp-XXXXXX" (out_open_path) or
- * "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic), XXXXXX from mkstemp.
+ * What a killed writer leaves: ".<id>.json.tmp-XXXXXX" (out_open_path; also
+ * .json.zst) or "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic), XXXXXX
+ * from mkstemp.
  */
 static bool temp_name(const char *name)
 {
@@ -56,18 +69,14 @@ static bool temp_name(const char *name)
 		return false;
 	memcpy(base, from, len);
 	base[len] = '\0';
-	return (*name == '.' && id_of_file_name(base, ".json", id)) ||
-	       id_of_file_name(base, ".json.sha256", id);
+	return (*name == '.' && store_file_id(base, id)) || checksum_name(base, id);
 }
 
 static void add_deleted(cJSON *deleted, const struct backup_info *b)
 {
-	const char *base = strrchr(b->path, '/') ? strrchr(b->path, '/') + 1 : b->path;
-	char id[ID_MAX];
-	/* the file's name, which is what goes, not what its metadata claims */
-	snprintf(id, sizeof id, "%.*s", (int)(strlen(base) - 5), base);
 	cJSON *d = cJSON_CreateObject();
-	cJSON_AddStringToObject(d, "id", id);
+	/* the file's name, which is what goes, not what its metadata claims */
+	cJSON_AddStringToObject(d, "id", b->file_id);
 	cJSON_AddStringToObject(d, "type", b->type);
 	cJSON_AddStringToObject(d, "timestamp", b->timestamp);
 	cJSON_AddNumberToObject(d, "size", (double)b->size);
@@ -142,9 +151,9 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 			    (int64_t)st.st_mtim.tv_sec * 1000 < stale &&
 			    remove_file(path, opt->dry_run, t) == 0)
 				temps++;
-		} else if (id_of_file_name(e->d_name, ".json.sha256", id)) {
-			char json[4096];
-			snprintf(json, sizeof json, "%s/%s.json", opt->dir, id);
+		} else if (checksum_name(e->d_name, id)) {
+			char json[4096];	/* the backup it vouches for: its name less .sha256 */
+			snprintf(json, sizeof json, "%s/%.*s", opt->dir, (int)strlen(e->d_name) - 7, e->d_name);
 			/* in a dry run the backups that would go still have their file */
 			if (lstat(json, &st) < 0 && errno == ENOENT && lstat(path, &st) == 0 &&
 			    S_ISREG(st.st_mode) && remove_file(path, opt->dry_run, t) == 0)

@@ -213,7 +213,7 @@ static void raffle_rows_free(struct raffle_rows *rr)
 }
 
 static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
-		      const char *raffle_id, struct raffle_rows *rr, cJSON **meta)
+		      const char *raffle_id, int zlevel, struct raffle_rows *rr, cJSON **meta)
 {
 	char prefix[ID_MAX], id[ID_MAX];
 	int64_t ms;
@@ -221,7 +221,7 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	snprintf(prefix, sizeof prefix, "raffle_%s", raffle_id);
 	dump_new_id(dir, prefix, id, sizeof id, &ms);
 	*meta = new_metadata(id, ms, raffle_id, conn, s, rr);
-	int rc = dump_open(&out, dir, id, NULL);
+	int rc = dump_open(&out, dir, id, NULL, zlevel);
 	if (!rc) {
 		rc = write_backup(conn, s, *meta, rr, &out);
 		rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
@@ -230,7 +230,7 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 }
 
 int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
-		  const char *raffle_id, cJSON **meta)
+		  const char *raffle_id, int zlevel, cJSON **meta)
 {
 	*meta = NULL;
 	if (!raffle_backup_id_valid(raffle_id)) {
@@ -243,7 +243,7 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 	if (!rc)
 		rc = read_rows(conn, s, raffle_id, &rr);
 	if (!rc)
-		rc = write_file(conn, s, dir, raffle_id, &rr, meta);
+		rc = write_file(conn, s, dir, raffle_id, zlevel, &rr, meta);
 	raffle_rows_free(&rr);
 	if (rc && *meta) {
 		cJSON_Delete(*meta);

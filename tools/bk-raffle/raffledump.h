@@ -22,13 +22,14 @@ bool raffle_backup_id_valid(const char *raffle_id);
 
 /*
  * Backs up the raffle raffle_id (already checked with raffle_id_valid) into
- * dir, in its own REPEATABLE READ READ ONLY transaction. On success *meta is
+ * dir (zstd-compressed at zlevel unless 0), in its own REPEATABLE READ READ
+ * ONLY transaction. On success *meta is
  * the metadata plus path, size and sha256. Returns 0, EX_NOINPUT when there
  * is no such raffle (no file is made), EX_DATAERR for an id that fails
  * raffle_backup_id_valid, or another sysexits code after saying what failed.
  */
 int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
-		  const char *raffle_id, cJSON **meta);
+		  const char *raffle_id, int zlevel, cJSON **meta);
 
 /*
  * The raffles --ended must back up, oldest end first: endTime passed, no

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dump.h"
+#include "out.h"
 #include "restore_int.h"
 
 static void rts_init(struct rctx *c)
@@ -128,7 +129,9 @@ static int safety_backup(struct rctx *c, char **id)
 		.id_prefix = "full",
 	};
 	cJSON *meta = NULL;
-	int rc = dump_full(&d, &meta);
+	int rc = out_compress_config(NULL, &d.zlevel);	/* $BK_COMPRESS, like bk-dump */
+	if (!rc)
+		rc = dump_full(&d, &meta);
 	if (rc) {
 		warnx("the safety backup failed: nothing has been changed");
 		return rc;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ids.h"
+#include "store.h"
 #include "tgfmt.h"
 #include "tgjob.h"
 #include "tgreply.h"
@@ -52,14 +54,18 @@ int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[],
 	return r->status;
 }
 
-/* No bk-list (or a broken one): a plain id names $BACKUP_DIR/<id>.json. */
+/* No bk-list (or a broken one): a plain id names $BACKUP_DIR/<id>.json (.zst, .gz). */
 static int find_file(const char *id, char *path, size_t pathlen)
 {
 	struct stat st;
 	const char *dir = config_get("BACKUP_DIR", "./backups");
-	if (!id_valid(id) || snprintf(path, pathlen, "%s/%s.json", dir, id) >= (int)pathlen)
+	if (!id_valid(id))
 		return EX_NOINPUT;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : EX_NOINPUT;
+	for (int i = 0; store_suffixes[i]; i++)
+		if (snprintf(path, pathlen, "%s/%s%s", dir, id, store_suffixes[i]) < (int)pathlen &&
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+	return EX_NOINPUT;
 }
 
 int tgjob_find(const char *bin_dir, const char *id, cJSON **list,
@@ -127,7 +133,10 @@ static void download(const struct tgjob *job, char *outcome, size_t len)
 	} else {
 		char filename[ID_MAX + 8], caption[256];
 		tgfmt_size(size, sizeof size, (double)st.st_size);
-		snprintf(filename, sizeof filename, "%s.json", id);
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		char sid[ID_MAX];	/* <id>.json, .json.zst or .json.gz, as stored */
+		size_t suffix = store_file_id(base, sid);
+		snprintf(filename, sizeof filename, "%s%s", id, suffix ? base + strlen(base) - suffix : ".json");
 		snprintf(caption, sizeof caption, "📦 %s\n💾 %s", id, size);
 		rc = tg_send_document(job->tg, job->chat, path, filename, caption, NULL);
 		if (rc != 0) {
