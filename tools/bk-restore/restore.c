@@ -155,6 +155,11 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
+	/* the tables that were empty and took their rows straight, unstaged */
+	cJSON *fast = cJSON_AddArrayToObject(o, "copiedStraight");
+	for (int i = 0; i < c->s.ntables; i++)
+		if (rt_restored(&c->rts[i]) && c->rts[i].fast_rows)
+			cJSON_AddItemToArray(fast, cJSON_CreateString(c->rts[i].t->name));
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	static const char *const names[] = { "raffles", "analytics", "users", "redis" };
 	for (unsigned b = 0; b < 4; b++)

@@ -35,6 +35,11 @@ struct rtable {
 	struct buf *vals;
 	bool *present;
 	struct buf pending;	/* COPY text not yet sent */
+	/* The fast path: the live table was empty (under a lock), so rows are
+	 * COPYed straight into it; a row lacking a column turns it off. */
+	bool fast;
+	long long fast_rows;	/* rows COPYed straight into the live table */
+	bool done;		/* its rows in the backup have all been read */
 	int guess;		/* where the next member's column probably is */
 };
 
@@ -44,6 +49,7 @@ struct rctx {
 	struct pg_schema s;
 	struct rtable *rts;	/* parallel to s.tables */
 	struct rtable *copying;	/* whose COPY is open on conn */
+	int fast_error;		/* a failure while choosing the fast path */
 	struct buf scratch;
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */

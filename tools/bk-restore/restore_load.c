@@ -1,8 +1,10 @@
 /*
  * Pass one of a restore: the backup's rows, as they stream by, go into
  * temporary tables with plain COPY (the fastest way into PostgreSQL), one
- * per live table, typed like it. Nothing live changes in this pass, so a
- * backup found damaged halfway only costs a ROLLBACK.
+ * per live table, typed like it. Only tables that are empty in the live
+ * database (checked under a lock) take their rows straight, with no
+ * staging: nothing of theirs can be lost. All of it is one transaction, so
+ * a backup found damaged halfway only costs a ROLLBACK.
  */
 #include <err.h>
 #include <stdlib.h>
@@ -35,13 +37,11 @@ static int start_copy(struct rctx *c, struct rtable *rt)
 {
 	struct buf sql = { 0 };
 	buf_adds(&sql, "COPY ");
-	buf_adds(&sql, rt->tmp);
+	buf_adds(&sql, rt->fast ? rt->qname : rt->tmp);
 	buf_adds(&sql, " (");
-	for (int i = 0; i < rt->t->ncols; i++) {
-		add_ident(c, &sql, "", rt->t->cols[i].name);
-		buf_addc(&sql, ',');
-	}
-	buf_adds(&sql, "_bk_absent) FROM STDIN");
+	for (int i = 0; i < rt->t->ncols; i++)
+		add_ident(c, &sql, i ? "," : "", rt->t->cols[i].name);
+	buf_adds(&sql, rt->fast ? ") FROM STDIN" : ",_bk_absent) FROM STDIN");
 	PGresult *r = PQexec(c->conn, buf_cstr(&sql));
 	buf_free(&sql);
 	int ok = PQresultStatus(r) == PGRES_COPY_IN;
@@ -110,6 +110,53 @@ static struct pg_table *table_for_key(struct rctx *c, const char *key)
 	return pg_schema_table(&c->s, key);
 }
 
+/*
+ * Whether rt's rows may go straight into the live table: no --clean (which
+ * compares with the staged rows), not nested in a raffle (its parent row
+ * comes after it), every table it references already final (not restored,
+ * or loaded straight and done; not itself), and, under a lock that keeps
+ * writers out until the commit, no live row.
+ */
+static int try_fast(struct rctx *c, struct rtable *rt, bool nested)
+{
+	if (c->copying == rt) {	/* a table seen twice: its COPY's kind changes */
+		int rc = end_copy(c);
+		if (rc)
+			return rc;
+	}
+	rt->fast = false;
+	if (c->opt->clean || nested || rt->rows || getenv("BK_RESTORE_NO_FAST"))
+		return 0;
+	for (int k = 0; k < c->s.nfkeys; k++) {
+		const struct pg_fkey *f = &c->s.fkeys[k];
+		if (strcmp(f->table, rt->t->name))
+			continue;
+		struct pg_table *pt = pg_schema_table(&c->s, f->ref_table);
+		struct rtable *p = pt ? &c->rts[pt - c->s.tables] : NULL;
+		if (p == rt || (p && p->selected && !(p->fast && p->done)))
+			return 0;
+	}
+	int rc = end_copy(c);	/* the connection must be free for queries */
+	char *sql;
+	if (asprintf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", rt->qname) < 0)
+		err(70, "out of memory");
+	if (!rc)
+		rc = pg_command(c->conn, sql);
+	free(sql);
+	if (rc)
+		return rc;
+	if (asprintf(&sql, "SELECT 1 FROM %s LIMIT 1", rt->qname) < 0)
+		err(70, "out of memory");
+	PGresult *r = PQexec(c->conn, sql);
+	free(sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = plan_fail(c, rt->t->name);
+	else
+		rt->fast = PQntuples(r) == 0;
+	PQclear(r);
+	return rc;
+}
+
 static void *table_begin(void *ud, const char *key, bool nested)
 {
 	struct rctx *c = ud;
@@ -121,6 +168,8 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];
 	rt->in_backup = true;
+	if (rt->selected && !c->fast_error)
+		c->fast_error = try_fast(c, rt, nested);
 	return rt->selected ? rt : NULL;
 }
 
@@ -169,6 +218,19 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	return 0;
 }
 
+/* A row straight into the live table: every column, as COPY text. */
+static int row_end_fast(struct rctx *c, struct rtable *rt)
+{
+	int n = rt->t->ncols;
+	for (int i = 0; i < n; i++) {
+		buf_add(&rt->pending, rt->vals[i].data, rt->vals[i].len);
+		buf_addc(&rt->pending, i + 1 < n ? '\t' : '\n');
+	}
+	rt->rows++;
+	rt->fast_rows++;
+	return rt->pending.len >= FLUSH_AT ? flush(c, rt) : 0;
+}
+
 /* The row in column order; _bk_absent marks the columns it lacked
  * ('1' at their position), which take the column's default later. */
 static int row_end(void *ud, void *h)
@@ -177,6 +239,22 @@ static int row_end(void *ud, void *h)
 	struct rtable *rt = h;
 	int n = rt->t->ncols;
 	bool lacking = false;
+	if (c->fast_error)
+		return c->fast_error;
+	if (rt->fast) {
+		bool whole = true;
+		for (int i = 0; i < n; i++)
+			whole &= rt->present[i];
+		if (whole)
+			return row_end_fast(c, rt);
+		/* a lacking column needs its default: the rest is staged and merged */
+		int rc = flush(c, rt);
+		if (!rc)
+			rc = end_copy(c);
+		rt->fast = false;
+		if (rc)
+			return rc;
+	}
 	for (int i = 0; i < n; i++) {
 		if (rt->present[i])
 			buf_add(&rt->pending, rt->vals[i].data, rt->vals[i].len);
@@ -198,7 +276,15 @@ static int row_end(void *ud, void *h)
 
 static int table_end(void *ud, void *h)
 {
-	return flush(ud, h);
+	struct rctx *c = ud;
+	struct rtable *rt = h;
+	if (c->fast_error)
+		return c->fast_error;
+	int rc = flush(c, rt);
+	if (!rc && rt->fast)
+		rc = end_copy(c);	/* its rows are in: children may now go straight */
+	rt->done = true;
+	return rc;
 }
 
 const struct verify_sink load_sink_ops = {
