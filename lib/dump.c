@@ -9,6 +9,7 @@
 #include "copyjson.h"
 #include "copyread.h"
 #include "dump.h"
+#include "progress.h"
 #include "jsonw.h"
 #include "profile.h"
 #include "redisc.h"
@@ -119,6 +120,7 @@ static void row_to_out(void *ctx, struct buf *json, long long before)
 	struct out *out = ctx;
 	out_write(out, before ? ",\n" : "\n", before ? 2 : 1);
 	out_buf(out, json);
+	progress_update(before + 1, out->bytes);
 }
 
 int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,

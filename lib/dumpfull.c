@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "dump.h"
+#include "progress.h"
 #include "ids.h"
 #include "jsonw.h"
 #include "redisc.h"
@@ -70,6 +71,7 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 		jsonw_key(&b, t->key);
 		buf_addc(&b, '[');
 		out_buf(out, &b);
+		progress_table(t->name, t->rows);
 		rc = dump_rows(conn, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
 		if (!rc && rows != t->rows) {
 			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows, t->rows);

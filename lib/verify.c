@@ -13,7 +13,9 @@
 #include <openssl/evp.h>
 
 #include "store.h"
+#include "progress.h"
 #include "verify.h"
+#include "zsrc.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
 
@@ -138,6 +140,20 @@ static int walk_row(struct walk *w, void *h, const char *key, bool nested, long 
 	return rc;
 }
 
+/* The stored bytes read so far (compressed, when the input is). */
+static uint64_t stored(const struct jsonr *r)
+{
+	return r->src ? r->src->stored : jsonr_offset(r);
+}
+
+/* Rows of a top-level table per metadata.rowCounts, for the progress line; -1 if not given. */
+static long long expected_rows(const struct walk *w, const char *key, bool nested)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(w->res->meta, "rowCounts");
+	const cJSON *n = nested ? NULL : cJSON_GetObjectItemCaseSensitive(c, key);
+	return cJSON_IsNumber(n) ? (long long)n->valuedouble : -1;
+}
+
 /* An array of row objects (its '[' already read). */
 static int walk_rows(struct walk *w, const char *key, bool nested)
 {
@@ -146,6 +162,7 @@ static int walk_rows(struct walk *w, const char *key, bool nested)
 	struct verify_table *vt = count_table(w, key, nested);
 	long long rows = vt->rows;
 	int rc = 0;
+	progress_table(key, expected_rows(w, key, nested));
 	for (;;) {
 		int t = jsonr_next(w->r);
 		if (t == JSONR_ARRAY_END)
@@ -159,6 +176,7 @@ static int walk_rows(struct walk *w, const char *key, bool nested)
 		rc = walk_row(w, h, key, nested, ++rows, false);
 		if (rc)
 			break;
+		progress_update(rows, stored(w->r));
 	}
 	count_table(w, key, nested)->rows = rows;	/* the array may have moved */
 	if (!rc && h && s->table_end)
@@ -456,6 +474,8 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 		close(fd);
 		return EX_NOINPUT;
 	}
+	if (!is_stdin && S_ISREG(st.st_mode))
+		progress_total_bytes((uint64_t)st.st_size);
 	struct jsonr r;
 	jsonr_init_fd(&r, fd);
 	EVP_MD_CTX *ctx = NULL;

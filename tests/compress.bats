@@ -201,3 +201,38 @@ restore_into() {
 	[ "$status" -eq 0 ]
 	! compgen -G "$BACKUP_DIR/.*.tmp-*"
 }
+
+@test "progress: drawn on a terminal (script -qc), silent in a pipe, --progress forces it, -q silences it" {
+	# a pseudo-terminal: stderr is a tty, the line is redrawn with \r, then a summary
+	script -qec "bk-dump --compress" /dev/null >"$BK_TMP/pty.out"
+	grep -q $'\r''bk-dump: Ticket' "$BK_TMP/pty.out"
+	grep -Eq 'bk-dump: [0-9]+ rows, [0-9.]+ MB in [0-9.]+ s' "$BK_TMP/pty.out"
+	# the JSON line is still on stdout
+	grep -q '"path":' "$BK_TMP/pty.out"
+	zst=$(ls "$BACKUP_DIR"/*.json.zst)
+	script -qec "bk-verify $zst" /dev/null >"$BK_TMP/pty-verify.out"
+	grep -q 'bk-verify: tickets .*/3000 rows' "$BK_TMP/pty-verify.out"
+	grep -Eq 'bk-verify: [0-9]+ rows' "$BK_TMP/pty-verify.out"
+	url=$(bk_createdb progress --schema)
+	DATABASE_URL=$url script -qec "bk-restore --yes --no-safety-backup --skip-redis $zst" /dev/null >"$BK_TMP/pty-restore.out"
+	grep -q 'bk-restore: tickets .*/3000 rows' "$BK_TMP/pty-restore.out"
+	raffle=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
+	script -qec "bk-raffle $raffle" /dev/null >"$BK_TMP/pty-raffle.out"
+	grep -Eq 'bk-raffle: [0-9]+ rows' "$BK_TMP/pty-raffle.out"
+	# -q on a terminal: nothing but the result
+	script -qec "bk-dump -q" /dev/null >"$BK_TMP/pty-q.out"
+	! grep -q 'rows' "$BK_TMP/pty-q.out"
+	script -qec "bk-verify -q $zst" /dev/null >"$BK_TMP/pty-vq.out"
+	[ ! -s "$BK_TMP/pty-vq.out" ]
+	# a pipe: nothing on stderr
+	run --separate-stderr bk-dump
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	run --separate-stderr bk-verify "$zst"
+	[ -z "$stderr" ]
+	# --progress in a pipe: the line and the summary
+	run --separate-stderr bk-dump --progress
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"bk-dump: Ticket"* ]]
+	[[ $stderr == *"rows, "*" MB in "* ]]
+}

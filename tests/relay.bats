@@ -322,6 +322,18 @@ no_token() {
 	stop_relay
 }
 
+@test "/backup_download over the limit sends the compressed copy beside it when that fits" {
+	head -c 5000 /dev/zero >"$T/backups/full_1701396000000.json"
+	zstd -q -c "$T/backups/full_1701396000000.json" >"$T/backups/full_1701396000000.json.zst"
+	TG_UPLOAD_LIMIT=4096 start_relay
+	say "/backup_download full_1701396000000"
+	fake wait --method sendDocument
+	run fake calls --method sendDocument
+	[[ $output == *"\"filename\": \"full_1701396000000.json.zst\""* ]]
+	cmp "$T/backups/full_1701396000000.json.zst" "$T"/fake/documents/*-full_1701396000000.json.zst
+	stop_relay
+}
+
 @test "/backup_restore: nothing until Confirm, then bk-restore --yes and the summary" {
 	: >"$T/backups/full_1701396000000.json"
 	start_relay

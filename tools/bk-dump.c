@@ -12,11 +12,13 @@
 #include "dump.h"
 #include "out.h"
 #include "profile.h"
+#include "progress.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bk-dump [-o FILE|-] [--compress[=zstd|none]] [--no-redis] [--wait SECONDS]\n"
+		   "               [--progress | -q]\n"
 		   "       bk-dump -h | --help | --version\n"
 		   "\n"
 		   "Takes a full backup of every table (one consistent snapshot) and of the\n"
@@ -30,6 +32,8 @@ static void usage(FILE *f)
 		   "                        default 3)\n"
 		   "      --no-redis        leave Redis out (said in the metadata)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
+		   "      --progress        show progress on stderr even when it is not a terminal\n"
+		   "  -q, --quiet           no progress line (shown by default on a terminal)\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
 }
@@ -40,6 +44,8 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-redis", no_argument, NULL, 'R' },
 		{ "compress", optional_argument, NULL, 'Z' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -47,13 +53,16 @@ int main(int argc, char **argv)
 	};
 	struct dump_options opt = { .id_prefix = "full" };
 	const char *compress = NULL;
+	enum progress_mode progress = PROGRESS_AUTO;
 	long wait = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:w:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:w:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt.output = optarg; break;
 		case 'R': opt.no_redis = true; break;
 		case 'Z': compress = optarg ? optarg : "zstd"; break;
+		case 'P': progress = PROGRESS_ON; break;
+		case 'q': progress = PROGRESS_OFF; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
 				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
@@ -68,6 +77,7 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 
+	progress_setup("bk-dump", progress);
 	int lock, rc = config_load();
 	if (!rc)
 		rc = out_compress_config(compress, &opt.zlevel);
@@ -78,6 +88,7 @@ int main(int argc, char **argv)
 	cJSON *meta = NULL;
 	if (!rc)
 		rc = dump_full(&opt, &meta);
+	progress_finish();
 	if (!rc && !(opt.output && !strcmp(opt.output, "-"))) {
 		char *line = cJSON_PrintUnformatted(meta);
 		puts(line);

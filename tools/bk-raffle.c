@@ -12,12 +12,13 @@
 #include "config.h"
 #include "out.h"
 #include "pg.h"
+#include "progress.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-raffle [--compress[=zstd|none]] [--wait SECONDS] RAFFLE_ID\n"
-		   "       bk-raffle [--compress[=zstd|none]] [--wait SECONDS] --ended\n"
+	fprintf(f, "usage: bk-raffle [--compress[=zstd|none]] [--wait SECONDS] [--progress | -q] RAFFLE_ID\n"
+		   "       bk-raffle [--compress[=zstd|none]] [--wait SECONDS] [--progress | -q] --ended\n"
 		   "       bk-raffle -h | --help | --version\n"
 		   "\n"
 		   "Backs up one raffle, with the rows of every table referencing it, into\n"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
 		   "                        write <id>.json.zst with zstd (default: $BK_COMPRESS,\n"
 		   "                        none when unset; level $BK_COMPRESS_LEVEL, default 3)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
+		   "      --progress        show progress on stderr even when it is not a terminal\n"
+		   "  -q, --quiet           no progress line (shown by default on a terminal)\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
 }
@@ -100,6 +103,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "ended", no_argument, NULL, 'e' },
 		{ "compress", optional_argument, NULL, 'Z' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -107,12 +112,15 @@ int main(int argc, char **argv)
 	};
 	bool ended = false;
 	const char *compress = NULL;
+	enum progress_mode progress = PROGRESS_AUTO;
 	long wait = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "ew:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ew:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': ended = true; break;
 		case 'Z': compress = optarg ? optarg : "zstd"; break;
+		case 'P': progress = PROGRESS_ON; break;
+		case 'q': progress = PROGRESS_OFF; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
 				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
@@ -135,5 +143,8 @@ int main(int argc, char **argv)
 		      raffle_id, RAFFLE_ID_BACKUP_MAX);
 		return EX_USAGE;
 	}
-	return run(raffle_id, compress, wait);
+	progress_setup("bk-raffle", progress);
+	int rc = run(raffle_id, compress, wait);
+	progress_finish();
+	return rc;
 }

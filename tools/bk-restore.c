@@ -11,13 +11,14 @@
 
 #include "bk-restore/restore.h"
 #include "config.h"
+#include "progress.h"
 #include "store.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bk-restore [--skip-raffles] [--skip-analytics] [--skip-users] [--skip-redis]\n"
 		   "                  [--clean] [-n|--dry-run] [-y|--yes] [--no-safety-backup]\n"
-		   "                  [-w SECONDS] ID|FILE|-\n"
+		   "                  [-w SECONDS] [--progress | -q] ID|FILE|-\n"
 		   "       bk-restore -h | --help | --version\n"
 		   "\n"
 		   "Verifies the backup, asks for confirmation, takes a safety backup of the\n"
@@ -36,14 +37,17 @@ static void usage(FILE *f)
 		   "  -y, --yes            do not ask for confirmation (required without a terminal)\n"
 		   "      --no-safety-backup  do not take a full backup of the current state first\n"
 		   "  -w, --wait SECONDS   wait up to SECONDS for the backup lock (default 0)\n"
+		   "      --progress       show progress on stderr even when it is not a terminal\n"
+		   "  -q, --quiet          no progress line (shown by default on a terminal)\n"
 		   "  -h, --help           this help\n"
 		   "      --version        the version\n");
 }
 
 enum { OPT_SKIP_RAFFLES = 256, OPT_SKIP_ANALYTICS, OPT_SKIP_USERS, OPT_SKIP_REDIS, OPT_CLEAN,
-       OPT_NO_SAFETY, OPT_VERSION };
+       OPT_NO_SAFETY, OPT_VERSION, OPT_PROGRESS };
 
-static int parse_args(int argc, char **argv, struct restore_options *opt, long *wait)
+static int parse_args(int argc, char **argv, struct restore_options *opt, long *wait,
+		      enum progress_mode *progress)
 {
 	static const struct option longopts[] = {
 		{ "skip-raffles", no_argument, NULL, OPT_SKIP_RAFFLES },
@@ -55,12 +59,14 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 		{ "yes", no_argument, NULL, 'y' },
 		{ "no-safety-backup", no_argument, NULL, OPT_NO_SAFETY },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ 0 },
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "nyw:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "nyw:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SKIP_RAFFLES: opt->skip |= GROUP_RAFFLES; break;
 		case OPT_SKIP_ANALYTICS: opt->skip |= GROUP_ANALYTICS; break;
@@ -70,6 +76,8 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 		case 'n': opt->dry_run = true; break;
 		case 'y': opt->yes = true; break;
 		case OPT_NO_SAFETY: opt->no_safety_backup = true; break;
+		case OPT_PROGRESS: *progress = PROGRESS_ON; break;
+		case 'q': *progress = PROGRESS_OFF; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, wait) < 0) {
 				warnx("--wait: expected seconds from 0 to 86400, not '%s'", optarg);
@@ -109,9 +117,11 @@ int main(int argc, char **argv)
 {
 	struct restore_options opt = { 0 };
 	long wait = 0;
-	int lock = -1, rc = parse_args(argc, argv, &opt, &wait);
+	enum progress_mode progress = PROGRESS_AUTO;
+	int lock = -1, rc = parse_args(argc, argv, &opt, &wait, &progress);
 	if (rc)
 		return rc < 0 ? 0 : rc;
+	progress_setup("bk-restore", progress);
 	const char *arg = argv[optind];
 	char *path = NULL;
 	rc = config_load();
@@ -128,6 +138,7 @@ int main(int argc, char **argv)
 		opt.path = path;
 		rc = restore_run(&opt, &summary);
 	}
+	progress_finish();
 	if (summary) {
 		char *line = cJSON_PrintUnformatted(summary);
 		puts(line);

@@ -10,23 +10,26 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "progress.h"
 #include "ids.h"
 #include "store.h"
 #include "verify.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-verify [-q] ID|FILE|- ...\n"
+	fprintf(f, "usage: bk-verify [-q | --progress] ID|FILE|- ...\n"
 		   "       bk-verify -h | --help | --version\n"
 		   "\n"
 		   "Checks each backup: its SHA-256 against <file>.sha256 (when present),\n"
 		   "that it is well-formed JSON with the structure of a full or raffle backup,\n"
-		   "and that its row counts match its metadata. Reads in bounded memory.\n"
+		   "and that its row counts match its metadata. Reads in bounded memory, plain\n"
+		   "JSON or zstd/gzip-compressed (told by the first bytes).\n"
 		   "Prints one JSON line per backup; exits 0 only when every backup is whole.\n"
 		   "\n"
 		   "  ID      a backup id in $BACKUP_DIR, or an alias (latest, raffle_latest, ...)\n"
 		   "  FILE    a path (anything containing /); - reads standard input\n"
-		   "  -q, --quiet   print nothing on stdout, only the exit status tells\n"
+		   "  -q, --quiet   print nothing on stdout, only the exit status tells; no progress\n"
+		   "      --progress  progress on stderr even when it is not a terminal\n"
 		   "  -h, --help    this help\n"
 		   "      --version the version\n");
 }
@@ -78,15 +81,17 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	bool quiet = false;
+	bool quiet = false, progress = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = true; break;
+		case 'P': progress = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-verify " BK_VERSION); return 0;
 		default: usage(stderr); return EX_USAGE;
@@ -103,7 +108,9 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = store_dir(&dir);
 	for (int i = optind; !(rc && rc != EX_DATAERR && rc != EX_NOINPUT) && i < argc; i++) {
+		progress_setup("bk-verify", quiet ? PROGRESS_OFF : progress ? PROGRESS_ON : PROGRESS_AUTO);
 		int one = verify_one(dir, argv[i], quiet);
+		progress_finish();
 		if (one && !rc)
 			rc = one;	/* the first failure decides the status; the rest are still checked */
 	}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dump.h"
+#include "progress.h"
 #include "ids.h"
 #include "jsonw.h"
 #include "raffledump.h"
@@ -184,6 +185,7 @@ static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *me
 		jsonw_key(&b, rr->kids[k].t->key);
 		buf_addc(&b, '[');
 		out_buf(out, &b);
+		progress_table(rr->kids[k].t->name, rr->kids[k].rows);
 		rc = dump_rows(conn, s, rr->kids[k].t, rr->kids[k].where.data, out, &rows);
 		out_write(out, "\n]", 2);
 		if (!rc && rows != rr->kids[k].rows) {

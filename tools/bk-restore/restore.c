@@ -13,6 +13,7 @@
 
 #include "dump.h"
 #include "out.h"
+#include "progress.h"
 #include "restore_int.h"
 
 static void rts_init(struct rctx *c)
@@ -104,6 +105,7 @@ static int confirm(struct rctx *c, const char *id)
 		      "(use --yes to confirm)");
 		return EX_NOPERM;
 	}
+	progress_clear();
 	fprintf(stderr, "bk-restore: about to restore %s into database \"%s\":\n", id, PQdb(c->conn));
 	print_counts(c);
 	fprintf(stderr, "Rows of the backup replace the live rows with the same keys%s.\n"

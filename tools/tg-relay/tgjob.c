@@ -106,6 +106,26 @@ static void reply(const struct tgjob *job, const char *text)
 		warnx("reply to %s: %s", job->chat, tg_error(job->tg));
 }
 
+/* A plain backup over the upload limit may have a compressed copy beside
+ * it (<id>.json.zst, .json.gz): the smallest that exists replaces it. */
+static void smaller_copy(char *path, size_t pathlen, struct stat *st)
+{
+	static const char *const exts[] = { ".zst", ".gz" };
+	char plain[PATH_MAX];
+	size_t n = strlen(path);
+	if (n < 5 || strcmp(path + n - 5, ".json") || n >= sizeof plain)
+		return;
+	memcpy(plain, path, n + 1);
+	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+		char alt[PATH_MAX];
+		struct stat ast;
+		if (snprintf(alt, sizeof alt, "%s%s", plain, exts[i]) < (int)sizeof alt &&
+		    stat(alt, &ast) == 0 && S_ISREG(ast.st_mode) && ast.st_size < st->st_size &&
+		    snprintf(path, pathlen, "%s", alt) < (int)pathlen)
+			*st = ast;
+	}
+}
+
 static void download(const struct tgjob *job, char *outcome, size_t len)
 {
 	char path[PATH_MAX], *err, size[32], text[PATH_MAX + 1024];
@@ -117,6 +137,8 @@ static void download(const struct tgjob *job, char *outcome, size_t len)
 	const char *id = entry ? reply_str(entry, "id", job->cmd.arg) : job->cmd.arg;
 	if (rc == 0 && stat(path, &st) < 0)
 		rc = EX_NOINPUT;
+	if (rc == 0 && st.st_size > job->upload_limit)
+		smaller_copy(path, sizeof path, &st);
 	if (rc == EX_NOINPUT) {
 		snprintf(text, sizeof text, "❓ Backup %s not found. See /backup_list.", id);
 		reply(job, text);
