@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: bk-dump against pg_dump --data-only on the same database, in
-# the same run, alternately; then bk-restore against psql (restore.sh).
+# the same run, alternately, and bk-dump --compress against pg_dump -Fc; then
+# bk-restore against psql and pg_restore (restore.sh).
 # Usage: tests/bench/bench.sh [SCALE]   (default 1000000 tickets and buy events)
 set -euo pipefail
 
@@ -33,6 +34,15 @@ for run in $(seq 1 "$RUNS"); do
 		"bk-dump $(tail -1 "$BK_TMP/bk_dump.times" | cut -d' ' -f1) s" >&2
 done
 
+# compressed: bk-dump --compress (zstd, its own thread) against pg_dump -Fc
+for run in $(seq 1 "$RUNS"); do
+	timed pg_dump_fc pg_dump -Fc --data-only --exclude-table=_prisma_migrations -d "$DATABASE_URL" \
+		-f "$BK_TMP/pg_dump.fc"
+	timed bk_dump_zst bk-dump --compress -o "$BK_TMP/bk.json.zst"
+	echo "bench: compressed dump run $run: pg_dump -Fc $(tail -1 "$BK_TMP/pg_dump_fc.times" | cut -d' ' -f1) s," \
+		"bk-dump --compress $(tail -1 "$BK_TMP/bk_dump_zst.times" | cut -d' ' -f1) s" >&2
+done
+
 pg=$(median "$BK_TMP/pg_dump.times" 1)
 bk=$(median "$BK_TMP/bk_dump.times" 1)
 rss=$(median "$BK_TMP/bk_dump.times" 2)
@@ -43,6 +53,16 @@ printf 'pg_dump --data-only   median %6.2f s   output %s\n' "$pg" "$(du -h "$BK_
 printf 'bk-dump               median %6.2f s   output %s\n' "$bk" "$(du -h "$BK_TMP/bk.json" | cut -f1)"
 awk -v a="$bk" -v b="$pg" 'BEGIN { printf "ratio bk-dump / pg_dump      %6.2f   (target <= 1.5)\n", a / b }'
 printf 'bk-dump peak RSS      median %6d KB, max %d KB   (target < 65536 KB)\n' "$rss" "$rss_max"
+pgfc=$(median "$BK_TMP/pg_dump_fc.times" 1)
+bkz=$(median "$BK_TMP/bk_dump_zst.times" 1)
+echo
+echo "== compressed full backup, $RUNS runs each =="
+printf 'pg_dump -Fc --data-only   median %6.2f s   output %s\n' "$pgfc" "$(du -h "$BK_TMP/pg_dump.fc" | cut -f1)"
+printf 'bk-dump --compress        median %6.2f s   output %s\n' "$bkz" "$(du -h "$BK_TMP/bk.json.zst" | cut -f1)"
+awk -v a="$bkz" -v b="$pgfc" -v sa="$(stat -c %s "$BK_TMP/bk.json.zst")" -v sb="$(stat -c %s "$BK_TMP/pg_dump.fc")" \
+	'BEGIN { printf "ratio bk-dump --compress / pg_dump -Fc   time %5.2f (target <= 0.5)   size %5.2f (target <= 1)\n", a / b, sa / sb }'
+printf 'bk-dump --compress peak RSS   median %6d KB, max %d KB   (target < 65536 KB)\n' \
+	"$(median "$BK_TMP/bk_dump_zst.times" 2)" "$(cut -d' ' -f2 "$BK_TMP/bk_dump_zst.times" | sort -n | tail -1)"
 
 # Where the time goes, so that the ratio can be understood on any machine:
 # the disk's own write rate (a copy of pg_dump's output, fsync'd), the
@@ -75,5 +95,6 @@ done
 printf 'bk-dump of 10,000 tickets   median %6.2f s   (target < 1 s)\n' "$(median "$BK_TMP/small.times" 1)"
 
 if [ -x "$here/restore.sh" ]; then
-	BENCH_BACKUP=$BK_TMP/bk.json BENCH_PGDUMP=$BK_TMP/pg_dump.sql BENCH_RUNS=$RUNS "$here/restore.sh"
+	BENCH_BACKUP=$BK_TMP/bk.json BENCH_BACKUP_ZST=$BK_TMP/bk.json.zst BENCH_PGDUMP=$BK_TMP/pg_dump.sql \
+		BENCH_PGDUMP_FC=$BK_TMP/pg_dump.fc BENCH_RUNS=$RUNS "$here/restore.sh"
 fi
