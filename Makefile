@@ -84,7 +84,7 @@ check-asan:
 # ThreadSanitizer: the dump and raffle tests with clang -fsanitize=thread.
 TSAN_CC    ?= clang
 TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
-TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats
+TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats tests/compress.bats
 check-tsan:
 	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" unit all
 	BK_SANITIZED=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
