@@ -156,10 +156,12 @@ static ssize_t step_zstd(struct zsrc *z, void *dst, size_t n)
 	z->in_pos = in.pos;
 	if (ZSTD_isError(left)) {
 		if (ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge)
-			return bad(z, "zstd data needs a window over %d MB (made with --long or "
-				      "--ultra?): recompress at level 19 or below", 1 << (ZSTD_WINDOW_LOG_MAX - 20));
-		return bad(z, "corrupt zstd data at stored byte %llu: %s",
-			   (unsigned long long)(z->stored - (z->in_len - z->in_pos)), ZSTD_getErrorName(left));
+			bad(z, "zstd data needs a window over %d MB (made with --long or "
+			       "--ultra?): recompress at level 19 or below", 1 << (ZSTD_WINDOW_LOG_MAX - 20));
+		else
+			bad(z, "corrupt zstd data at stored byte %llu: %s",
+			    (unsigned long long)(z->stored - (z->in_len - z->in_pos)), ZSTD_getErrorName(left));
+		return out.pos ? (ssize_t)out.pos : -1;	/* the error comes with the next read */
 	}
 	z->frame_open = left != 0;
 	return (ssize_t)out.pos;
@@ -184,7 +186,8 @@ static ssize_t step_gzip(struct zsrc *z, void *dst, size_t n)
 		z->frame_open = false;
 		z->gz_reset = true;
 	} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-		return bad(z, "corrupt gzip data: %s", s->msg ? s->msg : "inflate failed");
+		bad(z, "corrupt gzip data: %s", s->msg ? s->msg : "inflate failed");
+		return made ? made : -1;	/* what came before the damage first, like any reader */
 	}
 	return made;
 }

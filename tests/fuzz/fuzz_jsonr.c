@@ -185,13 +185,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(h_fd == h_mem);
 	}
 
-	/* the decompressing reader over memory agrees with it */
+	/* the decompressing reader over memory agrees with it: both refuse, or
+	 * both give the same tokens (how much of a damaged frame comes out
+	 * before the error depends on the window: zstd checks its checksum at
+	 * the frame's end, after or before flushing, by the room it has) */
 	int last_z;
 	jsonr_init_zmem(&r, data, size);
 	uint64_t h_z = tokens(&r, false, &last_z);
 	jsonr_free(&r);
 	CHECK(last_z == last_fd);
-	CHECK(h_z == h_fd);
+	if (last_z == JSONR_END || !compressed)
+		CHECK(h_z == h_fd);
 
 	/* 2. capture writes JSON that reads back as itself */
 	jsonr_init_mem(&r, data, size);
