@@ -1,0 +1,81 @@
+/*
+ * The backup file format (man/bk-backup.5): one JSON object,
+ *   {"metadata":{...},
+ *   "data":{"<key>":[rows...], ...},
+ *   "redis":{"conversations":{...},"ttl":{...}}}
+ * written here by bk-dump and bk-raffle, read here by a streaming walk that
+ * bk-verify, bk-restore, bk-list and bk-clean share. A change to the format
+ * belongs in this file (and the man page) first.
+ */
+#ifndef BK_BKFILE_H
+#define BK_BKFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "jsonr.h"
+#include "out.h"
+
+/*
+ * What to do with the rows. Every callback returns 0, or a sysexits code
+ * (after saying what is wrong) that stops the walk. A NULL sink only
+ * checks and counts.
+ */
+struct verify_sink {
+	void *ud;
+	/* The rows of key ("tickets", "raffle", "analytics") start; nested:
+	 * inside the raffle object. NULL: check and count them only. */
+	void *(*table_begin)(void *ud, const char *key, bool nested);
+	/* Whether key is a column of t (an array there is then a value, not
+	 * nested rows). */
+	bool (*is_column)(void *ud, void *t, const char *key);
+	int (*row_begin)(void *ud, void *t);
+	/* One member of a row: first is the value's first token (already read,
+	 * its text in r->tok); the callback consumes the rest of the value. */
+	int (*field)(void *ud, void *t, const char *key, struct jsonr *r, int first);
+	int (*row_end)(void *ud, void *t);
+	int (*table_end)(void *ud, void *t);
+	/* A Redis conversation (ttl NULL) or its TTL (value NULL, ttl the number's text). */
+	int (*redis)(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
+		     const char *ttl);
+};
+
+struct verify_table {
+	char *key;
+	long long rows;
+	bool nested;
+};
+
+struct verify_result {
+	cJSON *meta;		/* the metadata object */
+	const char *id, *type;	/* in meta */
+	struct verify_table *tables;
+	int ntables;
+	bool raffle_object;	/* data.raffle was there */
+	long long redis_keys, redis_ttls;
+	const char *checksum;	/* "ok" or "absent" */
+	char sha256[65];
+	char error[768];	/* what is wrong and where, when the result is EX_DATAERR */
+};
+
+/* Frees what a walk gathered (the metadata, the tables). */
+void verify_result_free(struct verify_result *res);
+
+/* Rows counted for a key (0 when the backup has none). */
+long long verify_rows(const struct verify_result *res, const char *key);
+
+/*
+ * Walks one backup from r: its structure (metadata, data, redis, in any
+ * order, unknown members skipped), passing rows to sink and counting them.
+ * Checks what the format requires of the metadata (id, type, timestamp)
+ * but not the counts (verify_stream does). Returns 0, EX_DATAERR
+ * (res->error says why) or the sink's code.
+ */
+int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_result *res);
+
+#endif
