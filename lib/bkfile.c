@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <err.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <sysexits.h>
 
 #include "bkfile.h"
+#include "jsonw.h"
 #include "store.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
@@ -360,4 +362,117 @@ long long verify_rows(const struct verify_result *res, const char *key)
 		if (!strcmp(res->tables[i].key, key))
 			return res->tables[i].rows;
 	return 0;
+}
+
+/* Keys and tables. */
+
+static const char *const fixed_keys[][2] = {
+	{ "Raffle", "raffles" }, { "Ticket", "tickets" }, { "BuyEvent", "buyEvents" },
+	{ "WalletUser", "walletUsers" }, { "Admin", "admins" }, { "Winner", "winners" },
+	{ "NotificationPreference", "notificationPreferences" },
+	{ "ScheduledNotification", "scheduledNotifications" },
+	{ "DailyAnalytics", "dailyAnalytics" }, { "DexDailyStats", "dexDailyStats" },
+	{ "RaffleAnalytics", "raffleAnalytics" }, { "UserActivity", "userActivities" },
+};
+
+char *bkfile_table_key(const char *table)
+{
+	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
+		if (!strcmp(table, fixed_keys[i][0]))
+			return strdup(fixed_keys[i][1]);
+	size_t n = strlen(table);
+	char *key = malloc(n + 3);
+	if (!key)
+		err(70, "out of memory");
+	memcpy(key, table, n + 1);
+	key[0] = (char)tolower((unsigned char)key[0]);
+	char last = n ? key[n - 1] : 's', before = n > 1 ? key[n - 2] : 'a';
+	if (last == 'y' && !strchr("aeiou", before))
+		strcpy(key + n - 1, "ies");
+	else if (last == 'x' || ((last == 'h') && (before == 'c' || before == 's')))
+		strcpy(key + n, "es");
+	else if (last != 's')
+		strcpy(key + n, "s");
+	return key;
+}
+
+const char *bkfile_single_table(const char *key)
+{
+	if (!strcmp(key, "raffle"))
+		return BKFILE_RAFFLE_TABLE;
+	if (!strcmp(key, "analytics"))
+		return BKFILE_ANALYTICS_TABLE;
+	return NULL;
+}
+
+/* Writing: the frame around the rows, which dump_rows writes. */
+
+static void put(struct out *out, const char *s)
+{
+	out_write(out, s, strlen(s));
+}
+
+void bkfile_write_head(struct out *out, const cJSON *meta)
+{
+	char *head = cJSON_PrintUnformatted(meta);
+	if (!head)
+		err(70, "out of memory");
+	put(out, "{\"metadata\":");
+	put(out, head);
+	put(out, ",\n\"data\":{");
+	free(head);
+}
+
+void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep)
+{
+	struct buf b = { 0 };
+	buf_adds(&b, sep);
+	jsonw_key(&b, key);
+	buf_addc(&b, '[');
+	out_buf(out, &b);
+	buf_free(&b);
+}
+
+void bkfile_write_rows_end(struct out *out)
+{
+	put(out, "\n]");
+}
+
+void bkfile_write_data_end(struct out *out)
+{
+	put(out, "}");
+}
+
+bool bkfile_write_raffle_begin(struct out *out, const struct buf *raffle)
+{
+	put(out, "\"raffle\":");
+	out_write(out, raffle->data, raffle->len - 1);	/* open: without its '}' */
+	return raffle->len == 2;	/* "{}": a raffle with no columns */
+}
+
+void bkfile_write_raffle_end(struct out *out, const struct buf *analytics)
+{
+	put(out, "},\n\"analytics\":");
+	if (analytics->len)
+		out_write(out, analytics->data, analytics->len);
+	else
+		put(out, "null");
+	put(out, "}}\n");
+}
+
+static void copy_spool(FILE *from, struct out *out)
+{
+	char chunk[65536];
+	size_t n;
+	while (from && (n = fread(chunk, 1, sizeof chunk, from)) > 0)
+		out_write(out, chunk, n);
+}
+
+void bkfile_write_redis(struct out *out, FILE *conversations, FILE *ttls)
+{
+	put(out, ",\n\"redis\":{\"conversations\":{");
+	copy_spool(conversations, out);
+	put(out, "},\n\"ttl\":{");
+	copy_spool(ttls, out);
+	put(out, "}}}\n");
 }

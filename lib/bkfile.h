@@ -78,4 +78,37 @@ long long verify_rows(const struct verify_result *res, const char *key);
  */
 int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_result *res);
 
+/* Keys and tables: data.<key> holds the rows of a table. */
+#define BKFILE_RAFFLE_TABLE "Raffle"		/* data.raffle in a raffle backup */
+#define BKFILE_ANALYTICS_TABLE "RaffleAnalytics"	/* data.analytics there */
+
+/* The backup key of a table name: fixed for the bot's twelve, else
+ * lower-camel plural ("AuditLog" -> "auditLogs"). Malloc'd. */
+char *bkfile_table_key(const char *table);
+
+/* The table of a raffle backup's single-row member ("raffle", "analytics"),
+ * or NULL for a key that names its table by bkfile_table_key. */
+const char *bkfile_single_table(const char *key);
+
+/*
+ * Writing, in this order (rows in between come from dump_rows):
+ *   full:   head, { rows_begin, rows..., rows_end } per table, data_end, redis
+ *   raffle: head, raffle_begin, { rows_begin, rows..., rows_end } per child
+ *           table, raffle_end
+ */
+/* {"metadata":<meta>,\n"data":{ */
+void bkfile_write_head(struct out *out, const cJSON *meta);
+/* sep (",\n" between a full backup's tables, "," between a raffle's
+ * children, "" or "\n" first), then "<key>":[ */
+void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep);
+void bkfile_write_rows_end(struct out *out);	/* \n] */
+void bkfile_write_data_end(struct out *out);	/* } */
+/* "raffle":<the raffle row, left open>; returns whether it has no member yet. */
+bool bkfile_write_raffle_begin(struct out *out, const struct buf *raffle);
+/* Closes the raffle row, then "analytics":<row or null>, data and the file. */
+void bkfile_write_raffle_end(struct out *out, const struct buf *analytics);
+/* ,\n"redis":{"conversations":{<spool>},\n"ttl":{<spool>}}} and the file's
+ * end. A spool (NULL: empty) holds the members already written as JSON. */
+void bkfile_write_redis(struct out *out, FILE *conversations, FILE *ttls);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bkfile.h"
 #include "buf.h"
 #include "config.h"
 #include "copyjson.h"
@@ -206,7 +207,7 @@ static void test_table_keys(void)
 		{ "Category", "categories" }, { "Box", "boxes" }, { "Day", "days" }, { "Stats", "stats" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		char *k = pg_table_key(cases[i][0]);
+		char *k = bkfile_table_key(cases[i][0]);
 		CHECK(!strcmp(k, cases[i][1]));
 		free(k);
 	}
