@@ -364,6 +364,29 @@ long long verify_rows(const struct verify_result *res, const char *key)
 	return 0;
 }
 
+/* Reading the head: the metadata only, from the file's first bytes. */
+
+int bkfile_read_meta(const void *head, size_t len, cJSON **meta)
+{
+	struct jsonr r;
+	struct buf text = { 0 };
+	int rc = -1, t;
+	*meta = NULL;
+	jsonr_init_mem(&r, head, len);
+	if (jsonr_next(&r) == JSONR_OBJECT) {
+		while ((t = jsonr_next(&r)) == JSONR_KEY && strcmp(r.tok.data, "metadata"))
+			if (jsonr_skip(&r, jsonr_next(&r)) < 0)
+				break;
+		if (t == JSONR_KEY && (t = jsonr_next(&r)) == JSONR_OBJECT)
+			rc = jsonr_capture(&r, t, &text, META_MAX) < 0 ? -2 : 0;
+	}
+	if (!rc && !(*meta = cJSON_ParseWithLength(text.data, text.len)))
+		err(70, "out of memory");
+	buf_free(&text);
+	jsonr_free(&r);
+	return rc;
+}
+
 /* Keys and tables. */
 
 static const char *const fixed_keys[][2] = {

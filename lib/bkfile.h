@@ -78,6 +78,13 @@ long long verify_rows(const struct verify_result *res, const char *key);
  */
 int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_result *res);
 
+/*
+ * The metadata object of a backup whose first len bytes are at head, without
+ * reading the rest: 0 with *meta set, -1 when no metadata object is found
+ * there (other members first, or not a backup), -2 when it is not valid JSON.
+ */
+int bkfile_read_meta(const void *head, size_t len, cJSON **meta);
+
 /* Keys and tables: data.<key> holds the rows of a table. */
 #define BKFILE_RAFFLE_TABLE "Raffle"		/* data.raffle in a raffle backup */
 #define BKFILE_ANALYTICS_TABLE "RaffleAnalytics"	/* data.analytics there */

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "bkfile.h"
 #include "config.h"
 #include "ids.h"
 #include "store.h"
@@ -116,45 +117,6 @@ int parse_iso_ms(const char *s, int64_t *ms)
 	return 0;
 }
 
-/*
- * Finds the value of a member of the top-level object, when it is an object,
- * within the first len bytes: strings are skipped whole so that braces and
- * quotes inside them do not count.
- */
-static int find_top_object(const char *s, size_t len, const char *name, size_t *from, size_t *to)
-{
-	int depth = 0;
-	size_t key_at = 0, key_len = 0, start = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '"') {
-			size_t j = i + 1;
-			while (j < len && s[j] != '"')
-				j += s[j] == '\\' ? 2 : 1;
-			if (j >= len)
-				return -1;
-			key_at = i + 1;
-			key_len = j - i - 1;
-			i = j;
-		} else if (c == '{' || c == '[') {
-			if (++depth == 2 && c == '{' && key_len == strlen(name) &&
-			    !memcmp(s + key_at, name, key_len))
-				start = i + 1;
-		} else if (c == '}' || c == ']') {
-			if (--depth == 1 && start) {
-				*from = start - 1;
-				*to = i + 1;
-				return 0;
-			}
-			if (depth <= 0)
-				return -1;
-		} else if (c == ',' && depth == 1) {
-			key_len = 0;
-		}
-	}
-	return -1;
-}
-
 static char *json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -169,13 +131,13 @@ static char *json_str(const cJSON *obj, const char *name)
 
 static void read_metadata(const char *head, size_t len, struct backup_info *info)
 {
-	size_t from, to;
-	if (find_top_object(head, len, "metadata", &from, &to) < 0) {
+	cJSON *meta;
+	int rc = bkfile_read_meta(head, len, &meta);
+	if (rc == -1) {
 		info->error = strdup("no metadata object at the start of the file");
 		return;
 	}
-	cJSON *meta = cJSON_ParseWithLength(head + from, to - from);
-	if (!meta) {
+	if (rc < 0) {
 		info->error = strdup("metadata is not valid JSON");
 		return;
 	}
