@@ -8,7 +8,7 @@
 
 #include "bkfile.h"
 #include "jsonw.h"
-#include "store.h"
+#include "timefmt.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
 

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 
 #define HEAD_BYTES (64 * 1024)
 
@@ -55,66 +56,6 @@ int store_lock(const char *dir, long wait_seconds, int *fd)
 	close(*fd);
 	*fd = -1;
 	return EX_TEMPFAIL;
-}
-
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void format_iso_ms(int64_t ms, char *out)
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
-	int frac = (int)(ms % 1000);
-	out[n] = '.';
-	out[n + 1] = (char)('0' + frac / 100);
-	out[n + 2] = (char)('0' + frac / 10 % 10);
-	out[n + 3] = (char)('0' + frac % 10);
-	out[n + 4] = 'Z';
-	out[n + 5] = '\0';
-}
-
-int parse_iso_ms(const char *s, int64_t *ms)
-{
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	int64_t frac = 0, scale = 1000;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale > 1)
-				frac += (*p - '0') * (scale /= 10);
-		}
-	}
-	int64_t offset = 0;
-	if (*p == '+' || *p == '-') {	/* +HH, +HHMM or +HH:MM, and nothing after */
-		int sign = *p++ == '-' ? -1 : 1, d[4], n = 0;
-		for (; n < 4 && *p; p++) {
-			if (n == 2 && *p == ':')
-				continue;
-			if (*p < '0' || *p > '9')
-				return -1;
-			d[n++] = *p - '0';
-		}
-		if (*p || (n != 2 && n != 4))
-			return -1;
-		offset = sign * ((d[0] * 10 + d[1]) * 3600 + (n == 4 ? (d[2] * 10 + d[3]) * 60 : 0));
-	} else if (*p == 'Z') {
-		if (p[1])
-			return -1;
-	} else if (*p != '\0') {
-		return -1;
-	}
-	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
-	return 0;
 }
 
 static char *json_str(const cJSON *obj, const char *name)

@@ -12,6 +12,7 @@
 #include "jsonw.h"
 #include "raffledump.h"
 #include "store.h"
+#include "timefmt.h"
 
 /* The two tables SPEC §4.3 names; every other one is found from the catalog. */
 static const char raffle_table[] = BKFILE_RAFFLE_TABLE, analytics_table[] = BKFILE_ANALYTICS_TABLE;
