@@ -1,5 +1,4 @@
 #include <ctype.h>
-#include <err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 
 #include "bkfile.h"
 #include "jsonw.h"
+#include "xalloc.h"
 #include "timefmt.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
@@ -58,10 +58,8 @@ static struct verify_table *count_table(struct walk *w, const char *key, bool ne
 	for (int i = 0; i < res->ntables; i++)
 		if (!strcmp(res->tables[i].key, key))
 			return &res->tables[i];
-	res->tables = realloc(res->tables, (size_t)(res->ntables + 1) * sizeof *res->tables);
-	if (!res->tables)
-		err(70, "out of memory");
-	res->tables[res->ntables] = (struct verify_table){ .key = strdup(key), .nested = nested };
+	res->tables = xrealloc(res->tables, (size_t)(res->ntables + 1) * sizeof *res->tables);
+	res->tables[res->ntables] = (struct verify_table){ .key = xstrdup(key), .nested = nested };
 	return &res->tables[res->ntables++];
 }
 
@@ -98,7 +96,7 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		if (raffle && !column && t == JSONR_ARRAY) {
 			int first = jsonr_peek(w->r);
 			if (first == JSONR_OBJECT || first == JSONR_ARRAY_END) {
-				char *child = strdup(key);
+				char *child = xstrdup(key);
 				rc = walk_rows(w, child, true);
 				free(child);
 				if (rc)
@@ -193,7 +191,7 @@ static int walk_data(struct walk *w)
 			return 0;
 		if (t != JSONR_KEY)
 			return unexpected(w, t, "data", "a member name");
-		char *key = strdup(w->r->tok.data);
+		char *key = xstrdup(w->r->tok.data);
 		int rc;
 		t = jsonr_next(w->r);
 		if (!strcmp(key, "raffle") || !strcmp(key, "analytics")) {
@@ -280,10 +278,8 @@ static int read_metadata(struct walk *w)
 		return bad(w, "metadata: %s", jsonr_error(w->r));
 	}
 	cJSON_Delete(w->res->meta);
-	w->res->meta = cJSON_ParseWithLength(text.data, text.len);
+	w->res->meta = xnonnull(cJSON_ParseWithLength(text.data, text.len));
 	buf_free(&text);
-	if (!w->res->meta)
-		err(70, "out of memory");
 	return 0;
 }
 
@@ -380,8 +376,8 @@ int bkfile_read_meta(const void *head, size_t len, cJSON **meta)
 		if (t == JSONR_KEY && (t = jsonr_next(&r)) == JSONR_OBJECT)
 			rc = jsonr_capture(&r, t, &text, META_MAX) < 0 ? -2 : 0;
 	}
-	if (!rc && !(*meta = cJSON_ParseWithLength(text.data, text.len)))
-		err(70, "out of memory");
+	if (!rc)
+		*meta = xnonnull(cJSON_ParseWithLength(text.data, text.len));
 	buf_free(&text);
 	jsonr_free(&r);
 	return rc;
@@ -402,11 +398,9 @@ char *bkfile_table_key(const char *table)
 {
 	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
 		if (!strcmp(table, fixed_keys[i][0]))
-			return strdup(fixed_keys[i][1]);
+			return xstrdup(fixed_keys[i][1]);
 	size_t n = strlen(table);
-	char *key = malloc(n + 3);
-	if (!key)
-		err(70, "out of memory");
+	char *key = xmalloc(n + 3);
 	memcpy(key, table, n + 1);
 	key[0] = (char)tolower((unsigned char)key[0]);
 	char last = n ? key[n - 1] : 's', before = n > 1 ? key[n - 2] : 'a';
@@ -437,9 +431,7 @@ static void put(struct out *out, const char *s)
 
 void bkfile_write_head(struct out *out, const cJSON *meta)
 {
-	char *head = cJSON_PrintUnformatted(meta);
-	if (!head)
-		err(70, "out of memory");
+	char *head = xnonnull(cJSON_PrintUnformatted(meta));
 	put(out, "{\"metadata\":");
 	put(out, head);
 	put(out, ",\n\"data\":{");

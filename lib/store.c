@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "store.h"
 #include "timefmt.h"
+#include "xalloc.h"
 
 #define HEAD_BYTES (64 * 1024)
 
@@ -62,7 +63,7 @@ static char *json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (cJSON_IsString(v))
-		return strdup(v->valuestring);
+		return xstrdup(v->valuestring);
 	if (cJSON_IsNumber(v)) {	/* raffle ids written as numbers */
 		char *s;
 		return asprintf(&s, "%.0f", v->valuedouble) < 0 ? NULL : s;
@@ -75,11 +76,11 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	cJSON *meta;
 	int rc = bkfile_read_meta(head, len, &meta);
 	if (rc == -1) {
-		info->error = strdup("no metadata object at the start of the file");
+		info->error = xstrdup("no metadata object at the start of the file");
 		return;
 	}
 	if (rc < 0) {
-		info->error = strdup("metadata is not valid JSON");
+		info->error = xstrdup("metadata is not valid JSON");
 		return;
 	}
 	info->id = json_str(meta, "id");
@@ -88,9 +89,9 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	info->raffle_id = json_str(meta, "raffleId");
 	cJSON_Delete(meta);
 	if (!info->id || !info->type || !info->timestamp)
-		info->error = strdup("metadata lacks id, type or timestamp");
+		info->error = xstrdup("metadata lacks id, type or timestamp");
 	else if (parse_iso_ms(info->timestamp, &info->ts_ms) < 0)
-		info->error = strdup("metadata timestamp is not ISO 8601");
+		info->error = xstrdup("metadata timestamp is not ISO 8601");
 }
 
 /* A backup that was cut short does not end with the closing brace. */
@@ -107,14 +108,14 @@ static bool ends_whole(int fd, off_t size)
 
 int backup_info_read(const char *path, struct backup_info *info)
 {
-	*info = (struct backup_info){ .path = strdup(path) };
+	*info = (struct backup_info){ .path = xstrdup(path) };
 	char sum[4096];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
 	info->checksum = access(sum, F_OK) == 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		info->error = strdup(strerror(errno));
+		info->error = xstrdup(strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 0;
@@ -124,11 +125,11 @@ int backup_info_read(const char *path, struct backup_info *info)
 	char *head = malloc(HEAD_BYTES);
 	ssize_t n = head ? pread(fd, head, HEAD_BYTES, 0) : -1;
 	if (n < 0)
-		info->error = strdup(strerror(errno));
+		info->error = xstrdup(strerror(errno));
 	else
 		read_metadata(head, (size_t)n, info);
 	if (!info->error && !ends_whole(fd, st.st_size))
-		info->error = strdup("truncated: the file does not end its JSON object");
+		info->error = xstrdup("truncated: the file does not end its JSON object");
 	free(head);
 	close(fd);
 	return 0;
@@ -177,9 +178,7 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 		}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			*list = realloc(*list, cap * sizeof **list);
-			if (!*list)
-				err(70, "out of memory");
+			*list = xrealloc(*list, cap * sizeof **list);
 		}
 		(*list)[(*n)++] = info;
 	}
@@ -211,7 +210,7 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 	*path = NULL;
 	for (size_t i = 0; i < n && !*path; i++)
 		if (!list[i].error && (!*raffle || (list[i].raffle_id && !strcmp(list[i].raffle_id, raffle))))
-			*path = strdup(list[i].path);
+			*path = xstrdup(list[i].path);
 	store_list_free(list, n);
 	if (!*path) {
 		warnx("%s: no such backup in %s", alias, dir);
@@ -223,7 +222,7 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 int store_resolve(const char *dir, const char *arg, char **path)
 {
 	if (!strcmp(arg, "-") || strchr(arg, '/')) {
-		*path = strdup(arg);
+		*path = xstrdup(arg);
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
 			warn("%s", arg);
 			free(*path);
@@ -239,8 +238,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		      "letters, digits, _ and - only)", arg);
 		return EX_USAGE;
 	}
-	if (asprintf(path, "%s/%s.json", dir, arg) < 0)
-		err(70, "out of memory");
+	*path = xasprintf("%s/%s.json", dir, arg);
 	if (access(*path, F_OK) < 0) {
 		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
 		free(*path);
