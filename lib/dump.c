@@ -14,6 +14,7 @@
 #include "profile.h"
 #include "redisc.h"
 #include "store.h"
+#include "timefmt.h"
 
 int dump_snapshot(PGconn *conn)
 {
