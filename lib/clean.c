@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clean.h"
+#include "fsafe.h"
 #include "ids.h"
 #include "store.h"
 
@@ -23,41 +24,17 @@ static int remove_file(const char *path, bool dry, struct tally *t)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		warn("%s", path);
+		warn("%s", ESC(path));
 		t->rc = EX_IOERR;
 		return -1;
 	}
 	if (!dry && unlink(path) < 0) {
-		warn("cannot remove %s", path);
+		warn("cannot remove %s", ESC(path));
 		t->rc = EX_IOERR;
 		return -1;
 	}
 	t->bytes += (double)st.st_size;
 	return 0;
-}
-
-/*
- * What a killed writer leaves: ".<id>.json.tmp-XXXXXX" (out_open_path) or
- * "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic), XXXXXX from mkstemp.
- */
-static bool temp_name(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 11 || strncmp(name + n - 11, ".tmp-", 5))
-		return false;
-	for (size_t i = n - 6; i < n; i++)
-		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= '0' && name[i] <= '9')))
-			return false;
-	char base[ID_MAX + 16], id[ID_MAX];
-	const char *from = name + (*name == '.');
-	size_t len = (size_t)(name + n - 11 - from);
-	if (len >= sizeof base)
-		return false;
-	memcpy(base, from, len);
-	base[len] = '\0';
-	return (*name == '.' && id_of_file_name(base, ".json", id)) ||
-	       id_of_file_name(base, ".json.sha256", id);
 }
 
 static void add_deleted(cJSON *deleted, const struct backup_info *b)
@@ -77,7 +54,7 @@ static void add_deleted(cJSON *deleted, const struct backup_info *b)
 /* Keeps a corrupt backup, says so once here and once in the report. */
 static void keep_corrupt(cJSON *corrupt, const struct backup_info *b)
 {
-	warnx("%s: %s; kept (cannot be dated by its metadata; see bk-verify)", b->path, b->error);
+	warnx("%s: %s; kept (cannot be dated by its metadata; see bk-verify)", ESC(b->path), b->error);
 	cJSON *c = cJSON_CreateObject();
 	cJSON_AddStringToObject(c, "path", b->path);
 	cJSON_AddStringToObject(c, "error", b->error);
@@ -98,10 +75,13 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	cJSON *corrupt = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
-		bool full = !b->error && !strcmp(b->type, "full");
+		bool full = !b->error && !b->future && !strcmp(b->type, "full");
 		char sum[4096];
 		if (b->error)
 			keep_corrupt(corrupt, b);
+		else if (b->future)	/* kept, but it does not count as one of the newest */
+			warnx("%s: dated %s, in the future of this clock: kept, and not counted by "
+			      "--keep-last (check the clock, or the file)", ESC(b->path), ESC(b->timestamp));
 		if (b->error || (full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
 			full_kept += full;
 			kept++;
@@ -137,7 +117,7 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 		char path[4096], id[ID_MAX];
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", opt->dir, e->d_name);
-		if (temp_name(e->d_name)) {
+		if (fsafe_temp_name(e->d_name, id)) {
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			    (int64_t)st.st_mtim.tv_sec * 1000 < stale &&
 			    remove_file(path, opt->dry_run, t) == 0)

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "fsafe.h"
 #include "out.h"
 
 #define FLUSH_AT (1 << 20)
@@ -153,6 +154,8 @@ int out_open_path(struct out *o, const char *path)
 		err(70, "out of memory");
 	free(copy);
 	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
+	if (fd >= 0)
+		fsafe_tmp_track(o->tmp_path);
 	if (fd < 0) {
 		warn("cannot create a backup file in %s", o->dir);
 		free(o->dir);
@@ -199,6 +202,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 	if (fd < 0)
 		e = errno;
 	else {
+		fsafe_tmp_track(tmp);
 		e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
@@ -208,7 +212,8 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 			e = errno;
 		if (e)
 			unlink(tmp);
-		else
+		fsafe_tmp_untrack(tmp);	/* renamed or removed: after, so no moment is unguarded */
+		if (!e)
 			e = fsync_dir(dirname(dcopy));
 	}
 	free(tmp);
@@ -253,6 +258,7 @@ int out_finish(struct out *o, char *hex)
 	if (rename(o->tmp_path, o->final_path) < 0)
 		return fail(o, "cannot rename into place", errno);
 	/* From here a failure must also take back the renamed file. */
+	fsafe_tmp_untrack(o->tmp_path);
 	free(o->tmp_path);
 	o->tmp_path = o->final_path;
 	o->final_path = NULL;
@@ -286,6 +292,7 @@ void out_discard(struct out *o)
 	writer_stop(o);
 	if (o->tmp_path) {
 		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 	}

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "fsafe.h"
 #include "store.h"
 #include "verify.h"
 
@@ -387,9 +388,14 @@ static int read_expected(const char *path, char *hex)
 {
 	char sum[4096], line[256];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
-	FILE *f = fopen(sum, "r");
-	if (!f)
-		return errno == ENOENT ? 1 : -1;
+	const char *why;
+	int fd = fsafe_open(sum, O_RDONLY, 0, &why);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return errno == ENOENT && !why ? 1 : -1;
+	}
 	bool ok = fgets(line, sizeof line, f) != NULL;
 	fclose(f);
 	for (int i = 0; ok && i < 64; i++)
@@ -440,12 +446,8 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 	*res = (struct verify_result){ .checksum = "absent" };
 	bool is_stdin = !strcmp(path, "-");
 	char expect[65];
-	int have = is_stdin ? 1 : read_expected(path, expect);
-	if (have < 0) {
-		snprintf(res->error, sizeof res->error, "%s.sha256 is unreadable or not sha256sum format", path);
-		return EX_DATAERR;
-	}
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO without a writer must not stop us before fstat */
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(res->error, sizeof res->error, "%s", strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
@@ -455,6 +457,17 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 		snprintf(res->error, sizeof res->error, "not a backup file (a directory)");
 		close(fd);
 		return EX_NOINPUT;
+	}
+	if (!is_stdin)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* Only a regular file has a checksum: a pipe or device named on the command
+	 * line is read as a stream, never hashed as a file of unknown end. */
+	int have = is_stdin || !S_ISREG(st.st_mode) ? 1 : read_expected(path, expect);
+	if (have < 0) {
+		snprintf(res->error, sizeof res->error, "%s.sha256 is unreadable, not a regular file "
+			 "or not sha256sum format", ESC(path));
+		close(fd);
+		return EX_DATAERR;
 	}
 	struct jsonr r;
 	jsonr_init_fd(&r, fd);

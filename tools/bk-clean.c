@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 	if (!rc && !opt.days)
 		rc = config_get_long("BACKUP_RETENTION_DAYS", 30, 1, DAYS_MAX, &opt.days);
 	if (!rc)
-		rc = store_dir(&opt.dir);
+		rc = opt.dry_run ? store_dir_read(&opt.dir) : store_dir(&opt.dir);
 	int lock;
 	/* a dry run changes nothing: it may look while a backup is being written */
 	if (!rc && !opt.dry_run)

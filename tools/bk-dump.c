@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "dump.h"
+#include "fsafe.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
 		rc = store_dir(&opt.dir);
 	if (!rc)
 		rc = store_lock(opt.dir, wait, &lock);
+	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+		fsafe_sweep_temps(opt.dir, "full_");
 	cJSON *meta = NULL;
 	if (!rc)
 		rc = dump_full(&opt, &meta);

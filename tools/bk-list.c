@@ -13,6 +13,8 @@
 #include "store.h"
 #include "tgfmt.h"
 
+#define FUTURE_WHY "dated in the future (over 5 minutes ahead of this clock): check the clock"
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bk-list [--json | --table] [--type full|raffle] [--limit N]\n"
@@ -45,9 +47,11 @@ static cJSON *entry_json(const struct backup_info *b)
 			      b->raffle_id ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->checksum);
 	cJSON_AddStringToObject(e, "path", b->path);
-	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : "ok");
+	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : b->future ? "future" : "ok");
 	if (b->error)
 		cJSON_AddStringToObject(e, "error", b->error);
+	else if (b->future)
+		cJSON_AddStringToObject(e, "error", FUTURE_WHY);
 	return e;
 }
 
@@ -78,7 +82,7 @@ static void print_table(const struct backup_info *list, size_t n)
 		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
 		printf("%-*.*s  %-6s  %-24s  %10s  %-3s  %s\n", w, (int)strlen(base) - 5, base,
 		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
-		       b->checksum ? "yes" : "no", b->error ? b->error : "ok");
+		       b->checksum ? "yes" : "no", b->error ? b->error : b->future ? FUTURE_WHY : "ok");
 	}
 }
 
@@ -124,7 +128,7 @@ int main(int argc, char **argv)
 	size_t n = 0;
 	int rc = config_load();
 	if (!rc)
-		rc = store_dir(&dir);
+		rc = store_dir_read(&dir);
 	if (!rc)
 		rc = store_list(dir, type, &list, &n);
 	if (rc)

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "fsafe.h"
 #include "pg.h"
 #include "raffledump.h"
 #include "store.h"
@@ -71,6 +72,8 @@ static int run(const char *raffle_id, long wait)
 		rc = store_dir(&dir);
 	if (!rc)
 		rc = store_lock(dir, wait, &lock);
+	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+		fsafe_sweep_temps(dir, "raffle_");
 	if (!rc)
 		rc = pg_connect(&conn);
 	if (!rc)

@@ -116,12 +116,13 @@ int main(int argc, char **argv)
 	char *path = NULL;
 	rc = config_load();
 	if (!rc)
-		rc = store_dir(&opt.dir);
+		rc = opt.dry_run ? store_dir_read(&opt.dir) : store_dir(&opt.dir);
 	if (!rc)
 		rc = store_resolve(opt.dir, arg, &path);
 	if (!rc)
 		rc = early_checks(&opt, arg);
-	if (!rc)
+	/* a dry run writes nothing: no lock, and a read-only directory will do */
+	if (!rc && !opt.dry_run)
 		rc = store_lock(opt.dir, wait, &lock);
 	cJSON *summary = NULL;
 	if (!rc) {
