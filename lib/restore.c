@@ -11,6 +11,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fsafe.h"
 #include "dump.h"
 #include "restore_int.h"
 
@@ -81,7 +82,7 @@ static int load(struct rctx *c, struct verify_result *res)
 	if (rc == EX_DATAERR || rc == EX_NOINPUT || rc == EX_IOERR) {
 		const char *why = res->error[0] ? res->error : c->error;
 		if (*why)
-			warnx("%s: %s", c->opt->path, why);
+			warnx("%s: %s", ESC(c->opt->path), ESC(why));
 		if (rc == EX_DATAERR)
 			warnx("the backup was not restored: nothing has been changed");
 	}

@@ -43,6 +43,7 @@ struct rctx {
 	struct buf scratch;
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
+	long long unknown_keys;	/* keys of the backup that name no table */
 	char error[512];
 };
 

@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "fsafe.h"
 #include "restore_int.h"
 
 #define FLUSH_AT (1 << 20)	/* COPY text sent in chunks of about 1 MB */
+#define UNKNOWN_SHOWN 5	/* unknown keys named one by one; the rest are counted */
 
 static int end_copy(struct rctx *c)
 {
@@ -72,6 +74,9 @@ static int flush(struct rctx *c, struct rtable *rt)
 
 int load_finish(struct rctx *c)
 {
+	if (c->unknown_keys > UNKNOWN_SHOWN)
+		warnx("... and %lld more keys of the backup that are not tables of the database: ignored",
+		      c->unknown_keys - UNKNOWN_SHOWN);
 	for (int i = 0; i < c->s.ntables; i++) {
 		int rc = flush(c, &c->rts[i]);
 		if (rc)
@@ -115,8 +120,9 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	struct rctx *c = ud;
 	struct pg_table *t = table_for_key(c, key);
 	if (!t) {
-		warnx("the backup's %s%s is not a table of the database: ignored",
-		      nested ? "raffle." : "", key);
+		if (c->unknown_keys++ < UNKNOWN_SHOWN)
+			warnx("the backup's %s%s is not a table of the database: ignored",
+			      nested ? "raffle." : "", ESC(key));
 		return NULL;
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fsafe.h"
 #include "clean.h"
 #include "config.h"
 #include "store.h"
@@ -46,12 +47,12 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 		switch (c) {
 		case 'k':
 			if (parse_long(optarg, 0, 1000000, &opt->keep_last) < 0)
-				errx(EX_USAGE, "--keep-last: expected a number of backups, not '%s'", optarg);
+				errx(EX_USAGE, "--keep-last: expected a number of backups, not '%s'", ESC(optarg));
 			break;
 		case 'n': opt->dry_run = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': puts("bk-clean " BK_VERSION); exit(0);
@@ -63,7 +64,7 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 		return EX_USAGE;
 	}
 	if (optind < argc && parse_long(argv[optind], 1, DAYS_MAX, &opt->days) < 0) {
-		warnx("DAYS: expected a positive whole number of days, not '%s'", argv[optind]);
+		warnx("DAYS: expected a positive whole number of days, not '%s'", ESC(argv[optind]));
 		return EX_USAGE;
 	}
 	return 0;

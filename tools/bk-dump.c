@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		case 'R': opt.no_redis = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-dump " BK_VERSION); return 0;

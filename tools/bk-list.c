@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fsafe.h"
 #include "config.h"
 #include "store.h"
 #include "tgfmt.h"
@@ -106,12 +107,12 @@ int main(int argc, char **argv)
 		case 't': as_table = 1; break;
 		case 'T':
 			if (strcmp(optarg, "full") && strcmp(optarg, "raffle"))
-				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", optarg);
+				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", ESC(optarg));
 			type = optarg;
 			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000000, &limit) < 0)
-				errx(EX_USAGE, "--limit: expected a number, not '%s'", optarg);
+				errx(EX_USAGE, "--limit: expected a number, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-list " BK_VERSION); return 0;

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fsafe.h"
 #include "config.h"
 #include "restore.h"
 #include "store.h"
@@ -72,7 +73,7 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 		case OPT_NO_SAFETY: opt->no_safety_backup = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, wait) < 0) {
-				warnx("--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				warnx("--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 				return EX_USAGE;
 			}
 			break;
