@@ -72,6 +72,29 @@ static int flush(struct rctx *c, struct rtable *rt)
 	return rc;
 }
 
+/*
+ * A value too big to copy once more: what is pending goes first, then the
+ * value itself in chunks, so that neither rt->pending nor libpq's output
+ * buffer holds a second copy (a COPY stream may be cut anywhere). The
+ * value's buffer is then freed, not kept at its size for the next rows.
+ */
+static int send_direct(struct rctx *c, struct rtable *rt, struct buf *v)
+{
+	int rc = flush(c, rt);
+	if (!rc && c->copying != rt) {
+		rc = end_copy(c);
+		if (!rc)
+			rc = start_copy(c, rt);
+	}
+	for (size_t at = 0; !rc && at < v->len; at += FLUSH_AT) {
+		size_t k = v->len - at < FLUSH_AT ? v->len - at : FLUSH_AT;
+		if (PQputCopyData(c->conn, v->data + at, (int)k) != 1)
+			rc = plan_fail(c, rt->t->name);
+	}
+	buf_free(v);
+	return rc;
+}
+
 int load_finish(struct rctx *c)
 {
 	if (c->unknown_keys > UNKNOWN_SHOWN)
@@ -182,11 +205,16 @@ static int row_end(void *ud, void *h)
 	struct rctx *c = ud;
 	struct rtable *rt = h;
 	int n = rt->t->ncols;
-	bool lacking = false;
+	bool lacking = false, sent = false;
 	for (int i = 0; i < n; i++) {
-		if (rt->present[i])
+		if (rt->present[i] && rt->vals[i].len >= FLUSH_AT) {
+			int rc = send_direct(c, rt, &rt->vals[i]);
+			if (rc)
+				return rc;
+			sent = true;
+		} else if (rt->present[i]) {
 			buf_add(&rt->pending, rt->vals[i].data, rt->vals[i].len);
-		else {
+		} else {
 			buf_add(&rt->pending, "\\N", 2);
 			lacking = rt->absent_ever[i] = true;
 		}
@@ -199,7 +227,8 @@ static int row_end(void *ud, void *h)
 		buf_add(&rt->pending, "\\N", 2);
 	buf_addc(&rt->pending, '\n');
 	rt->rows++;
-	return rt->pending.len >= FLUSH_AT ? flush(c, rt) : 0;
+	/* a row sent in part is finished now: another table's COPY may come next */
+	return sent || rt->pending.len >= FLUSH_AT ? flush(c, rt) : 0;
 }
 
 static int table_end(void *ud, void *h)

@@ -154,21 +154,32 @@ bad:
 	return -1;
 }
 
-static int string_value(enum col_kind kind, const char *s, size_t n, struct buf *out,
+/*
+ * Peak memory is about twice the largest value: the value is in at most two
+ * buffers at once, and one of them is shed before a third is filled.
+ */
+#define SHED_AT (4u << 20)
+
+static int string_value(enum col_kind kind, struct jsonr *r, struct buf *out,
 			struct buf *scratch, char *err, size_t errlen)
 {
+	const char *s = r->tok.data;
+	size_t n = r->tok.len;
 	if (kind == COL_TIMESTAMP) {
 		scratch->len = 0;
 		restore_timestamp_utc(s, n, scratch);
-		s = scratch->data;
-		n = scratch->len;
 	} else if (kind == COL_JSON) {	/* a JSON string stays a JSON string */
 		scratch->len = 0;
 		jsonw_string(scratch, s, n);
-		s = scratch->data;
-		n = scratch->len;
+		buf_shed(&r->tok, SHED_AT);
+	} else {
+		int rc = copy_escape(s, n, out, err, errlen);
+		buf_shed(&r->tok, SHED_AT);
+		return rc;
 	}
-	return copy_escape(s, n, out, err, errlen);
+	int rc = copy_escape(scratch->data, scratch->len, out, err, errlen);
+	buf_shed(scratch, SHED_AT);
+	return rc;
 }
 
 int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
@@ -189,9 +200,9 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 		buf_add(out, r->tok.data, r->tok.len);	/* as written: never through a double */
 		return 0;
 	case JSONR_STRING:
-		return string_value(kind, r->tok.data, r->tok.len, out, scratch, err, errlen);
+		return string_value(kind, r, out, scratch, err, errlen);
 	case JSONR_ARRAY:
-	case JSONR_OBJECT:
+	case JSONR_OBJECT: {
 		scratch->len = 0;
 		if (kind == COL_JSON) {
 			if (jsonr_capture(r, first, scratch, (size_t)1 << 30) < 0) {
@@ -209,7 +220,11 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 				 first == JSONR_ARRAY ? "an array" : "an object");
 			return -1;
 		}
-		return copy_escape(scratch->data, scratch->len, out, err, errlen);
+		buf_shed(&r->tok, SHED_AT);	/* its last string is in scratch now */
+		int rc = copy_escape(scratch->data, scratch->len, out, err, errlen);
+		buf_shed(scratch, SHED_AT);
+		return rc;
+	}
 	default:
 		snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
 		return -1;

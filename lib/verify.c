@@ -58,16 +58,51 @@ static int unexpected(struct walk *w, int t, const char *where, const char *want
 		   (unsigned long long)w->r->tok_at);
 }
 
+/*
+ * The slot of key in res->index (open addressing, FNV-1a): it holds the
+ * table's position + 1, or 0 where key would go. A backup may hold any
+ * number of keys; a list scan per key would be quadratic.
+ */
+static size_t table_slot(const struct verify_result *res, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	size_t mask = res->index_cap - 1, i = (size_t)h & mask;
+	while (res->index[i] && strcmp(res->tables[res->index[i] - 1].key, key))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void index_grow(struct verify_result *res)
+{
+	size_t cap = res->index_cap ? res->index_cap * 2 : 64;
+	free(res->index);
+	res->index = calloc(cap, sizeof *res->index);
+	if (!res->index)
+		err(70, "out of memory");
+	res->index_cap = cap;
+	for (int i = 0; i < res->ntables; i++)
+		res->index[table_slot(res, res->tables[i].key)] = i + 1;
+}
+
 static struct verify_table *count_table(struct walk *w, const char *key, bool nested)
 {
 	struct verify_result *res = w->res;
-	for (int i = 0; i < res->ntables; i++)
-		if (!strcmp(res->tables[i].key, key))
-			return &res->tables[i];
-	res->tables = realloc(res->tables, (size_t)(res->ntables + 1) * sizeof *res->tables);
+	if (2 * ((size_t)res->ntables + 1) > res->index_cap)
+		index_grow(res);
+	size_t slot = table_slot(res, key);
+	if (res->index[slot])
+		return &res->tables[res->index[slot] - 1];
+	int n = res->ntables;
+	if (n >= 8 && !(n & (n - 1)))	/* 8, 16, 32...: doubled when full */
+		res->tables = realloc(res->tables, 2 * (size_t)n * sizeof *res->tables);
+	else if (n == 0)
+		res->tables = malloc(8 * sizeof *res->tables);
 	if (!res->tables)
 		err(70, "out of memory");
-	res->tables[res->ntables] = (struct verify_table){ .key = strdup(key), .nested = nested };
+	res->tables[n] = (struct verify_table){ .key = strdup(key), .nested = nested };
+	res->index[slot] = n + 1;
 	return &res->tables[res->ntables++];
 }
 
@@ -498,16 +533,17 @@ void verify_result_free(struct verify_result *res)
 	for (int i = 0; i < res->ntables; i++)
 		free(res->tables[i].key);
 	free(res->tables);
+	free(res->index);
 	cJSON_Delete(res->meta);
 	*res = (struct verify_result){ 0 };
 }
 
 long long verify_rows(const struct verify_result *res, const char *key)
 {
-	for (int i = 0; i < res->ntables; i++)
-		if (!strcmp(res->tables[i].key, key))
-			return res->tables[i].rows;
-	return 0;
+	if (!res->index_cap)
+		return 0;
+	int at = res->index[table_slot(res, key)];
+	return at ? res->tables[at - 1].rows : 0;
 }
 
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)

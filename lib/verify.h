@@ -49,6 +49,8 @@ struct verify_result {
 	const char *id, *type;	/* in meta */
 	struct verify_table *tables;
 	int ntables;
+	int *index;		/* hash of tables by key (verify.c) */
+	size_t index_cap;
 	bool raffle_object;	/* data.raffle was there */
 	long long redis_keys, redis_ttls;
 	const char *checksum;	/* "ok" or "absent" */

@@ -323,3 +323,68 @@ as_reader() {
 	BACKUP_DIR="$BK_TMP/d${esc}" run --separate-stderr timeout 10 bk-verify latest
 	[[ $stderr != *$'\e'* ]]
 }
+
+# --- 6. sizes ---------------------------------------------------------------------
+
+# big_value MB [KIND]: a full backup whose one Admin row holds a string of MB
+# megabytes in "permissions" (text); KIND json puts it in an AuditLog JSON
+# column instead, as a JSON string.
+big_value() {
+	python3 - "$BACKUP_DIR/full_1.json" "$1" <<-'PY'
+	import sys
+	path, mb = sys.argv[1], int(sys.argv[2])
+	with open(path, "w") as f:
+	    f.write('{"metadata":{"id":"full_1","type":"full","timestamp":"2024-01-01T00:00:00.000Z",'
+	            '"version":"1.0","rowCounts":{"Admin":1}},"data":{"Admin":[{"id":"a1",'
+	            '"telegramUserId":1,"createdAt":"2024-01-01T00:00:00.000Z",'
+	            '"updatedAt":"2024-01-01T00:00:00.000Z","permissions":"')
+	    chunk = ("abcdefghi\\t" * 100000)
+	    left = mb << 20
+	    while left > 0:
+	        f.write(chunk[:left])
+	        left -= len(chunk)
+	    f.write('"}]}}\n')
+	PY
+}
+
+@test "6. peak memory of bk-restore --dry-run is about twice the largest value, not four times" {
+	local mb=${BK_BIG_MB:-100} rss limit
+	big_value "$mb"
+	/usr/bin/time -f '%M' -o "$BK_TMP/rss" timeout 300 bk-restore --dry-run full_1 >/dev/null 2>"$BK_TMP/err" ||
+		{ cat "$BK_TMP/err" >&2; false; }
+	rss=$(cat "$BK_TMP/rss")
+	echo "value ${mb} MB: peak RSS $((rss / 1024)) MB" >&2
+	limit=$(((mb * 2 + mb / 2 + 40) * 1024))	# 2x (the escaped copy is longer) + a constant
+	[[ $BK_BIN_DIR == *asan* ]] && limit=$((limit * 2))
+	[ "$rss" -lt "$limit" ]
+	/usr/bin/time -f '%M' -o "$BK_TMP/rss" timeout 300 bk-verify -q full_1
+	rss=$(cat "$BK_TMP/rss")
+	echo "bk-verify: peak RSS $((rss / 1024)) MB" >&2
+}
+
+@test "6. 50,000 table keys verify in linear time, with one summary line for the unknown ones" {
+	python3 - "$BACKUP_DIR/full_1.json" <<-'PY'
+	import sys
+	n = 50000
+	with open(sys.argv[1], "w") as f:
+	    f.write('{"metadata":{"id":"full_1","type":"full","timestamp":"2024-01-01T00:00:00.000Z",'
+	            '"version":"1.0"},"data":{')
+	    f.write(",".join('"t%d":[]' % i for i in range(n)))
+	    f.write('}}\n')
+	PY
+	local t0 t1
+	t0=$(date +%s%3N)
+	run --separate-stderr timeout 60 bk-verify -q full_1
+	t1=$(date +%s%3N)
+	echo "bk-verify: $((t1 - t0)) ms" >&2
+	[ "$status" -eq 0 ]
+	[ $((t1 - t0)) -lt 3000 ]
+	t0=$(date +%s%3N)
+	run --separate-stderr timeout 60 bk-restore --dry-run full_1
+	t1=$(date +%s%3N)
+	echo "bk-restore --dry-run: $((t1 - t0)) ms, $(wc -l <<<"$stderr") lines on stderr" >&2
+	[ "$status" -eq 0 ]
+	[ $((t1 - t0)) -lt 5000 ]
+	[ "$(grep -c 'is not a table' <<<"$stderr")" -le 6 ]
+	[[ $stderr == *"and 49995 more keys"* ]]
+}
