@@ -267,7 +267,9 @@ int out_finish(struct out *o, char *hex)
 		return fail(o, "cannot sync the directory of", e);
 
 	/* sha256sum -c format: the name relative to the directory */
-	char *line, *sum_path, *base = strrchr(o->tmp_path, '/') + 1;
+	/* -o NAME: a name without a directory part has no '/' */
+	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
+	const char *base = slash ? slash + 1 : o->tmp_path;
 	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
 	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
 		err(70, "out of memory");

@@ -388,3 +388,150 @@ big_value() {
 	[ "$(grep -c 'is not a table' <<<"$stderr")" -le 6 ]
 	[[ $stderr == *"and 49995 more keys"* ]]
 }
+
+# --- every option with awkward paths ---------------------------------------------
+# Relative paths, names without a directory part, spaces, "-", missing parents:
+# each works or is refused with a one-line error, never a crash or a hang.
+
+# ok_or_clear STATUS...: the last run exited with one of STATUS, said something
+# on one line when it failed, and did not crash (no signal, no sanitizer report).
+ok_or_clear() {
+	local want s
+	for want in "$@"; do
+		[[ $status -eq $want ]] && s=1
+	done
+	[[ ${s:-} ]] || { echo "exit $status, wanted $*: $stderr" >&2; return 1; }
+	[ "$status" -lt 128 ]
+	[[ $stderr != *Sanitizer* && $stderr != *"runtime error"* ]]
+	if ((status)); then
+		[ -n "$stderr$output" ]
+	fi
+}
+
+@test "paths: BACKUP_DIR relative, with spaces, without a directory part, with a missing parent" {
+	local dir
+	mkdir -p "$BK_TMP/work"
+	cd "$BK_TMP/work"
+	for dir in backups "my backups/x y" "./rel dir" "-"; do
+		mkdir -p "$(dirname -- "$dir")"
+		export BACKUP_DIR=$dir
+		run --separate-stderr timeout 120 bk-dump --no-redis
+		ok_or_clear 0
+		run --separate-stderr timeout 30 bk-list --json
+		ok_or_clear 0
+		[ "$(jq length <<<"$output")" -eq 1 ]
+		run --separate-stderr timeout 30 bk-verify latest
+		ok_or_clear 0
+		run --separate-stderr timeout 120 bk-restore --dry-run latest
+		ok_or_clear 0
+		run --separate-stderr timeout 120 bk-raffle --ended
+		ok_or_clear 0
+		run --separate-stderr timeout 30 bk-clean --dry-run
+		ok_or_clear 0
+		run --separate-stderr timeout 30 bk-clean
+		ok_or_clear 0
+		rm -rf -- "$dir"
+	done
+	export BACKUP_DIR="$BK_TMP/work/no/such/parent"
+	run --separate-stderr timeout 60 bk-dump --no-redis
+	ok_or_clear 73
+	[[ $stderr == *"cannot create the backup directory"* ]]
+	run --separate-stderr timeout 30 bk-list
+	ok_or_clear 0
+	run --separate-stderr timeout 30 bk-verify latest
+	ok_or_clear 66
+	run --separate-stderr timeout 30 bk-clean
+	ok_or_clear 73
+	[ ! -e "$BK_TMP/work/no" ]
+	export BACKUP_DIR="$BK_TMP/work/file"
+	: >"$BACKUP_DIR"
+	run --separate-stderr timeout 30 bk-list
+	ok_or_clear 66
+	[[ $stderr == *"not a directory"* ]]
+	run --separate-stderr timeout 30 bk-dump --no-redis
+	ok_or_clear 73
+}
+
+@test "paths: bk-dump -o FILE relative, bare, with spaces, -, a directory, a missing parent" {
+	mkdir -p "$BK_TMP/work/sp ace"
+	cd "$BK_TMP/work"
+	local out
+	for out in bare.json "./rel.json" "sp ace/x y.json" "$BK_TMP/work/abs.json"; do
+		run --separate-stderr timeout 120 bk-dump --no-redis -o "$out"
+		ok_or_clear 0
+		[ -s "$out" ] && [ -s "$out.sha256" ]
+		run --separate-stderr timeout 30 bk-verify "./${out#./}"
+		[[ $out == /* ]] && run --separate-stderr timeout 30 bk-verify "$out"
+		ok_or_clear 0
+		[ "$(jq -r .checksum <<<"$output")" = ok ]
+	done
+	run --separate-stderr bash -c 'timeout 120 bk-dump --no-redis -o - | bk-verify -'
+	ok_or_clear 0
+	for out in "no/such/dir/x.json" "sp ace" "sp ace/" ""; do
+		run --separate-stderr timeout 60 bk-dump --no-redis -o "$out"
+		ok_or_clear 64 73 74
+		[ -z "$(find . -name '*.tmp-*')" ]
+	done
+}
+
+@test "paths: bk-verify and bk-restore given files relative, bare, with spaces, -, missing" {
+	mkdir -p "$BK_TMP/work/sp ace"
+	cd "$BK_TMP/work"
+	run --separate-stderr timeout 120 bk-dump --no-redis -o "sp ace/b k.json"
+	ok_or_clear 0
+	cp "sp ace/b k.json" full_5.json
+	run --separate-stderr timeout 30 bk-verify "sp ace/b k.json" "./sp ace/b k.json"
+	ok_or_clear 0
+	run --separate-stderr timeout 30 bk-verify full_5.json	# no '/': an id, and not a valid one
+	ok_or_clear 64
+	[[ $stderr == *"not a backup id"*"nor a path"* ]]
+	run --separate-stderr timeout 30 bk-verify ./full_5.json
+	ok_or_clear 0
+	run --separate-stderr timeout 30 bk-verify "./missing/x.json" "./nothing.json"
+	ok_or_clear 66
+	run --separate-stderr timeout 30 bk-verify - - <full_5.json
+	ok_or_clear 64
+	run --separate-stderr timeout 30 bk-verify "./sp ace"
+	ok_or_clear 66
+	run --separate-stderr timeout 120 bk-restore --dry-run "./sp ace/b k.json"
+	ok_or_clear 0
+	run --separate-stderr timeout 120 bk-restore --dry-run - <full_5.json
+	ok_or_clear 0
+	run --separate-stderr timeout 120 bk-restore --dry-run ./full_5.json
+	ok_or_clear 0
+	run --separate-stderr timeout 120 bk-restore --dry-run ./missing/x.json
+	ok_or_clear 66
+	run --separate-stderr timeout 120 bk-restore --dry-run "./sp ace"
+	ok_or_clear 66
+	run --separate-stderr timeout 120 bk-restore --dry-run ""
+	ok_or_clear 64 66
+	run --separate-stderr timeout 120 bk-restore --dry-run full_5 extra
+	ok_or_clear 64
+}
+
+@test "paths: odd arguments to bk-list, bk-clean, bk-raffle, bk-check" {
+	cd "$BK_TMP"
+	local a
+	for a in "--limit=-1" "--limit=" "--limit=x" "--type=" "--type=-" "-" "--wait"; do
+		run --separate-stderr timeout 10 bk-list "$a"
+		ok_or_clear 64
+	done
+	for a in 0 -1 "" " 3" 1e3 99999999999999999999; do
+		run --separate-stderr timeout 10 bk-clean --dry-run -- "$a"
+		ok_or_clear 64
+	done
+	run --separate-stderr timeout 10 bk-clean --keep-last=-1
+	ok_or_clear 64
+	for a in "-" "" "a b" "../x" "x/y"; do
+		run --separate-stderr timeout 60 bk-raffle -- "$a"
+		ok_or_clear 64 66
+		[ -z "$(find "$BACKUP_DIR" -name '*.tmp-*' 2>/dev/null)" ]
+	done
+	mkdir -p "$BK_TMP/with space"
+	run --separate-stderr timeout 60 "$BK_REPO/scripts/bk-check" --no-notify -C "$BK_TMP/with space"
+	ok_or_clear 1
+	run --separate-stderr timeout 60 "$BK_REPO/scripts/bk-check" --no-notify -C "$BK_TMP/no/such"
+	ok_or_clear 66
+	run --separate-stderr timeout 60 "$BK_REPO/scripts/bk-check" --no-notify --max-age=-1
+	ok_or_clear 64
+}
