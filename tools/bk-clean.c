@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "fsafe.h"
-#include "clean.h"
+#include "bk-clean/clean.h"
 #include "config.h"
 #include "store.h"
 

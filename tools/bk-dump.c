@@ -11,6 +11,7 @@
 #include "config.h"
 #include "dump.h"
 #include "fsafe.h"
+#include "profile.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -76,5 +77,6 @@ int main(int argc, char **argv)
 		free(line);
 	}
 	cJSON_Delete(meta);
+	prof_report();
 	return rc;
 }

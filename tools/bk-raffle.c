@@ -8,10 +8,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk-raffle/raffledump.h"
 #include "config.h"
 #include "fsafe.h"
 #include "pg.h"
-#include "raffledump.h"
 #include "store.h"
 
 static void usage(FILE *f)

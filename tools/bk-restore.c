@@ -10,8 +10,8 @@
 #include <cjson/cJSON.h>
 
 #include "fsafe.h"
+#include "bk-restore/restore.h"
 #include "config.h"
-#include "restore.h"
 #include "store.h"
 
 static void usage(FILE *f)
