@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsafe.h"
 #include "config.h"
 
 static char *trim(char *s)
@@ -68,7 +69,7 @@ int config_load(void)
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		if (named || errno != ENOENT) {
-			warn("%s", path);
+			warn("%s", ESC(path));
 			return EX_USAGE;
 		}
 		return 0;
@@ -91,7 +92,7 @@ int config_load(void)
 				continue;
 			}
 		}
-		warnx("%s:%d: not a KEY=value line", path, lineno);
+		warnx("%s:%d: not a KEY=value line", ESC(path), lineno);
 		status = EX_USAGE;
 	}
 	fclose(f);
@@ -125,7 +126,7 @@ int config_get_long(const char *name, long fallback, long min, long max, long *o
 		return 0;
 	}
 	if (parse_long(v, min, max, out) != 0) {
-		warnx("%s=%s: expected an integer from %ld to %ld", name, v, min, max);
+		warnx("%s=%s: expected an integer from %ld to %ld", name, ESC(v), min, max);
 		return EX_USAGE;
 	}
 	return 0;

@@ -134,7 +134,7 @@ int out_open_path(struct out *o, const char *path)
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
 	if (fd < 0) {
-		warn("cannot create a backup file in %s", o->dir);
+		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
 		free(o->final_path);
 		o->dir = o->final_path = NULL;
@@ -220,7 +220,7 @@ static void finish_hash(struct out *o, char *hex)
 static int fail(struct out *o, const char *what, int e)
 {
 	errno = e;
-	warn("%s %s", what, o->final_path ? o->final_path : o->tmp_path ? o->tmp_path : "output");
+	warn("%s %s", what, ESC(o->final_path ? o->final_path : o->tmp_path ? o->tmp_path : "output"));
 	out_discard(o);
 	return EX_IOERR;
 }
@@ -268,7 +268,7 @@ int out_finish(struct out *o, char *hex)
 	free(sum_path);
 	if (rc < 0) {
 		errno = e;
-		warn("cannot write the checksum file of %s", o->tmp_path);
+		warn("cannot write the checksum file of %s", ESC(o->tmp_path));
 		out_discard(o);
 		return EX_IOERR;
 	}

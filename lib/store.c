@@ -24,12 +24,12 @@ int store_dir(const char **dir)
 {
 	*dir = config_get("BACKUP_DIR", "./backups");
 	if (mkdir(*dir, 0700) < 0 && errno != EEXIST) {
-		warn("cannot create the backup directory %s", *dir);
+		warn("cannot create the backup directory %s", ESC(*dir));
 		return EX_CANTCREAT;
 	}
 	struct stat st;
 	if (stat(*dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		warnx("%s: not a directory (BACKUP_DIR)", *dir);
+		warnx("%s: not a directory (BACKUP_DIR)", ESC(*dir));
 		return EX_CANTCREAT;
 	}
 	return 0;
@@ -66,7 +66,7 @@ int store_lock(const char *dir, long wait_seconds, int *fd)
 			break;
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
 	}
-	warnx("another bk job holds the lock %s; try again later (or use --wait SECONDS)", path);
+	warnx("another bk job holds the lock %s; try again later (or use --wait SECONDS)", ESC(path));
 	close(*fd);
 	*fd = -1;
 	return EX_TEMPFAIL;

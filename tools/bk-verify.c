@@ -45,7 +45,7 @@ static int check_args(int argc, char **argv)
 			}
 		} else if (!strchr(a, '/') && !id_is_alias(a) && !id_valid(a)) {
 			warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-			      "letters, digits, _ and - only) nor a path", a);
+			      "letters, digits, _ and - only) nor a path", ESC(a));
 			return EX_USAGE;
 		}
 	}

@@ -109,7 +109,7 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 	if (!d && errno == ENOENT && opt->dry_run)	/* said by clean_backups */
 		return 0;
 	if (!d) {
-		warn("cannot read the backup directory %s", opt->dir);
+		warn("cannot read the backup directory %s", ESC(opt->dir));
 		return EX_IOERR;
 	}
 	long temps = 0, orphans = 0;

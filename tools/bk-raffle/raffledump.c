@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fsafe.h"
 #include "dump.h"
 #include "ids.h"
 #include "jsonw.h"
@@ -117,7 +118,7 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	long long n;
 	int rc = dump_first_row(conn, s, raffle, where, &rr->raffle, &n);
 	if (!rc && n == 0) {
-		warnx("%s: no such raffle", raffle_id);
+		warnx("%s: no such raffle", ESC(raffle_id));
 		rc = EX_NOINPUT;
 	}
 	if (!rc)
