@@ -13,6 +13,7 @@
 #include "fsafe.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 #include "verify.h"
 
 static void usage(FILE *f)

@@ -11,6 +11,7 @@
 #include "fsafe.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 
 struct tally {
 	double bytes;		/* freed, or that would be */
