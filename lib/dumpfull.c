@@ -81,6 +81,21 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 	return rc;
 }
 
+/* {"metadata":{...},\n"schema":{...},\n"data":{ */
+static void write_head(struct out *out, const cJSON *meta, const cJSON *schema)
+{
+	char *head = cJSON_PrintUnformatted(meta), *sch = cJSON_PrintUnformatted(schema);
+	if (!head || !sch)
+		err(70, "out of memory");
+	out_write(out, "{\"metadata\":", 12);
+	out_write(out, head, strlen(head));
+	out_write(out, ",\n\"schema\":", 11);
+	out_write(out, sch, strlen(sch));
+	out_write(out, ",\n\"data\":{", 10);
+	free(head);
+	free(sch);
+}
+
 static void write_redis(struct redis_snapshot *snap, struct out *out)
 {
 	out_write(out, ",\n\"redis\":{\"conversations\":{", 28);
@@ -97,6 +112,8 @@ static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days)
 	int rc = dump_snapshot(conn);
 	if (!rc)
 		rc = pg_schema_load(conn, s);
+	if (!rc)
+		rc = dump_check_keys(s);
 	for (int i = 0; !rc && i < s->ntables; i++) {
 		char sql[256];
 		rc = dump_count(conn, s, &s->tables[i], where_for(&s->tables[i], days, sql, sizeof sql),
@@ -138,21 +155,21 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		int64_t ms;
 		struct out out;
 		dump_new_id(opt->dir, opt->id_prefix ? opt->id_prefix : "full", id, sizeof id, &ms);
+		cJSON *schema = NULL;
 		*meta = new_metadata(id, ms, conn, &s, days);
 		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
-		rc = dump_open(&out, opt->dir, id, opt->output);
+		rc = dump_schema(conn, &s, NULL, true, *meta, &schema);
+		if (!rc)
+			rc = dump_open(&out, opt->dir, id, opt->output);
 		if (!rc) {
-			char *head = cJSON_PrintUnformatted(*meta);
-			out_write(&out, "{\"metadata\":", 12);
-			out_write(&out, head, strlen(head));
-			out_write(&out, ",\n\"data\":{", 10);
-			free(head);
+			write_head(&out, *meta, schema);
 			rc = write_tables(conn, &s, days, &out);
 			write_redis(opt->no_redis ? NULL : &snap, &out);
 			if (!rc)	/* ends the snapshot: a failure here leaves no file either */
 				rc = pg_command(conn, "COMMIT");
 			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 		}
+		cJSON_Delete(schema);
 	}
 	if (rc && *meta) {
 		cJSON_Delete(*meta);

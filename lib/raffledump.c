@@ -164,14 +164,17 @@ static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PG
 
 /* {"metadata":..., "data":{"raffle":{columns, "tickets":[...], ...}, "analytics":...}} */
 static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta,
-			struct raffle_rows *rr, struct out *out)
+			const cJSON *schema, struct raffle_rows *rr, struct out *out)
 {
-	char *head = cJSON_PrintUnformatted(meta);
+	char *head = cJSON_PrintUnformatted(meta), *sch = cJSON_PrintUnformatted(schema);
 	struct buf b = { 0 };
 	buf_adds(&b, "{\"metadata\":");
 	buf_adds(&b, head);
+	buf_adds(&b, ",\n\"schema\":");
+	buf_adds(&b, sch);
 	buf_adds(&b, ",\n\"data\":{\"raffle\":");
 	free(head);
+	free(sch);
 	buf_add(&b, rr->raffle.data, rr->raffle.len - 1);	/* open: without its '}' */
 	bool first = rr->raffle.len == 2;	/* "{}": a raffle with no columns */
 	out_buf(out, &b);
@@ -221,11 +224,26 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	snprintf(prefix, sizeof prefix, "raffle_%s", raffle_id);
 	dump_new_id(dir, prefix, id, sizeof id, &ms);
 	*meta = new_metadata(id, ms, raffle_id, conn, s, rr);
-	int rc = dump_open(&out, dir, id, NULL);
+	/* the schema of the tables it holds: no DDL, a raffle backup restores into a live schema */
+	const char **held = calloc((size_t)rr->nkids + 3, sizeof *held);
+	if (!held)
+		err(70, "out of memory");
+	int n = 0;
+	held[n++] = raffle_table;
+	for (int k = 0; k < rr->nkids; k++)
+		held[n++] = rr->kids[k].t->name;
+	if (rr->analytics_t)
+		held[n++] = analytics_table;
+	cJSON *schema = NULL;
+	int rc = dump_schema(conn, s, held, false, *meta, &schema);
+	free(held);
+	if (!rc)
+		rc = dump_open(&out, dir, id, NULL);
 	if (!rc) {
-		rc = write_backup(conn, s, *meta, rr, &out);
+		rc = write_backup(conn, s, *meta, schema, rr, &out);
 		rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 	}
+	cJSON_Delete(schema);
 	return rc;
 }
 
@@ -239,7 +257,9 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 		return EX_DATAERR;
 	}
 	struct raffle_rows rr = { 0 };
-	int rc = dump_snapshot(conn);
+	int rc = dump_check_keys(s);
+	if (!rc)
+		rc = dump_snapshot(conn);
 	if (!rc)
 		rc = read_rows(conn, s, raffle_id, &rr);
 	if (!rc)

@@ -25,6 +25,7 @@ struct restore_options {
 	const char *dir;	/* the backup directory (for the safety backup) */
 	unsigned skip;		/* GROUP_* bits */
 	bool dry_run, clean, yes, no_safety_backup;
+	char **accept_loss;	/* "Table" or "Table.column", NULL-terminated (may be NULL) */
 };
 
 /*

@@ -12,6 +12,13 @@ struct ukey {			/* a unique key: column indexes */
 	int *cols;
 };
 
+/* A member of the backup's rows that is not a column of the live table. */
+struct unknown_member {
+	char *name;
+	bool value;		/* some row holds a value there (not null, not empty) */
+	bool scalar;		/* ... and one that is no nested relation (objects) */
+};
+
 /* One live table and what the backup holds for it. */
 struct rtable {
 	struct pg_table *t;
@@ -31,6 +38,10 @@ struct rtable {
 	struct buf *vals;
 	bool *present;
 	struct buf pending;	/* COPY text not yet sent */
+	int nunknown;
+	struct unknown_member *unknown;
+	bool prepared;		/* its temporary table exists */
+	bool *as_text;		/* per column: typed otherwise in the backup, loaded as text */
 	int guess;		/* where the next member's column probably is */
 };
 
@@ -40,6 +51,8 @@ struct rctx {
 	struct pg_schema s;
 	struct rtable *rts;	/* parallel to s.tables */
 	struct rtable *copying;	/* whose COPY is open on conn */
+	const struct verify_result *res;	/* the backup being read: metadata, schema */
+	cJSON *accepted;	/* the losses accepted with --accept-loss, as they happened */
 	struct buf scratch;
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
@@ -53,7 +66,7 @@ static inline bool rt_restored(const struct rtable *rt)
 }
 
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
-int load_prepare(struct rctx *c);
+
 int load_finish(struct rctx *c);	/* ends any open COPY */
 extern const struct verify_sink load_sink_ops;
 
@@ -64,6 +77,13 @@ int plan_apply(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
+
+/* restore_check.c: what of the backup would not land, refused unless accepted. */
+int check_losses(struct rctx *c);
+bool type_changed(const struct rctx *c, const struct rtable *rt, int col);
+void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first);
+int plan_sequences(struct rctx *c);
+int plan_migrations(struct rctx *c, long long *rows);
 
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,

@@ -16,6 +16,7 @@
 #include "verify.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
+#define SCHEMA_MAX (64 << 20)	/* per table, not per row: DDL up to 16 MB and the catalog */
 
 /* The state of one walk. */
 struct walk {
@@ -292,6 +293,53 @@ static int read_metadata(struct walk *w)
 	return 0;
 }
 
+/* The "schema" member (format 1.1): kept whole, it is per table, not per row. */
+static int read_schema(struct walk *w)
+{
+	struct buf text = { 0 };
+	int t = jsonr_next(w->r);
+	if (t != JSONR_OBJECT) {
+		buf_free(&text);
+		return unexpected(w, t, "schema", "an object");
+	}
+	if (w->res->schema)
+		return bad(w, "two schema objects");
+	if (jsonr_capture(w->r, t, &text, SCHEMA_MAX) < 0) {
+		buf_free(&text);
+		return bad(w, "schema: %s", jsonr_error(w->r));
+	}
+	w->res->schema = cJSON_ParseWithLength(text.data, text.len);
+	buf_free(&text);
+	if (!w->res->schema)
+		err(70, "out of memory");
+	return 0;
+}
+
+/* Its shape: {"tables":{"T":{"columns":[{"name":..,"type":..},...]},...},"ddl":text|null} */
+static int check_schema(struct walk *w)
+{
+	const cJSON *sch = w->res->schema, *tables = cJSON_GetObjectItemCaseSensitive(sch, "tables"), *t;
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(w->res->meta, "version");
+	if (!sch)
+		return cJSON_IsString(version) && strcmp(version->valuestring, "1.0") ?
+			bad(w, "a format %.20s backup without its schema object", version->valuestring) : 0;
+	if (!cJSON_IsObject(tables))
+		return bad(w, "schema.tables is not an object");
+	cJSON_ArrayForEach(t, tables) {
+		const cJSON *cols = cJSON_GetObjectItemCaseSensitive(t, "columns"), *c;
+		if (!cJSON_IsArray(cols))
+			return bad(w, "schema.tables.%s.columns is not an array", t->string);
+		cJSON_ArrayForEach(c, cols)
+			if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "name")) ||
+			    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "type")))
+				return bad(w, "schema.tables.%s: a column without a name or type", t->string);
+	}
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(sch, "ddl");
+	if (ddl && !cJSON_IsString(ddl) && !cJSON_IsNull(ddl))
+		return bad(w, "schema.ddl is not text");
+	return 0;
+}
+
 static const char *meta_string(struct walk *w, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(w->res->meta, name);
@@ -363,6 +411,8 @@ int verify_stream(struct jsonr *r, const struct verify_sink *sink, struct verify
 			rc = w.have_data ? bad(&w, "two data objects") : walk_data(&w);
 		} else if (!strcmp(r->tok.data, "redis")) {
 			rc = walk_redis(&w);
+		} else if (!strcmp(r->tok.data, "schema")) {
+			rc = read_schema(&w);
 		} else if (jsonr_skip(r, jsonr_next(r)) < 0) {
 			rc = unexpected(&w, JSONR_ERROR, "the backup", "");
 		}
@@ -373,6 +423,8 @@ int verify_stream(struct jsonr *r, const struct verify_sink *sink, struct verify
 		rc = check_metadata(&w);
 	if (!rc)
 		rc = check_counts(&w);
+	if (!rc)
+		rc = check_schema(&w);
 	buf_free(&w.key);
 	return rc;
 }
@@ -486,6 +538,7 @@ void verify_result_free(struct verify_result *res)
 		free(res->tables[i].key);
 	free(res->tables);
 	cJSON_Delete(res->meta);
+	cJSON_Delete(res->schema);
 	*res = (struct verify_result){ 0 };
 }
 
@@ -495,6 +548,40 @@ long long verify_rows(const struct verify_result *res, const char *key)
 		if (!strcmp(res->tables[i].key, key))
 			return res->tables[i].rows;
 	return 0;
+}
+
+const char *verify_ddl(const struct verify_result *res)
+{
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(res->schema, "ddl");
+	return cJSON_IsString(ddl) ? ddl->valuestring : NULL;
+}
+
+const char *verify_ddl_error(const struct verify_result *res)
+{
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(res->meta, "ddlError");
+	if (cJSON_IsString(why))
+		return why->valuestring;
+	if (!res->schema)
+		return "a format 1.0 backup: it does not describe its schema";
+	if (!verify_ddl(res) && !strcmp(res->type, "full"))
+		return "the schema object holds no DDL";
+	return NULL;
+}
+
+/* "schema":{"tables":N,"ddl":bool}, and "ddlError" when a full backup has no DDL. */
+static void add_schema_summary(cJSON *o, const struct verify_result *res)
+{
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(res->schema, "tables");
+	if (res->schema) {
+		cJSON *s = cJSON_AddObjectToObject(o, "schema");
+		cJSON_AddNumberToObject(s, "tables", cJSON_GetArraySize(tables));
+		cJSON_AddBoolToObject(s, "ddl", verify_ddl(res) != NULL);
+	} else {
+		cJSON_AddNullToObject(o, "schema");
+	}
+	const char *why = verify_ddl_error(res);
+	if (why && !strcmp(res->type, "full"))
+		cJSON_AddStringToObject(o, "ddlError", why);
 }
 
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
@@ -515,6 +602,7 @@ cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 	for (int i = 0; i < res->ntables; i++)
 		cJSON_AddNumberToObject(rows, res->tables[i].key, (double)res->tables[i].rows);
 	cJSON_AddNumberToObject(o, "redisKeys", (double)res->redis_keys);
+	add_schema_summary(o, res);
 	cJSON_AddStringToObject(o, "checksum", res->checksum);
 	if (res->sha256[0])
 		cJSON_AddStringToObject(o, "sha256", res->sha256);

@@ -46,6 +46,7 @@ struct verify_table {
 
 struct verify_result {
 	cJSON *meta;		/* the metadata object */
+	cJSON *schema;		/* the schema object (format 1.1), or NULL */
 	const char *id, *type;	/* in meta */
 	struct verify_table *tables;
 	int ntables;
@@ -70,6 +71,10 @@ void verify_result_free(struct verify_result *res);
 
 /* Rows counted for a key (0 when the backup has none). */
 long long verify_rows(const struct verify_result *res, const char *key);
+
+/* The backup's DDL, or NULL; and why a full backup has none (NULL: it has). */
+const char *verify_ddl(const struct verify_result *res);
+const char *verify_ddl_error(const struct verify_result *res);
 
 /* {"id":...,"path":...,"ok":true,"type":...,"rows":{...},"redisKeys":N,"checksum":...} */
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc);

@@ -11,12 +11,13 @@
 
 #include "config.h"
 #include "ids.h"
+#include "out.h"
 #include "store.h"
 #include "verify.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-verify [-q] ID|FILE|- ...\n"
+	fprintf(f, "usage: bk-verify [-q] [--save-schema FILE] ID|FILE|- ...\n"
 		   "       bk-verify -h | --help | --version\n"
 		   "\n"
 		   "Checks each backup: its SHA-256 against <file>.sha256 (when present),\n"
@@ -27,6 +28,8 @@ static void usage(FILE *f)
 		   "  ID      a backup id in $BACKUP_DIR, or an alias (latest, raffle_latest, ...)\n"
 		   "  FILE    a path (anything containing /); - reads standard input\n"
 		   "  -q, --quiet   print nothing on stdout, only the exit status tells\n"
+		   "      --save-schema FILE  write the backup's schema object (format 1.1:\n"
+		   "                tables, migrations, DDL) to FILE, when it verifies\n"
 		   "  -h, --help    this help\n"
 		   "      --version the version\n");
 }
@@ -51,7 +54,24 @@ static int check_args(int argc, char **argv)
 	return 0;
 }
 
-static int verify_one(const char *dir, const char *arg, bool quiet)
+/* The schema object as JSON in FILE (0600, atomically); 66 when the backup has none. */
+static int save_schema(const struct verify_result *res, const char *file)
+{
+	if (!res->schema) {
+		warnx("%s: the backup has no schema object (format 1.0): nothing saved", file);
+		return EX_NOINPUT;
+	}
+	char *text = cJSON_PrintUnformatted(res->schema);
+	if (!text)
+		err(70, "out of memory");
+	int rc = write_file_atomic(file, text, strlen(text));
+	free(text);
+	if (rc)
+		warn("%s", file);
+	return rc ? EX_CANTCREAT : 0;
+}
+
+static int verify_one(const char *dir, const char *arg, bool quiet, const char *schema_file)
 {
 	char *path = NULL;
 	struct verify_result res = { 0 };
@@ -61,6 +81,10 @@ static int verify_one(const char *dir, const char *arg, bool quiet)
 	rc = verify_backup(path, NULL, &res);
 	if (rc)
 		warnx("%s: %s", arg, res.error[0] ? res.error : "cannot be read");
+	else if (res.type && !strcmp(res.type, "full") && verify_ddl_error(&res))
+		warnx("%s: no DDL to recreate the schema from: %s", arg, verify_ddl_error(&res));
+	if (!rc && schema_file)
+		rc = save_schema(&res, schema_file);
 	if (!quiet) {
 		cJSON *o = verify_summary(&res, path, rc);
 		char *line = cJSON_PrintUnformatted(o);
@@ -78,21 +102,24 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "save-schema", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	bool quiet = false;
+	const char *schema_file = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = true; break;
+		case 'S': schema_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-verify " BK_VERSION); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}
-	if (optind == argc) {
+	if (optind == argc || (schema_file && argc - optind != 1)) {
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -103,7 +130,7 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = store_dir(&dir);
 	for (int i = optind; !(rc && rc != EX_DATAERR && rc != EX_NOINPUT) && i < argc; i++) {
-		int one = verify_one(dir, argv[i], quiet);
+		int one = verify_one(dir, argv[i], quiet, schema_file);
 		if (one && !rc)
 			rc = one;	/* the first failure decides the status; the rest are still checked */
 	}
