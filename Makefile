@@ -138,7 +138,6 @@ install: all
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	for s in $(SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(BINDIR)/; done
 	for m in $(MANPAGES); do case $$m in *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
-	install -m 0644 tests/fixtures/schema.sql $(DESTDIR)$(SHAREDIR)/schema.sql
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab

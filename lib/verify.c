@@ -598,6 +598,9 @@ cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 		return o;
 	}
 	cJSON_AddStringToObject(o, "type", res->type);
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(res->meta, "timestamp");
+	if (cJSON_IsString(ts))
+		cJSON_AddStringToObject(o, "timestamp", ts->valuestring);
 	cJSON *rows = cJSON_AddObjectToObject(o, "rows");
 	for (int i = 0; i < res->ntables; i++)
 		cJSON_AddNumberToObject(rows, res->tables[i].key, (double)res->tables[i].rows);
