@@ -36,7 +36,9 @@ static void rts_init(struct rctx *c)
 		rt->vals = calloc(n, sizeof *rt->vals);
 		rt->present = calloc(n, sizeof *rt->present);
 		rt->as_text = calloc(n, sizeof *rt->as_text);
-		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text)
+		rt->via = calloc(n, sizeof *rt->via);
+		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text ||
+		    !rt->via)
 			err(70, "out of memory");
 	}
 }
@@ -47,6 +49,7 @@ static void rts_free(struct rctx *c)
 		struct rtable *rt = &c->rts[i];
 		for (int j = 0; j < rt->t->ncols; j++) {
 			free(rt->defaults[j]);
+			free(rt->via[j]);
 			buf_free(&rt->vals[j]);
 		}
 		for (int u = 0; u < rt->nuniq; u++)
@@ -61,6 +64,7 @@ static void rts_free(struct rctx *c)
 		free(rt->vals);
 		free(rt->present);
 		free(rt->as_text);
+		free(rt->via);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);

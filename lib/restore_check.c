@@ -210,8 +210,7 @@ static bool widens(const char *from, const char *to)
 	return false;
 }
 
-/* The backup's type of a live column, or NULL when it does not say. */
-static const char *backup_type(const struct rctx *c, const struct rtable *rt, int col)
+const char *backup_type(const struct rctx *c, const struct rtable *rt, int col)
 {
 	const cJSON *bc;
 	cJSON_ArrayForEach(bc, cJSON_GetObjectItemCaseSensitive(backup_table(c->res, rt->t), "columns")) {

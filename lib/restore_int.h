@@ -42,6 +42,7 @@ struct rtable {
 	struct unknown_member *unknown;
 	bool prepared;		/* its temporary table exists */
 	bool *as_text;		/* per column: typed otherwise in the backup, loaded as text */
+	char **via;		/* ... and the backup's type it goes through (to_regtype), or NULL */
 	int guess;		/* where the next member's column probably is */
 };
 
@@ -81,6 +82,8 @@ void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *na
 /* restore_check.c: what of the backup would not land, refused unless accepted. */
 int check_losses(struct rctx *c);
 bool type_changed(const struct rctx *c, const struct rtable *rt, int col);
+/* The backup's type of a live column, or NULL when the backup does not say. */
+const char *backup_type(const struct rctx *c, const struct rtable *rt, int col);
 void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first);
 int plan_sequences(struct rctx *c);
 int plan_migrations(struct rctx *c, long long *rows);

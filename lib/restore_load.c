@@ -87,6 +87,19 @@ int load_finish(struct rctx *c)
  * column the backup types otherwise (and that would not simply widen) is
  * loaded as text, so that the check can name it before anything fails.
  */
+/* The backup's type name as the server spells it (to_regtype: a name the
+ * backup gives is never put into SQL as such), or NULL. */
+static char *regtype(struct rctx *c, const char *type)
+{
+	PGresult *r = PQexecParams(c->conn, "SELECT to_regtype($1)::text", 1, NULL,
+				   (const char *const[]){ type }, NULL, NULL, 0);
+	char *name = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		name = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return name;
+}
+
 static int prepare_table(struct rctx *c, struct rtable *rt)
 {
 	struct buf sql = { 0 };
@@ -100,6 +113,8 @@ static int prepare_table(struct rctx *c, struct rtable *rt)
 		rt->as_text[i] = type_changed(c, rt, i);
 		if (!rt->as_text[i])
 			continue;
+		if (!rc)
+			rt->via[i] = regtype(c, backup_type(c, rt, i));
 		buf_adds(&sql, "; ALTER TABLE ");
 		buf_adds(&sql, rt->tmp);
 		add_ident(c, &sql, " ALTER COLUMN ", rt->t->cols[i].name);
