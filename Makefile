@@ -22,7 +22,7 @@ UNIT_SRC  := $(wildcard tests/unit/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
-MANPAGES  := $(wildcard man/*.1 man/*.7)
+MANPAGES  := $(wildcard man/*.1 man/*.5 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
 SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.bash tests/bench/*.sh) .ci/run
 
@@ -144,10 +144,10 @@ bench: all
 	./tests/bench/bench.sh $(BENCH_SCALE)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	for s in $(SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(BINDIR)/; done
-	for m in $(MANPAGES); do case $$m in *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
+	for m in $(MANPAGES); do case $$m in *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
