@@ -133,6 +133,7 @@ migrate() {
 @test "format 1.1: schema capture is per table: the schema member does not grow with the rows" {
 	local small big
 	small=$(dump "$(botdb small)")
+	jq -e ".schema.tables.Raffle.columns" "$small" >/dev/null
 	bk_dropdb big
 	big=$(bk_createdb big --schema)
 	bk_load_data 1000 "$big"
