@@ -31,7 +31,10 @@ struct restore_options {
 /*
  * Verifies and restores. On success *summary is the JSON summary:
  * {"backup":id,"type":...,"dryRun":b,"tables":{"Raffle":n,...},
- *  "redisKeys":n,"safetyBackup":id|null}.
+ *  "redisKeys":n,"acceptedLosses":["Table.column",...],"prismaMigrations":n,
+ *  "safetyBackup":id|null}.
+ * A value of the backup that would not land (restore_check.c) is refused
+ * with EX_NOPERM before anything changes, unless opt->accept_loss names it.
  * Returns 0 or a sysexits code after saying what went wrong; unless the
  * code says the database was committed (only a Redis failure after the
  * commit), the database is as it was before.

@@ -6,7 +6,6 @@
  * default that the backup has no values for), and the restore is refused
  * unless the operator accepted each of those losses by name.
  */
-#include <ctype.h>
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -83,8 +83,8 @@ static int verify_one(const char *dir, const char *arg, bool quiet, const char *
 		warnx("%s: %s", arg, res.error[0] ? res.error : "cannot be read");
 	else if (res.type && !strcmp(res.type, "full") && verify_ddl_error(&res))
 		warnx("%s: no DDL to recreate the schema from: %s", arg, verify_ddl_error(&res));
-	if (!rc && schema_file)
-		rc = save_schema(&res, schema_file);
+	/* the summary says whether the backup is whole; saving is another matter */
+	int saved = !rc && schema_file ? save_schema(&res, schema_file) : 0;
 	if (!quiet) {
 		cJSON *o = verify_summary(&res, path, rc);
 		char *line = cJSON_PrintUnformatted(o);
@@ -95,7 +95,7 @@ static int verify_one(const char *dir, const char *arg, bool quiet, const char *
 	}
 	verify_result_free(&res);
 	free(path);
-	return rc;
+	return rc ? rc : saved;
 }
 
 int main(int argc, char **argv)
