@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "spawn.h"
-#include "tgrelay.h"
+#include "tg-relay/tgrelay.h"
 
 static volatile sig_atomic_t stop;
 

@@ -1,15 +1,11 @@
-/* Restoring a backup into the live database and Redis (SPEC §5.5). */
+/* Restoring a backup into the live database and Redis (SPEC §5.5): what
+ * bk-restore.c calls. The passes' insides are in restore_int.h. */
 #ifndef BK_RESTORE_H
 #define BK_RESTORE_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
 #include <cjson/cJSON.h>
-
-#include "buf.h"
-#include "jsonr.h"
-#include "pg.h"
 
 /* The groups of SPEC §5.5, as bits for restore_options.skip. */
 enum {
@@ -40,22 +36,5 @@ struct restore_options {
  * commit), the database is as it was before.
  */
 int restore_run(const struct restore_options *opt, cJSON **summary);
-
-/* The group a table belongs to (GROUP_*), from its name and foreign keys. */
-unsigned restore_group(const struct pg_schema *s, const char *table);
-
-/*
- * One JSON value (first token already read) as a field of COPY text for a
- * column of the given kind, appended to out: strings escaped, numbers as
- * written, timestamps with an offset converted to UTC for columns without
- * a time zone, arrays as array literals, anything into json columns as JSON
- * text, null as \N. Returns 0, or -1 with why in err.
- */
-int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
-		  struct buf *scratch, char *err, size_t errlen);
-
-/* "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
- * column; text that is not such a timestamp is appended unchanged. */
-void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 #endif
