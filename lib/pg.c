@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "config.h"
 #include "jsonw.h"
+#include "bkfile.h"
 #include "pg.h"
 
 /* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
@@ -85,36 +86,6 @@ int pg_connect(PGconn **conn)
 	return rc;
 }
 
-static const char *const fixed_keys[][2] = {
-	{ "Raffle", "raffles" }, { "Ticket", "tickets" }, { "BuyEvent", "buyEvents" },
-	{ "WalletUser", "walletUsers" }, { "Admin", "admins" }, { "Winner", "winners" },
-	{ "NotificationPreference", "notificationPreferences" },
-	{ "ScheduledNotification", "scheduledNotifications" },
-	{ "DailyAnalytics", "dailyAnalytics" }, { "DexDailyStats", "dexDailyStats" },
-	{ "RaffleAnalytics", "raffleAnalytics" }, { "UserActivity", "userActivities" },
-};
-
-char *pg_table_key(const char *table)
-{
-	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
-		if (!strcmp(table, fixed_keys[i][0]))
-			return strdup(fixed_keys[i][1]);
-	size_t n = strlen(table);
-	char *key = malloc(n + 3);
-	if (!key)
-		err(70, "out of memory");
-	memcpy(key, table, n + 1);
-	key[0] = (char)tolower((unsigned char)key[0]);
-	char last = n ? key[n - 1] : 's', before = n > 1 ? key[n - 2] : 'a';
-	if (last == 'y' && !strchr("aeiou", before))
-		strcpy(key + n - 1, "ies");
-	else if (last == 'x' || ((last == 'h') && (before == 'c' || before == 's')))
-		strcpy(key + n, "es");
-	else if (last != 's')
-		strcpy(key + n, "s");
-	return key;
-}
-
 static enum col_kind kind_of(const char *typname, const char *category)
 {
 	if (!strcmp(typname, "float4") || !strcmp(typname, "float8") || !strcmp(typname, "numeric"))
@@ -167,7 +138,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(70, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table) };
+		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -184,25 +155,6 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	jsonw_key(&key, PQgetvalue(r, row, 1));
 	t->cols[t->ncols - 1].json_key_len = key.len;
 	t->cols[t->ncols - 1].json_key = (char *)buf_cstr(&key);
-}
-
-static bool fixed_table(const char *name)
-{
-	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
-		if (!strcmp(name, fixed_keys[i][0]))
-			return true;
-	return false;
-}
-
-/* Names a backup gives a meaning of its own: never a table's key. */
-static bool reserved_key(const char *key)
-{
-	static const char *const reserved[] = { "raffle", "analytics", "metadata", "data",
-						"redis", "schema", NULL };
-	for (const char *const *r = reserved; *r; r++)
-		if (!strcmp(key, *r))
-			return true;
-	return false;
 }
 
 static bool key_taken(const struct pg_schema *s, const char *key)
@@ -224,14 +176,14 @@ static void assign_keys(struct pg_schema *s)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < s->ntables; i++) {
 			struct pg_table *t = &s->tables[i];
-			if (fixed_table(t->name) != !pass)
+			if (bkfile_fixed_table(t->name) != !pass)
 				continue;
-			char *key = pg_table_key(t->name);
-			if (reserved_key(key) || key_taken(s, key)) {
+			char *key = bkfile_table_key(t->name);
+			if (bkfile_reserved_key(key) || key_taken(s, key)) {
 				free(key);
 				key = strdup(t->name);
 			}
-			if (!pass || (!reserved_key(key) && !key_taken(s, key))) {
+			if (!pass || (!bkfile_reserved_key(key) && !key_taken(s, key))) {
 				t->key = key;
 				continue;
 			}

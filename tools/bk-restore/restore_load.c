@@ -80,13 +80,6 @@ int load_finish(struct rctx *c)
 	return end_copy(c);
 }
 
-/*
- * CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
- * constraints (a missing NOT NULL value must reach the default). Made when
- * the backup's rows for the table begin, after its schema has been read: a
- * column the backup types otherwise (and that would not simply widen) is
- * loaded as text, so that the check can name it before anything fails.
- */
 /* The backup's type name as the server spells it (to_regtype: a name the
  * backup gives is never put into SQL as such), or NULL. */
 static char *regtype(struct rctx *c, const char *type)
@@ -100,6 +93,13 @@ static char *regtype(struct rctx *c, const char *type)
 	return name;
 }
 
+/*
+ * CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
+ * constraints (a missing NOT NULL value must reach the default). Made when
+ * the backup's rows for the table begin, after its schema has been read: a
+ * column the backup types otherwise (and that would not simply widen) is
+ * loaded as text, so that the check can name it before anything fails.
+ */
 static int prepare_table(struct rctx *c, struct rtable *rt)
 {
 	struct buf sql = { 0 };
@@ -131,10 +131,9 @@ static int prepare_table(struct rctx *c, struct rtable *rt)
  * (keys may be renamed, SPEC §4.2), else by name or derived key. */
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
-	if (!strcmp(key, "raffle"))
-		return pg_schema_table(&c->s, "Raffle");
-	if (!strcmp(key, "analytics"))
-		return pg_schema_table(&c->s, "RaffleAnalytics");
+	const char *single = bkfile_single_table(key);
+	if (single)
+		return pg_schema_table(&c->s, single);
 	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(c->res->meta, "tables");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(tables, key);
 	struct pg_table *t = cJSON_IsString(name) ? pg_schema_table(&c->s, name->valuestring) : NULL;
