@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "config.h"
 #include "ids.h"
 #include "out.h"
@@ -116,12 +117,14 @@ int main(int argc, char **argv)
 		case 'S': schema_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-verify " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-verify");
 		}
 	}
-	if (optind == argc || (schema_file && argc - optind != 1)) {
-		usage(stderr);
-		return EX_USAGE;
+	if (optind == argc)
+		return usage_error("bk-verify");
+	if (schema_file && argc - optind != 1) {
+		warnx("--save-schema takes one backup");
+		return usage_error("bk-verify");
 	}
 	const char *dir;
 	int rc = config_load();
