@@ -11,6 +11,7 @@
 #include "timefmt.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
+#define SCHEMA_MAX (64 << 20)	/* per table, not per row: DDL up to 16 MB and the catalog */
 
 /* The state of one walk. */
 struct walk {
@@ -316,6 +317,49 @@ static int read_metadata(struct walk *w)
 	return 0;
 }
 
+/* The "schema" member (format 1.1): kept whole, it is per table, not per row. */
+static int read_schema(struct walk *w)
+{
+	struct buf text = { 0 };
+	int t = jsonr_next(w->r);
+	if (t != JSONR_OBJECT)
+		return unexpected(w, t, "schema", "an object");
+	if (w->res->schema)
+		return bad(w, "two schema objects");
+	if (jsonr_capture(w->r, t, &text, SCHEMA_MAX) < 0) {
+		buf_free(&text);
+		return bad(w, "schema: %s", jsonr_error(w->r));
+	}
+	w->res->schema = xnonnull(cJSON_ParseWithLength(text.data, text.len));
+	buf_free(&text);
+	return 0;
+}
+
+/* Its shape: {"tables":{"T":{"columns":[{"name":..,"type":..},...]},...},"ddl":text|null} */
+static int check_schema(struct walk *w)
+{
+	const cJSON *sch = w->res->schema, *tables = cJSON_GetObjectItemCaseSensitive(sch, "tables"), *t;
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(w->res->meta, "version");
+	if (!sch)
+		return cJSON_IsString(version) && strcmp(version->valuestring, "1.0") ?
+			bad(w, "a format %.20s backup without its schema object", version->valuestring) : 0;
+	if (!cJSON_IsObject(tables))
+		return bad(w, "schema.tables is not an object");
+	cJSON_ArrayForEach(t, tables) {
+		const cJSON *cols = cJSON_GetObjectItemCaseSensitive(t, "columns"), *c;
+		if (!cJSON_IsArray(cols))
+			return bad(w, "schema.tables.%s.columns is not an array", t->string);
+		cJSON_ArrayForEach(c, cols)
+			if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "name")) ||
+			    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "type")))
+				return bad(w, "schema.tables.%s: a column without a name or type", t->string);
+	}
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(sch, "ddl");
+	if (ddl && !cJSON_IsString(ddl) && !cJSON_IsNull(ddl))
+		return bad(w, "schema.ddl is not text");
+	return 0;
+}
+
 static const char *meta_string(struct walk *w, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(w->res->meta, name);
@@ -364,6 +408,8 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 			rc = w.have_data ? bad(&w, "two data objects") : walk_data(&w);
 		} else if (!strcmp(r->tok.data, "redis")) {
 			rc = walk_redis(&w);
+		} else if (!strcmp(r->tok.data, "schema")) {
+			rc = read_schema(&w);
 		} else if (jsonr_skip(r, jsonr_next(r)) < 0) {
 			rc = unexpected(&w, JSONR_ERROR, "the backup", "");
 		}
@@ -372,6 +418,8 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 		rc = unexpected(&w, t, "after the backup", "nothing");
 	if (!rc)
 		rc = check_metadata(&w);
+	if (!rc)
+		rc = check_schema(&w);
 	buf_free(&w.key);
 	return rc;
 }
@@ -383,6 +431,7 @@ void verify_result_free(struct verify_result *res)
 	free(res->tables);
 	free(res->index);
 	cJSON_Delete(res->meta);
+	cJSON_Delete(res->schema);
 	*res = (struct verify_result){ 0 };
 }
 
@@ -447,6 +496,24 @@ char *bkfile_table_key(const char *table)
 	return key;
 }
 
+bool bkfile_fixed_table(const char *table)
+{
+	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
+		if (!strcmp(table, fixed_keys[i][0]))
+			return true;
+	return false;
+}
+
+bool bkfile_reserved_key(const char *key)
+{
+	static const char *const reserved[] = { "raffle", "analytics", "metadata", "data",
+						"redis", "schema", NULL };
+	for (const char *const *r = reserved; *r; r++)
+		if (!strcmp(key, *r))
+			return true;
+	return false;
+}
+
 const char *bkfile_single_table(const char *key)
 {
 	if (!strcmp(key, "raffle"))
@@ -463,13 +530,19 @@ static void put(struct out *out, const char *s)
 	out_write(out, s, strlen(s));
 }
 
-void bkfile_write_head(struct out *out, const cJSON *meta)
+void bkfile_write_head(struct out *out, const cJSON *meta, const cJSON *schema)
 {
 	char *head = xnonnull(cJSON_PrintUnformatted(meta));
 	put(out, "{\"metadata\":");
 	put(out, head);
-	put(out, ",\n\"data\":{");
 	free(head);
+	if (schema) {
+		char *sch = xnonnull(cJSON_PrintUnformatted(schema));
+		put(out, ",\n\"schema\":");
+		put(out, sch);
+		free(sch);
+	}
+	put(out, ",\n\"data\":{");
 }
 
 void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep)

@@ -109,7 +109,7 @@ static enum col_kind kind_of(const char *typname, const char *category)
 static const char columns_sql[] =
 	"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
 	"       t.typcategory, coalesce(e.typname, ''), coalesce(e.typcategory, ''), "
-	"       a.attnotnull, a.atthasdef "
+	"       a.attnotnull, a.atthasdef OR a.attidentity <> '' "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
 	"     AND a.attgenerated = '' "
@@ -138,7 +138,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(70, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table), .key = bkfile_table_key(table) };
+		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -155,6 +155,51 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	jsonw_key(&key, PQgetvalue(r, row, 1));
 	t->cols[t->ncols - 1].json_key_len = key.len;
 	t->cols[t->ncols - 1].json_key = (char *)buf_cstr(&key);
+}
+
+static bool key_taken(const struct pg_schema *s, const char *key)
+{
+	for (int i = 0; i < s->ntables; i++)
+		if (s->tables[i].key && !strcmp(s->tables[i].key, key))
+			return true;
+	return false;
+}
+
+/*
+ * Backup keys, injectively (SPEC §4.2): the bot's twelve tables keep theirs;
+ * every other table, in name order, takes its lower-camel plural, or its
+ * own name when that plural is reserved or already taken. A table whose
+ * name is taken too gets no key, and s->key_error says which tables clash.
+ */
+static void assign_keys(struct pg_schema *s)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < s->ntables; i++) {
+			struct pg_table *t = &s->tables[i];
+			if (bkfile_fixed_table(t->name) != !pass)
+				continue;
+			char *key = bkfile_table_key(t->name);
+			if (bkfile_reserved_key(key) || key_taken(s, key)) {
+				free(key);
+				key = strdup(t->name);
+			}
+			if (!pass || (!bkfile_reserved_key(key) && !key_taken(s, key))) {
+				t->key = key;
+				continue;
+			}
+			const struct pg_table *other = NULL;
+			for (int j = 0; j < s->ntables && !other; j++)
+				if (s->tables[j].key && !strcmp(s->tables[j].key, key))
+					other = &s->tables[j];
+			if (!s->key_error && asprintf(&s->key_error,
+				"tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
+				"(\"%s\" is %s): rename one of them", t->name,
+				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
+				key, other ? "taken" : "reserved") < 0)
+				err(70, "out of memory");
+			free(key);
+			t->key = strdup("");
+		}
 }
 
 int pg_schema_load(PGconn *conn, struct pg_schema *s)
@@ -175,6 +220,7 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 	for (int i = 0; i < PQntuples(r); i++)
 		add_column(s, r, i);
 	PQclear(r);
+	assign_keys(s);
 	r = PQexec(conn, fkeys_sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);
@@ -215,13 +261,17 @@ void pg_schema_free(struct pg_schema *s)
 	free(s->fkeys);
 	free(s->tables);
 	free(s->name);
+	free(s->key_error);
 	*s = (struct pg_schema){ 0 };
 }
 
 struct pg_table *pg_schema_table(const struct pg_schema *s, const char *name)
 {
 	for (int i = 0; i < s->ntables; i++)
-		if (!strcmp(s->tables[i].name, name) || !strcmp(s->tables[i].key, name))
+		if (!strcmp(s->tables[i].name, name))
+			return &s->tables[i];
+	for (int i = 0; i < s->ntables; i++)
+		if (*s->tables[i].key && !strcmp(s->tables[i].key, name))
 			return &s->tables[i];
 	return NULL;
 }

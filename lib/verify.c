@@ -172,6 +172,40 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 	return rc;
 }
 
+const char *verify_ddl(const struct verify_result *res)
+{
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(res->schema, "ddl");
+	return cJSON_IsString(ddl) ? ddl->valuestring : NULL;
+}
+
+const char *verify_ddl_error(const struct verify_result *res)
+{
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(res->meta, "ddlError");
+	if (cJSON_IsString(why))
+		return why->valuestring;
+	if (!res->schema)
+		return "a format 1.0 backup: it does not describe its schema";
+	if (!verify_ddl(res) && !strcmp(res->type, "full"))
+		return "the schema object holds no DDL";
+	return NULL;
+}
+
+/* "schema":{"tables":N,"ddl":bool}, and "ddlError" when a full backup has no DDL. */
+static void add_schema_summary(cJSON *o, const struct verify_result *res)
+{
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(res->schema, "tables");
+	if (res->schema) {
+		cJSON *s = cJSON_AddObjectToObject(o, "schema");
+		cJSON_AddNumberToObject(s, "tables", cJSON_GetArraySize(tables));
+		cJSON_AddBoolToObject(s, "ddl", verify_ddl(res) != NULL);
+	} else {
+		cJSON_AddNullToObject(o, "schema");
+	}
+	const char *why = verify_ddl_error(res);
+	if (why && !strcmp(res->type, "full"))
+		cJSON_AddStringToObject(o, "ddlError", why);
+}
+
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -186,10 +220,14 @@ cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 		return o;
 	}
 	cJSON_AddStringToObject(o, "type", res->type);
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(res->meta, "timestamp");
+	if (cJSON_IsString(ts))
+		cJSON_AddStringToObject(o, "timestamp", ts->valuestring);
 	cJSON *rows = cJSON_AddObjectToObject(o, "rows");
 	for (int i = 0; i < res->ntables; i++)
 		cJSON_AddNumberToObject(rows, res->tables[i].key, (double)res->tables[i].rows);
 	cJSON_AddNumberToObject(o, "redisKeys", (double)res->redis_keys);
+	add_schema_summary(o, res);
 	cJSON_AddStringToObject(o, "checksum", res->checksum);
 	if (res->sha256[0])
 		cJSON_AddStringToObject(o, "sha256", res->sha256);

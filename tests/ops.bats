@@ -306,7 +306,7 @@ old_backup() {
 	local id
 	id=$(bk-dump | jq -r .id)
 	# Same length, one byte changed: the checksum no longer matches.
-	sed -i '1s/"version":"1.0"/"version":"1.1"/' "$BACKUP_DIR/$id.json"
+	sed -i '1s/"version":"1.1"/"version":"1.0"/' "$BACKUP_DIR/$id.json"
 	run --separate-stderr "$S/bk-check"
 	echo "$output"
 	[ "$status" -eq 1 ]

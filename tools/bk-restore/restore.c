@@ -36,7 +36,10 @@ static void rts_init(struct rctx *c)
 		rt->absent_ever = calloc(n, sizeof *rt->absent_ever);
 		rt->vals = calloc(n, sizeof *rt->vals);
 		rt->present = calloc(n, sizeof *rt->present);
-		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present)
+		rt->as_text = calloc(n, sizeof *rt->as_text);
+		rt->via = calloc(n, sizeof *rt->via);
+		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text ||
+		    !rt->via)
 			err(70, "out of memory");
 	}
 }
@@ -47,21 +50,28 @@ static void rts_free(struct rctx *c)
 		struct rtable *rt = &c->rts[i];
 		for (int j = 0; j < rt->t->ncols; j++) {
 			free(rt->defaults[j]);
+			free(rt->via[j]);
 			buf_free(&rt->vals[j]);
 		}
 		for (int u = 0; u < rt->nuniq; u++)
 			free(rt->uniq[u].cols);
+		for (int u = 0; u < rt->nunknown; u++)
+			free(rt->unknown[u].name);
+		free(rt->unknown);
 		free(rt->uniq);
 		free(rt->pk.cols);
 		free(rt->defaults);
 		free(rt->absent_ever);
 		free(rt->vals);
 		free(rt->present);
+		free(rt->as_text);
+		free(rt->via);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);
 	}
 	free(c->rts);
+	cJSON_Delete(c->accepted);
 	buf_free(&c->scratch);
 	if (c->redis_values)
 		fclose(c->redis_values);
@@ -76,6 +86,7 @@ static int load(struct rctx *c, struct verify_result *res)
 	sink.ud = c;
 	if (c->opt->skip & GROUP_REDIS)
 		sink.redis = NULL;
+	c->res = res;
 	int rc = verify_backup(c->opt->path, &sink, res);
 	if (!rc)
 		rc = load_finish(c);
@@ -142,7 +153,7 @@ static int safety_backup(struct rctx *c, char **id)
 }
 
 static cJSON *summary(struct rctx *c, const struct verify_result *res, const char *safety,
-		      long long redis_keys)
+		      long long redis_keys, long long migrations)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "backup", res->id ? res->id : "");
@@ -158,6 +169,9 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 		if (c->opt->skip & b)
 			cJSON_AddItemToArray(skipped, cJSON_CreateString(group_name(b)));
 	cJSON_AddNumberToObject(o, "redisKeys", (double)redis_keys);
+	cJSON_AddItemToObject(o, "acceptedLosses",
+			      c->accepted ? cJSON_Duplicate(c->accepted, true) : cJSON_CreateArray());
+	cJSON_AddNumberToObject(o, "prismaMigrations", (double)migrations);
 	if (safety)
 		cJSON_AddStringToObject(o, "safetyBackup", safety);
 	else
@@ -166,7 +180,8 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 }
 
 /* Everything up to the commit; the caller rolls back unless this returns 0. */
-static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
+static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
+		      long long *migrations)
 {
 	/* temp_buffers can only change before the session's first temporary table */
 	int rc = pg_command(c->conn, "SET temp_buffers = '1GB'");
@@ -179,14 +194,14 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 		rc = plan_catalog(c);
 	}
 	if (!rc)
-		rc = load_prepare(c);
-	if (!rc)
 		rc = load(c, res);
 	if (!rc && c->opt->clean && !strcmp(res->type, "raffle")) {
 		warnx("--clean applies to full backups: a raffle backup holds one raffle, not the whole "
 		      "table (restore it without --clean)");
 		rc = EX_USAGE;
 	}
+	if (!rc)
+		rc = check_losses(c);
 	if (!rc && c->opt->clean)
 		rc = plan_check_clean(c);
 	if (rc || c->opt->dry_run)
@@ -198,6 +213,10 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 	if (!rc)
 		rc = plan_apply(c);
 	if (!rc)
+		rc = plan_sequences(c);
+	if (!rc)
+		rc = plan_migrations(c, migrations);
+	if (!rc)
 		rc = pg_command(c->conn, "COMMIT");
 	return rc;
 }
@@ -207,12 +226,12 @@ int restore_run(const struct restore_options *opt, cJSON **out)
 	struct rctx c = { .opt = opt };
 	struct verify_result res = { 0 };
 	char *safety = NULL;
-	long long redis_keys = 0;
+	long long redis_keys = 0, migrations = 0;
 	bool committed = false;
 	*out = NULL;
 	int rc = pg_connect(&c.conn);
 	if (!rc) {
-		rc = restore_db(&c, &res, &safety);
+		rc = restore_db(&c, &res, &safety, &migrations);
 		committed = !rc && !opt->dry_run;
 		if (rc || opt->dry_run) {
 			PGresult *r = PQexec(c.conn, "ROLLBACK");
@@ -229,7 +248,7 @@ int restore_run(const struct restore_options *opt, cJSON **out)
 			      redis_keys);
 	}
 	if (!rc || committed)
-		*out = summary(&c, &res, safety, redis_keys);
+		*out = summary(&c, &res, safety, redis_keys, migrations);
 	rts_free(&c);
 	pg_schema_free(&c.s);
 	PQfinish(c.conn);

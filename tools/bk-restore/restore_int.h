@@ -16,6 +16,13 @@ struct ukey {			/* a unique key: column indexes */
 	int *cols;
 };
 
+/* A member of the backup's rows that is not a column of the live table. */
+struct unknown_member {
+	char *name;
+	bool value;		/* some row holds a value there (not null, not empty) */
+	bool scalar;		/* ... and one that is no nested relation (objects) */
+};
+
 /* One live table and what the backup holds for it. */
 struct rtable {
 	struct pg_table *t;
@@ -35,6 +42,11 @@ struct rtable {
 	struct buf *vals;
 	bool *present;
 	struct buf pending;	/* COPY text not yet sent */
+	int nunknown;
+	struct unknown_member *unknown;
+	bool prepared;		/* its temporary table exists */
+	bool *as_text;		/* per column: typed otherwise in the backup, loaded as text */
+	char **via;		/* ... and the backup's type it goes through (to_regtype), or NULL */
 	int guess;		/* where the next member's column probably is */
 };
 
@@ -44,6 +56,8 @@ struct rctx {
 	struct pg_schema s;
 	struct rtable *rts;	/* parallel to s.tables */
 	struct rtable *copying;	/* whose COPY is open on conn */
+	const struct verify_result *res;	/* the backup being read: metadata, schema */
+	cJSON *accepted;	/* the losses accepted with --accept-loss, as they happened */
 	struct buf scratch;
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
@@ -58,7 +72,7 @@ static inline bool rt_restored(const struct rtable *rt)
 }
 
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
-int load_prepare(struct rctx *c);
+
 int load_finish(struct rctx *c);	/* ends any open COPY */
 extern const struct verify_sink load_sink_ops;
 
@@ -85,6 +99,15 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 /* restore_value.c: "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
  * column; text that is not such a timestamp is appended unchanged. */
 void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
+
+/* restore_check.c: what of the backup would not land, refused unless accepted. */
+int check_losses(struct rctx *c);
+bool type_changed(const struct rctx *c, const struct rtable *rt, int col);
+/* The backup's type of a live column, or NULL when the backup does not say. */
+const char *backup_type(const struct rctx *c, const struct rtable *rt, int col);
+void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first);
+int plan_sequences(struct rctx *c);
+int plan_migrations(struct rctx *c, long long *rows);
 
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,

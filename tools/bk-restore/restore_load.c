@@ -108,33 +108,67 @@ int load_finish(struct rctx *c)
 	return end_copy(c);
 }
 
-/* CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
- * constraints (a missing NOT NULL value must reach the default). */
-int load_prepare(struct rctx *c)
+/* The backup's type name as the server spells it (to_regtype: a name the
+ * backup gives is never put into SQL as such), or NULL. */
+static char *regtype(struct rctx *c, const char *type)
 {
-	for (int i = 0; i < c->s.ntables; i++) {
-		struct rtable *rt = &c->rts[i];
-		if (!rt->selected)
-			continue;
-		char *sql;
-		if (asprintf(&sql, "CREATE TEMP TABLE %s ON COMMIT DROP AS "
-				   "SELECT *, NULL::text AS _bk_absent FROM %s WITH NO DATA",
-			     rt->tmp, rt->qname) < 0)
-			err(70, "out of memory");
-		int rc = pg_command(c->conn, sql);
-		free(sql);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	PGresult *r = PQexecParams(c->conn, "SELECT to_regtype($1)::text", 1, NULL,
+				   (const char *const[]){ type }, NULL, NULL, 0);
+	char *name = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		name = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return name;
 }
 
+/*
+ * CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
+ * constraints (a missing NOT NULL value must reach the default). Made when
+ * the backup's rows for the table begin, after its schema has been read: a
+ * column the backup types otherwise (and that would not simply widen) is
+ * loaded as text, so that the check can name it before anything fails.
+ */
+static int prepare_table(struct rctx *c, struct rtable *rt)
+{
+	struct buf sql = { 0 };
+	int rc = end_copy(c);
+	buf_adds(&sql, "CREATE TEMP TABLE ");
+	buf_adds(&sql, rt->tmp);
+	buf_adds(&sql, " ON COMMIT DROP AS SELECT *, NULL::text AS _bk_absent FROM ");
+	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, " WITH NO DATA");
+	for (int i = 0; i < rt->t->ncols; i++) {
+		rt->as_text[i] = type_changed(c, rt, i);
+		if (!rt->as_text[i])
+			continue;
+		if (!rc)
+			rt->via[i] = regtype(c, backup_type(c, rt, i));
+		buf_adds(&sql, "; ALTER TABLE ");
+		buf_adds(&sql, rt->tmp);
+		add_ident(c, &sql, " ALTER COLUMN ", rt->t->cols[i].name);
+		buf_adds(&sql, " TYPE text");
+	}
+	if (!rc)
+		rc = pg_command(c->conn, buf_cstr(&sql));
+	buf_free(&sql);
+	rt->prepared = !rc;
+	return rc;
+}
+
+/* The live table for a backup key: by the name the metadata gives it
+ * (keys may be renamed, SPEC §4.2), else by name or derived key. */
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
 	const char *single = bkfile_single_table(key);
-	return pg_schema_table(&c->s, single ? single : key);
+	if (single)
+		return pg_schema_table(&c->s, single);
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(c->res->meta, "tables");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(tables, key);
+	struct pg_table *t = cJSON_IsString(name) ? pg_schema_table(&c->s, name->valuestring) : NULL;
+	return t ? t : pg_schema_table(&c->s, key);
 }
 
+/* A key that is no live table is counted by the walk; check_losses names it. */
 static void *table_begin(void *ud, const char *key, bool nested)
 {
 	struct rctx *c = ud;
@@ -147,6 +181,8 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];
 	rt->in_backup = true;
+	if (rt->selected && !rt->prepared && prepare_table(c, rt))
+		return NULL;	/* the error is the database's: load_finish reports it again */
 	return rt->selected ? rt : NULL;
 }
 
@@ -182,8 +218,10 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	struct rctx *c = ud;
 	struct rtable *rt = h;
 	int i = column_of(rt, key);
-	if (i < 0)
+	if (i < 0) {
+		note_unknown(rt, key, r, first);
 		return jsonr_skip(r, first) < 0 ? EX_DATAERR : 0;
+	}
 	char why[256];
 	rt->vals[i].len = 0;
 	if (restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {

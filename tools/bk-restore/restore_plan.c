@@ -178,6 +178,26 @@ void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *na
 	PQfreemem(q);
 }
 
+/* s."col", or CAST(CAST(s."col" AS <backup type>) AS <live type>) when
+ * it was loaded as text (numeric text "1.50" becomes an integer only so) */
+static void add_value(struct rctx *c, struct rtable *rt, struct buf *b, int i)
+{
+	buf_adds(b, rt->as_text[i] ? " CAST(" : " ");
+	if (rt->via[i])
+		buf_adds(b, "CAST(");
+	add_ident(c, b, "s.", rt->t->cols[i].name);
+	if (rt->via[i]) {
+		buf_adds(b, " AS ");
+		buf_adds(b, rt->via[i]);
+		buf_addc(b, ')');
+	}
+	if (rt->as_text[i]) {
+		buf_adds(b, " AS ");
+		buf_adds(b, rt->t->cols[i].type);	/* format_type(): the catalog's own spelling */
+		buf_addc(b, ')');
+	}
+}
+
 /* (SELECT <value or default> AS "col", ... FROM pg_temp."T" s) src */
 static void add_source(struct rctx *c, struct rtable *rt, struct buf *b)
 {
@@ -192,10 +212,10 @@ static void add_source(struct rctx *c, struct rtable *rt, struct buf *b)
 			buf_adds(b, pos);
 			buf_adds(b, rt->defaults[i]);	/* the catalog's own expression */
 			buf_adds(b, ") ELSE");
-			add_ident(c, b, " s.", name);
+			add_value(c, rt, b, i);
 			buf_adds(b, " END");
 		} else {
-			add_ident(c, b, "s.", name);
+			add_value(c, rt, b, i);
 		}
 		add_ident(c, b, " AS ", name);
 	}
