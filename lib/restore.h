@@ -51,7 +51,9 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 		  struct buf *scratch, char *err, size_t errlen);
 
 /* "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
- * column; text that is not such a timestamp is appended unchanged. */
-void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
+ * column; text that does not start like a date is appended unchanged for
+ * PostgreSQL to judge. -1 (nothing appended) for a date that does not
+ * exist, whatever its offset: 2024-02-30T10:00:00+01:00. */
+int restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 #endif

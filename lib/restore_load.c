@@ -161,8 +161,8 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	char why[256];
 	rt->vals[i].len = 0;
 	if (restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
-		snprintf(c->error, sizeof c->error, "%s row %lld, column %s: %s (byte %llu)",
-			 rt->t->name, rt->rows + 1, key, why, (unsigned long long)r->tok_at);
+		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)",
+			 rt->t->name, key, rt->rows + 1, why, (unsigned long long)r->tok_at);
 		return EX_DATAERR;
 	}
 	rt->present[i] = true;

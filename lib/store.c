@@ -78,41 +78,102 @@ void format_iso_ms(int64_t ms, char *out)
 	out[n + 5] = '\0';
 }
 
-int parse_iso_ms(const char *s, int64_t *ms)
+static bool leap(int y)
 {
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	int64_t frac = 0, scale = 1000;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale > 1)
-				frac += (*p - '0') * (scale /= 10);
-		}
-	}
-	int64_t offset = 0;
-	if (*p == '+' || *p == '-') {	/* +HH, +HHMM or +HH:MM, and nothing after */
-		int sign = *p++ == '-' ? -1 : 1, d[4], n = 0;
-		for (; n < 4 && *p; p++) {
-			if (n == 2 && *p == ':')
-				continue;
-			if (*p < '0' || *p > '9')
-				return -1;
-			d[n++] = *p - '0';
-		}
-		if (*p || (n != 2 && n != 4))
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* timegm would make 2024-02-30 March 1st: such dates are refused, not shifted.
+ * A leap second (:60) is the next minute's first, as PostgreSQL reads it. */
+static bool real_date(const struct tm *tm)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y = tm->tm_year + 1900, m = tm->tm_mon;
+	return m >= 0 && m < 12 && tm->tm_mday >= 1 &&
+	       tm->tm_mday <= days[m] + (m == 1 && leap(y)) && tm->tm_hour <= 23 &&
+	       tm->tm_min <= 59 && tm->tm_sec <= 60;
+}
+
+/* +HH, +HHMM or +HH:MM (p at the sign), and nothing after: 0 with
+ * *offset in seconds east, or -1. */
+static int parse_offset(const char *p, long *offset)
+{
+	int sign = *p++ == '-' ? -1 : 1, d[4], n = 0;
+	for (; n < 4 && *p; p++) {
+		if (n == 2 && *p == ':')
+			continue;
+		if (*p < '0' || *p > '9')
 			return -1;
-		offset = sign * ((d[0] * 10 + d[1]) * 3600 + (n == 4 ? (d[2] * 10 + d[3]) * 60 : 0));
-	} else if (*p == 'Z') {
+		d[n++] = *p - '0';
+	}
+	if (*p || (n != 2 && n != 4))
+		return -1;
+	int h = d[0] * 10 + d[1], m = n == 4 ? d[2] * 10 + d[3] : 0;
+	if (h > 23 || m > 59)
+		return -1;
+	*offset = sign * (h * 3600L + m * 60L);
+	return 0;
+}
+
+int parse_iso(const char *s, size_t n, struct iso_time *t)
+{
+	char text[64];
+	struct tm tm = { 0 };
+	*t = (struct iso_time){ 0 };
+	if (n >= sizeof text || memchr(s, '\0', n))
+		return -1;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	for (size_t i = 0; i < 19; i++) {
+		char c = i < n ? text[i] : '\0';
+		bool ok = shape[i] == 'd' ? c >= '0' && c <= '9'
+					  : c == shape[i] || (i == 10 && c == ' ');
+		if (!ok)
+			return -1;
+	}
+	tm.tm_year = atoi(text) - 1900;
+	tm.tm_mon = atoi(text + 5) - 1;
+	tm.tm_mday = atoi(text + 8);
+	tm.tm_hour = atoi(text + 11);
+	tm.tm_min = atoi(text + 14);
+	tm.tm_sec = atoi(text + 17);
+	const char *p = text + 19;
+	if (!real_date(&tm))
+		return -1;
+	if (*p == '.') {
+		t->frac = s + (p - text);
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+		t->frac_len = (size_t)(s + (p - text) - t->frac);
+		if (t->frac_len == 1)
+			return -1;	/* a dot without digits */
+	}
+	long offset = 0;
+	if (*p == '+' || *p == '-') {
+		if (parse_offset(p, &offset) < 0)
+			return -1;
+		t->zone = true;
+	} else if (*p == 'Z' || *p == 'z') {
 		if (p[1])
 			return -1;
+		t->zone = true;
 	} else if (*p != '\0') {
 		return -1;
 	}
-	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
+	t->sec = (int64_t)timegm(&tm) - offset;
+	return 0;
+}
+
+int parse_iso_ms(const char *s, int64_t *ms)
+{
+	struct iso_time t;
+	if (parse_iso(s, strlen(s), &t) < 0)
+		return -1;
+	int64_t frac = 0, scale = 1000;
+	for (size_t i = 1; i < t.frac_len && scale > 1; i++)
+		frac += (t.frac[i] - '0') * (scale /= 10);
+	*ms = t.sec * 1000 + frac;
 	return 0;
 }
 

@@ -344,6 +344,22 @@ changed() {	# changed: which groups still hold their change
 	[ "$(q "SELECT array_length(\"targetUserIds\", 1) || ' ' || \"targetUserIds\"[2] FROM \"ScheduledNotification\"")" = '3 a "quoted", \ and {braces}' ]
 }
 
+@test "a date that does not exist is refused whatever its offset: 65 naming table.column and value" {
+	DB=$(fresh baddate)
+	for when in 2024-02-30T10:00:00+01:00 2024-02-30T10:00:00 2024-02-30T10:00:00Z 2023-02-29T23:00:00-0100; do
+		python3 - "$BK_FIXTURES/restore_values.json" "$BK_TMP/baddate.json" "$when" <<-'PY'
+		import sys
+		t = open(sys.argv[1], encoding="utf-8").read()
+		open(sys.argv[2], "w", encoding="utf-8").write(t.replace("2024-01-01T02:00:00.5+02:00", sys.argv[3]))
+		PY
+		run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --skip-redis \
+			"$BK_TMP/baddate.json"
+		[ "$status" -eq 65 ]
+		[[ $stderr == *'Raffle.startTime'*"$when"* ]]
+		[ "$(bk_count Raffle "$DB")" = 0 ]
+	done
+}
+
 @test "the database down: 69 with libpq's reason, nothing else" {
 	run --separate-stderr env DATABASE_URL="postgresql://bk@/bk?host=$BK_TMP/nowhere&port=1" \
 		bk-restore --yes --no-safety-backup "$FULL"

@@ -10,6 +10,7 @@
 #include "ids.h"
 #include "jsonw.h"
 #include "pg.h"
+#include "restore.h"
 #include "store.h"
 
 static int passed, failed;
@@ -196,6 +197,65 @@ static void test_times(void)
 	CHECK(parse_iso_ms("2024-12-01T02:00:00+2", &ms) < 0);
 	format_iso_ms(1733018400007, s);
 	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
+	/* every offset form names the same instant */
+	const char *same[] = {
+		"2024-12-01T02:00:00Z", "2024-12-01T02:00:00z", "2024-12-01 02:00:00",
+		"2024-12-01T02:00:00", "2024-12-01T04:00:00+02", "2024-12-01T04:00:00+0200",
+		"2024-12-01T04:00:00+02:00", "2024-11-30T23:30:00-0230", "2024-11-30T23:30:00-02:30",
+		"2024-12-01T02:00:00-00:00", "2024-12-01T02:00:00+00:00",
+	};
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+		CHECK(parse_iso_ms(same[i], &ms) == 0 && ms == 1733018400000);
+	/* dates that do not exist are refused, whatever the offset; so are broken offsets */
+	const char *bad[] = {
+		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
+		"2024-02-30 10:00:00-0500", "2023-02-29T00:00:00+00", "2024-04-31T00:00:00Z",
+		"2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z", "2024-01-00T00:00:00Z",
+		"2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-01-01T23:59:61Z",
+		"2024-01-01T00:00:00+24:00", "2024-01-01T00:00:00+01:60", "2024-01-01T00:00:00.Z",
+		"2024-1-01T00:00:00Z", " 2024-01-01T00:00:00Z", "2024-01-01T00:00:00+01:0",
+		"2024-01-01T00:00:00 +01:00",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		CHECK(parse_iso_ms(bad[i], &ms) < 0);
+	CHECK(parse_iso_ms("2024-02-29T00:00:00Z", &ms) == 0);
+	CHECK(parse_iso_ms("2000-02-29T00:00:00Z", &ms) == 0);
+	CHECK(parse_iso_ms("2016-12-31T23:59:60Z", &ms) == 0 && ms == 1483228800000);
+	CHECK(parse_iso_ms("1900-02-29T00:00:00Z", &ms) < 0);
+	struct iso_time t;
+	CHECK(parse_iso("2024-12-01T02:00:00.123456+01", 29, &t) == 0 && t.zone &&
+	      t.sec == 1733014800 && t.frac_len == 7 && !strncmp(t.frac, ".123456", 7));
+	CHECK(parse_iso("2024-12-01T02:00:00\0Z", 21, &t) < 0);
+}
+
+/* What restore writes into a timestamp column: UTC, the fraction as written. */
+static void test_restore_timestamps(void)
+{
+	const char *cases[][2] = {
+		{ "2024-12-01T04:00:00.5+02:00", "2024-12-01 02:00:00.5" },
+		{ "2024-12-01T04:00:00.123456+0200", "2024-12-01 02:00:00.123456" },
+		{ "2024-12-01T00:00:00-05", "2024-12-01 05:00:00" },
+		{ "2024-12-01T02:00:00.000Z", "2024-12-01 02:00:00.000" },
+		{ "2024-12-01 02:00:00", "2024-12-01 02:00:00" },
+		{ "2024-03-01T00:30:00+01:00", "2024-02-29 23:30:00" },
+		{ "infinity", "infinity" },
+		{ "2024-12-01", "2024-12-01" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct buf b = { 0 };
+		CHECK(restore_timestamp_utc(cases[i][0], strlen(cases[i][0]), &b) == 0);
+		CHECK(!strcmp(buf_cstr(&b), cases[i][1]));
+		buf_free(&b);
+	}
+	const char *refused[] = {
+		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
+		"2024-02-30 10:00:00 +01:00", "2024-02-30", "2023-02-29T23:00:00-01:00",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		struct buf b = { 0 };
+		CHECK(restore_timestamp_utc(refused[i], strlen(refused[i]), &b) < 0 && b.len == 0);
+		buf_free(&b);
+	}
 }
 
 static void test_table_keys(void)
@@ -220,6 +280,7 @@ int main(void)
 	test_jsonw_random();
 	test_copyjson();
 	test_times();
+	test_restore_timestamps();
 	test_table_keys();
 	printf("core: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
