@@ -43,12 +43,30 @@ int pg_command(PGconn *conn, const char *sql)
 
 int pg_fail(PGconn *conn, const char *what)
 {
-	const char *msg = PQerrorMessage(conn);
+	char *msg = config_scrub(PQerrorMessage(conn));
 	size_t n = strlen(msg);
 	while (n && isspace((unsigned char)msg[n - 1]))
 		n--;
 	warnx("database: %s: %.*s", what, (int)n, msg);
+	free(msg);
 	return PQstatus(conn) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+}
+
+/* A URL libpq cannot even parse is a configuration error (64), not an
+ * unreachable server; its message is scrubbed, for libpq quotes it whole. */
+static int check_dsn(const char *dsn)
+{
+	char *why = NULL;
+	PQconninfoOption *o = PQconninfoParse(dsn, &why);
+	PQconninfoFree(o);
+	if (o)
+		return 0;
+	char *msg = config_scrub(why ? why : "out of memory");
+	warnx("DATABASE_URL is malformed: %.*s (percent-encode special characters of the password)",
+	      (int)strcspn(msg, "\n"), msg);
+	free(msg);
+	PQfreemem(why);
+	return EX_USAGE;
 }
 
 int pg_connect(PGconn **conn)
@@ -61,11 +79,17 @@ int pg_connect(PGconn **conn)
 	}
 	char *dsn = strdup(url);
 	char *schema = take_schema_param(dsn);
+	if (check_dsn(dsn)) {
+		free(dsn);
+		free(schema);
+		return EX_USAGE;
+	}
 	*conn = PQconnectdb(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
-		const char *msg = PQerrorMessage(*conn);
+		char *msg = config_scrub(PQerrorMessage(*conn));
 		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+		free(msg);
 		PQfinish(*conn);
 		*conn = NULL;
 		free(schema);

@@ -102,7 +102,7 @@ static int read_replies(redisContext *ctx, int n)
 			return redis_fail(ctx, "SET");
 		bool bad = reply->type == REDIS_REPLY_ERROR;
 		if (bad)
-			warnx("redis: SET: %s", reply->str);
+			redis_warn("SET", reply->str);
 		freeReplyObject(reply);
 		if (bad)
 			return EX_UNAVAILABLE;

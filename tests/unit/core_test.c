@@ -228,6 +228,30 @@ static void test_times(void)
 	CHECK(parse_iso("2024-12-01T02:00:00\0Z", 21, &t) < 0);
 }
 
+/* Every connection error goes through config_scrub before it is shown. */
+static void test_scrub(void)
+{
+	setenv("DATABASE_URL", "postgresql://bk:pa%zz@w%40rd@db.example/bk?sslmode=require", 1);
+	setenv("REDIS_URL", "redis://:r3dis%21pw@cache:6379/0", 1);
+	setenv("TELEGRAM_BOT_TOKEN", "123:TOKENabc", 1);
+	char *m = config_scrub("invalid percent-encoded token: \"pa%zz@w%40rd\" in "
+			       "postgresql://bk:pa%zz@w%40rd@db.example/bk?sslmode=require; "
+			       "AUTH r3dis!pw or r3dis%21pw; pa%zz@w@rd; bot123:TOKENabc");
+	CHECK(!strstr(m, "pa%zz") && !strstr(m, "r3dis") && !strstr(m, "TOKENabc") && !strstr(m, "w@rd"));
+	CHECK(strstr(m, "invalid percent-encoded token") != NULL);
+	free(m);
+	setenv("DATABASE_URL", "host=db password='se cret' user=bk", 1);
+	m = config_scrub("bad: password='se cret' and se cret");
+	CHECK(!strstr(m, "se cret"));
+	free(m);
+	unsetenv("DATABASE_URL");
+	unsetenv("REDIS_URL");
+	unsetenv("TELEGRAM_BOT_TOKEN");
+	m = config_scrub("nothing to hide");
+	CHECK(!strcmp(m, "nothing to hide"));
+	free(m);
+}
+
 /* What restore writes into a timestamp column: UTC, the fraction as written. */
 static void test_restore_timestamps(void)
 {
@@ -281,6 +305,7 @@ int main(void)
 	test_copyjson();
 	test_times();
 	test_restore_timestamps();
+	test_scrub();
 	test_table_keys();
 	printf("core: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
