@@ -35,8 +35,15 @@ static void rts_init(struct rctx *c)
 		rt->absent_ever = calloc(n, sizeof *rt->absent_ever);
 		rt->vals = calloc(n, sizeof *rt->vals);
 		rt->present = calloc(n, sizeof *rt->present);
-		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present)
+		rt->vcols = calloc(n, sizeof *rt->vcols);
+		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->vcols)
 			err(70, "out of memory");
+		for (int j = 0; j < t->ncols; j++) {
+			rt->vcols[j] = value_col_of_type(t->cols[j].type);
+			rt->vcols[j].kind = t->cols[j].kind;	/* the catalog's word (domains, enums) */
+			if (t->cols[j].kind != COL_NUMBER)
+				rt->vcols[j].int_bits = 0;
+		}
 	}
 }
 
@@ -56,6 +63,7 @@ static void rts_free(struct rctx *c)
 		free(rt->absent_ever);
 		free(rt->vals);
 		free(rt->present);
+		free(rt->vcols);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);
@@ -78,6 +86,8 @@ static int load(struct rctx *c, struct verify_result *res)
 	int rc = verify_backup(c->opt->path, &sink, res);
 	if (!rc)
 		rc = load_finish(c);
+	if (!rc && c->error[0])
+		rc = EX_DATAERR;	/* refused by the sink on the way, the walk went on */
 	if (rc == EX_DATAERR || rc == EX_NOINPUT || rc == EX_IOERR) {
 		const char *why = res->error[0] ? res->error : c->error;
 		if (*why)
@@ -187,8 +197,14 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 		      "table (restore it without --clean)");
 		rc = EX_USAGE;
 	}
+	if (!rc && !strcmp(res->type, "raffle")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->meta, "raffleId");
+		rc = plan_check_raffle(c, cJSON_IsString(id) ? id->valuestring : NULL);
+	}
 	if (!rc && c->opt->clean)
 		rc = plan_check_clean(c);
+	if (!rc && !(c->opt->skip & GROUP_REDIS))
+		rc = redis_check(c);	/* before anything commits: Redis cannot roll back */
 	if (rc || c->opt->dry_run)
 		return rc;
 	if (!c->opt->yes)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "restore.h"
+#include "value.h"
 #include "verify.h"
 
 struct ukey {			/* a unique key: column indexes */
@@ -20,9 +21,11 @@ struct rtable {
 	unsigned group;
 	bool selected;		/* its group is being restored */
 	bool in_backup;		/* the backup has rows (maybe zero) for it */
+	bool nested;		/* in a raffle backup, beside the raffle row */
 	long long rows;		/* rows loaded into tmp */
 	long long applied;	/* rows inserted or updated */
 	char **defaults;	/* per column: default expression, or NULL */
+	struct value_col *vcols;	/* per column: what value_fits checks */
 	bool *absent_ever;	/* per column: some row lacked it */
 	struct ukey pk;		/* n == 0: no primary key */
 	int nuniq;
@@ -60,6 +63,7 @@ extern const struct verify_sink load_sink_ops;
 /* restore_plan.c: catalog, order, and the statements that apply the rows. */
 int plan_catalog(struct rctx *c);
 int plan_check_clean(struct rctx *c);
+int plan_check_raffle(struct rctx *c, const char *raffle_id);
 int plan_apply(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
@@ -68,6 +72,7 @@ void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *na
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
 		const char *ttl);
+int redis_check(struct rctx *c);
 int redis_apply(struct rctx *c, long long *set);
 
 #endif

@@ -410,6 +410,55 @@ int plan_check_clean(struct rctx *c)
 	return 0;
 }
 
+/* Rows of rt whose column col is not raffle_id: 0, or a count > 0, or -1 (failed). */
+static long long foreign_rows(struct rctx *c, struct rtable *rt, const char *col, const char *raffle_id)
+{
+	struct buf sql = { 0 };
+	buf_adds(&sql, "SELECT count(*) FROM ");
+	buf_adds(&sql, rt->tmp);
+	add_ident(c, &sql, " WHERE ", col);
+	buf_adds(&sql, "::text IS DISTINCT FROM $1");
+	const char *params[] = { raffle_id };
+	PGresult *r = PQexecParams(c->conn, buf_cstr(&sql), 1, NULL, params, NULL, NULL, 0);
+	buf_free(&sql);
+	long long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	return n;
+}
+
+/*
+ * A raffle backup gives back one raffle: its row, the rows that point at
+ * it, its analytics. A row of another raffle in it is refused (a crafted
+ * or mixed-up file would otherwise write into raffles it does not hold).
+ */
+int plan_check_raffle(struct rctx *c, const char *raffle_id)
+{
+	for (int i = 0; raffle_id && i < c->s.ntables; i++) {
+		struct rtable *rt = &c->rts[i];
+		if (!rt_restored(rt))
+			continue;
+		const char *col = NULL;
+		if (!strcmp(rt->t->name, "Raffle"))
+			col = "id";
+		for (int k = 0; !col && k < c->s.nfkeys; k++)
+			if (!strcmp(c->s.fkeys[k].table, rt->t->name) &&
+			    !strcmp(c->s.fkeys[k].ref_table, "Raffle"))
+				col = c->s.fkeys[k].column;
+		if (!col)
+			continue;
+		long long n = foreign_rows(c, rt, col, raffle_id);
+		if (n < 0)
+			return plan_fail(c, rt->t->name);
+		if (n) {
+			warnx("%s: %lld %s row%s of another raffle than %s (%s.%s): a raffle backup holds "
+			      "only its raffle's rows; nothing has been changed",
+			      c->opt->path, n, rt->t->name, n == 1 ? "" : "s", raffle_id, rt->t->name, col);
+			return EX_DATAERR;
+		}
+	}
+	return 0;
+}
+
 int plan_apply(struct rctx *c)
 {
 	struct rtable **list = calloc((size_t)c->s.ntables + 1, sizeof *list);

@@ -10,6 +10,7 @@
 #include "jsonw.h"
 #include "restore.h"
 #include "store.h"
+#include "value.h"
 
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
 static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size_t errlen)
@@ -39,19 +40,6 @@ static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size
 	return 0;
 }
 
-/* Whether s starts with a calendar date that does not exist ("2024-02-30..."). */
-static bool impossible_date(const char *s, size_t n)
-{
-	static const char shape[] = "dddd-dd-dd";
-	for (size_t i = 0; i < 10; i++)
-		if (i >= n || (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != '-'))
-			return false;
-	char midnight[20];
-	struct iso_time t;
-	snprintf(midnight, sizeof midnight, "%.10sT00:00:00", s);
-	return parse_iso(midnight, 19, &t) < 0;
-}
-
 /*
  * PostgreSQL reads "...+02:00" into a timestamp WITHOUT time zone by
  * dropping the offset: the wall time would be kept, the instant lost. The
@@ -63,7 +51,7 @@ int restore_timestamp_utc(const char *s, size_t n, struct buf *out)
 {
 	struct iso_time t;
 	if (parse_iso(s, n, &t) < 0) {
-		if (impossible_date(s, n))
+		if (value_impossible_date(s, n))
 			return -1;
 		buf_add(out, s, n);	/* "infinity", BC dates, ...: PostgreSQL decides */
 		return 0;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ids.h"
 #include "store.h"
+#include "verify_check.h"
 
 #define HEAD_BYTES (64 * 1024)
 
@@ -180,9 +181,11 @@ int parse_iso_ms(const char *s, int64_t *ms)
 /*
  * Finds the value of a member of the top-level object, when it is an object,
  * within the first len bytes: strings are skipped whole so that braces and
- * quotes inside them do not count.
+ * quotes inside them do not count. skip: how many such members to pass
+ * over first (1: whether there is a second).
  */
-static int find_top_object(const char *s, size_t len, const char *name, size_t *from, size_t *to)
+static int find_top_object(const char *s, size_t len, const char *name, int skip, size_t *from,
+			   size_t *to)
 {
 	int depth = 0;
 	size_t key_at = 0, key_len = 0, start = 0;
@@ -202,7 +205,9 @@ static int find_top_object(const char *s, size_t len, const char *name, size_t *
 			    !memcmp(s + key_at, name, key_len))
 				start = i + 1;
 		} else if (c == '}' || c == ']') {
-			if (--depth == 1 && start) {
+			if (--depth == 1 && start && skip-- > 0) {
+				start = 0;
+			} else if (depth == 1 && start) {
 				*from = start - 1;
 				*to = i + 1;
 				return 0;
@@ -231,11 +236,21 @@ static char *json_str(const cJSON *obj, const char *name)
 static void read_metadata(const char *head, size_t len, struct backup_info *info)
 {
 	size_t from, to;
-	if (find_top_object(head, len, "metadata", &from, &to) < 0) {
+	if (find_top_object(head, len, "metadata", 0, &from, &to) < 0) {
 		info->error = strdup("no metadata object at the start of the file");
 		return;
 	}
+	size_t from2, to2;
+	if (find_top_object(head, len, "metadata", 1, &from2, &to2) == 0) {
+		info->error = strdup("two metadata objects");	/* which one to believe? */
+		return;
+	}
 	cJSON *meta = cJSON_ParseWithLength(head + from, to - from);
+	if (meta && json_duplicate_member(meta)) {
+		cJSON_Delete(meta);
+		info->error = strdup("a member of the metadata appears twice");
+		return;
+	}
 	if (!meta) {
 		info->error = strdup("metadata is not valid JSON");
 		return;

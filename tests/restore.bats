@@ -360,6 +360,89 @@ changed() {	# changed: which groups still hold their change
 	done
 }
 
+# edit SRC DST PYTHON: DST is SRC's text (t) or JSON (d) changed by the statements
+edit() {
+	python3 - "$1" "$2" "$3" <<-'PY'
+	import json, sys
+	src, dst, code = sys.argv[1:]
+	t = open(src, encoding="utf-8").read()
+	d = json.loads(t)
+	env = {"t": t, "d": d, "json": json}
+	exec(code, env)
+	out = env["t"] if env["t"] is not t else json.dumps(env["d"])
+	open(dst, "w", encoding="utf-8").write(out)
+	PY
+}
+
+# refused FILE [RESTORE OPTIONS]: bk-verify and bk-restore both exit 65 and nothing changes
+refused() {
+	local file=$1
+	shift
+	run --separate-stderr bk-verify "$file"
+	echo "verify: $output $stderr"
+	[ "$status" -eq 65 ]
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$@" "$file"
+	echo "restore: $stderr"
+	[ "$status" -eq 65 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+}
+
+@test "hostile: a member name holding \\u0000 is refused (65), never cut short onto another" {
+	DB=$(restored nul)
+	q "UPDATE \"Admin\" SET permissions = 'live'"
+	edit "$FULL" "$BK_TMP/nul1.json" 't = t.replace("\"permissions\":", "\"permissions\\u0000zzz\":", 1)'
+	refused "$BK_TMP/nul1.json"
+	[[ $stderr == *'\u0000'* ]]
+	edit "$FULL" "$BK_TMP/nul2.json" 't = t.replace("\"admins\":[", "\"admins\\u0000x\":[", 1)'
+	refused "$BK_TMP/nul2.json"
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions <> 'live'")" = 0 ]
+}
+
+@test "hostile: a raffle backup may hold only its raffle's rows" {
+	DB=$(restored hostraffle)
+	rid=cawkward00000000000000000a
+	path=$(json "$(DATABASE_URL=$DB bk-raffle "$rid")" path)
+	other=$(q "SELECT id FROM \"Raffle\" WHERE id <> '$rid' ORDER BY id LIMIT 1")
+	# nested admins, a top-level walletUsers: tables that do not hang off Raffle
+	edit "$path" "$BK_TMP/r1.json" 'd["data"]["raffle"]["admins"] = [{"id": "evil", "telegramUserId": 1, "updatedAt": "2024-01-01T00:00:00Z"}]'
+	refused "$BK_TMP/r1.json"
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE id = 'evil'")" = 0 ]
+	edit "$path" "$BK_TMP/r2.json" 'd["data"]["walletUsers"] = [{"walletAddress": "evil", "telegramUserId": 1, "updatedAt": "2024-01-01T00:00:00Z"}]'
+	refused "$BK_TMP/r2.json"
+	# a ticket of another raffle inside this one: verify cannot know, restore refuses
+	edit "$path" "$BK_TMP/r3.json" "d['data']['raffle']['tickets'][0]['raffleId'] = '$other'"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$BK_TMP/r3.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"Ticket"*"another raffle"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+}
+
+@test "hostile: Redis keys outside the backup's pattern, of another type, or TTLs out of range are refused" {
+	DB=$(restored hostredis)
+	q "UPDATE \"Admin\" SET permissions = 'live'"
+	edit "$FULL" "$BK_TMP/k1.json" 'd["redis"]["conversations"]["victim:hash"] = "x"'
+	refused "$BK_TMP/k1.json"
+	[[ $stderr == *'victim:hash'*pattern* ]]
+	edit "$FULL" "$BK_TMP/k2.json" 'd["redis"]["ttl"]["conversation:111:222"] = 99999999999999999999'
+	grep -q 99999999999999999999 "$BK_TMP/k2.json"
+	refused "$BK_TMP/k2.json"
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --dry-run "$BK_TMP/k2.json"
+	[ "$status" -eq 65 ]
+	# a live key of another type is never overwritten; checked before the commit
+	bk_redis DEL conversation:111:222 >/dev/null
+	bk_redis HSET conversation:111:222 f v >/dev/null
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *'conversation:111:222'*hash* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	[ "$(bk_redis TYPE conversation:111:222)" = hash ]
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions <> 'live'")" = 0 ]
+	bk_redis DEL conversation:111:222 >/dev/null
+}
+
 @test "the database down: 69 with libpq's reason, nothing else" {
 	run --separate-stderr env DATABASE_URL="postgresql://bk@/bk?host=$BK_TMP/nowhere&port=1" \
 		bk-restore --yes --no-safety-backup "$FULL"
