@@ -173,7 +173,7 @@ static const char columns_sql[] =
 	"ORDER BY c.relname COLLATE \"C\", a.attnum";
 
 static const char fkeys_sql[] =
-	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype "
+	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype, k.confupdtype "
 	"FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
 	"JOIN pg_class p ON p.oid = k.confrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -241,6 +241,7 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 			.ref_table = strdup(PQgetvalue(r, i, 2)),
 			.ref_column = strdup(PQgetvalue(r, i, 3)),
 			.on_delete = *PQgetvalue(r, i, 4),
+			.on_update = *PQgetvalue(r, i, 5),
 		};
 	PQclear(r);
 	return 0;

@@ -309,10 +309,125 @@ static int check_replace_cascade(struct rctx *c, struct rtable *rt, const struct
 	return rc;
 }
 
+/* Whether some live row matches a backup row on u under another primary
+ * key, and `extra` (SQL over t and src, or NULL) holds for it: 1, 0, or -rc. */
+static int replaced_exists(struct rctx *c, struct rtable *rt, const struct ukey *u, const char *join,
+			   const char *extra)
+{
+	struct buf sql = { 0 };
+	long long found = 0;
+	buf_adds(&sql, "SELECT 1 FROM ");
+	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, " t ");
+	buf_adds(&sql, join ? join : "");
+	buf_adds(&sql, " JOIN ");
+	add_source(c, rt, &sql);
+	buf_adds(&sql, " ON ");
+	add_other_row(c, rt, u, &sql);
+	if (extra) {
+		buf_adds(&sql, " WHERE ");
+		buf_adds(&sql, extra);
+	}
+	buf_adds(&sql, " LIMIT 1");
+	int rc = run(c, rt, &sql, &found);
+	buf_free(&sql);
+	return rc ? -rc : found > 0;
+}
+
+/* EXISTS (a live row of rt with src's primary key) */
+static void add_pk_taken(struct rctx *c, struct rtable *rt, struct buf *b)
+{
+	buf_adds(b, "EXISTS (SELECT 1 FROM ");
+	buf_adds(b, rt->qname);
+	buf_adds(b, " o WHERE ");
+	add_match(c, rt, &rt->pk, b, "o.", "src.");
+	buf_adds(b, ")");
+}
+
+/*
+ * Before a live row found by the unique key u takes the backup row's
+ * primary key: refused when the backup row would replace two live rows
+ * (another has its primary key), or when the live row has children whose
+ * foreign key does not follow an update (not ON UPDATE CASCADE).
+ */
+static int check_repoint(struct rctx *c, struct rtable *rt, const struct ukey *u)
+{
+	struct buf cond = { 0 };
+	add_pk_taken(c, rt, &cond);
+	int found = replaced_exists(c, rt, u, NULL, buf_cstr(&cond));
+	buf_free(&cond);
+	if (found > 0) {
+		warnx("refused: a %s row of the backup has the primary key of one live row and a "
+		      "unique key of another: restoring it would make a live row disappear "
+		      "(change one of the live rows' keys first)", rt->t->name);
+		return EX_NOPERM;
+	}
+	for (int k = 0; !found && k < c->s.nfkeys; k++) {
+		const struct pg_fkey *f = &c->s.fkeys[k];
+		struct rtable *ch = rt_named(c, f->table);
+		if (f->on_update == 'c' || strcmp(f->ref_table, rt->t->name) || !ch)
+			continue;
+		bool to_pk = false;
+		for (int i = 0; i < rt->pk.n; i++)
+			to_pk |= !strcmp(rt->t->cols[rt->pk.cols[i]].name, f->ref_column);
+		if (!to_pk)
+			continue;
+		struct buf join = { 0 };
+		buf_adds(&join, "JOIN ");
+		buf_adds(&join, ch->qname);
+		buf_adds(&join, " ch ON ");
+		add_ident(c, &join, "t.", f->ref_column);
+		add_ident(c, &join, " = ch.", f->column);
+		found = replaced_exists(c, rt, u, buf_cstr(&join), NULL);
+		buf_free(&join);
+		if (found > 0) {
+			warnx("refused: a %s row of the backup replaces a live one with the same unique key "
+			      "under another id, and that row has %s rows whose foreign key %s.%s is not "
+			      "ON UPDATE CASCADE: they would be lost or block (change the live row's key "
+			      "first, or make the foreign key ON UPDATE CASCADE)",
+			      rt->t->name, ch->t->name, ch->t->name, f->column);
+			return EX_NOPERM;
+		}
+	}
+	return found < 0 ? -found : 0;
+}
+
+/*
+ * The live row with the backup row's value of the unique key u, under
+ * another primary key, becomes the backup's row: its primary key is
+ * updated to the backup's (children follow through ON UPDATE CASCADE)
+ * and the upsert that follows updates the rest in place. Nothing is
+ * deleted, so nothing cascades.
+ */
+static int repoint(struct rctx *c, struct rtable *rt, const struct ukey *u)
+{
+	int rc = check_repoint(c, rt, u);
+	if (rc)
+		return rc;
+	struct buf sql = { 0 };
+	buf_adds(&sql, "UPDATE ");
+	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, " t SET ");
+	for (int i = 0; i < rt->pk.n; i++) {
+		const char *name = rt->t->cols[rt->pk.cols[i]].name;
+		add_ident(c, &sql, i ? ", " : "", name);
+		add_ident(c, &sql, " = src.", name);
+	}
+	buf_adds(&sql, " FROM ");
+	add_source(c, rt, &sql);
+	buf_adds(&sql, " WHERE ");
+	add_other_row(c, rt, u, &sql);
+	rc = run(c, rt, &sql, NULL);
+	buf_free(&sql);
+	return rc;
+}
+
 /*
  * A backup row replaces the live row with the same primary key (updated
- * in place) or the same value of another unique key (that row is deleted
- * first, unless it is the very row the primary key matches).
+ * in place) or the same value of another unique key (re-pointed, then
+ * updated in place). A table without a primary key cannot re-point: the
+ * live row is deleted, refused when that would cascade into a table this
+ * restore does not give back.
  */
 static int apply_table(struct rctx *c, struct rtable *rt)
 {
@@ -328,6 +443,10 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 		rc = run(c, rt, &sql, NULL);
 	}
 	for (int u = 0; !rc && live && u < rt->nuniq; u++) {
+		if (rt->pk.n) {
+			rc = repoint(c, rt, &rt->uniq[u]);
+			continue;
+		}
 		rc = check_replace_cascade(c, rt, &rt->uniq[u]);
 		if (rc)
 			break;

@@ -172,21 +172,52 @@ changed() {	# changed: which groups still hold their change
 	[ "$status" -eq 0 ]
 }
 
-@test "merge is refused when replacing a row by another unique key would cascade into a table not restored" {
-	DB=$(restored cascade)
-	# a table the backup does not hold, hanging off a row that merge would replace
+@test "merge: a live row replaced by another unique key keeps its children, restored tables or not" {
+	DB=$(restored keepkids)
+	day=$(q 'SELECT min(id) FROM "DailyAnalytics"')
+	# the live row of that date under another id, with a child the backup does not have
+	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = '$day'"
+	q "INSERT INTO \"DexDailyStats\" (id, \"analyticsId\", dex) VALUES ('live-child', 'other-day-id', 'live-dex')"
+	# and a table the backup does not hold, hanging off the same row
 	q 'CREATE TABLE "DayNote" (id text PRIMARY KEY, "analyticsId" text NOT NULL
 	   REFERENCES "DailyAnalytics"(id) ON DELETE CASCADE ON UPDATE CASCADE)'
+	q "INSERT INTO \"DayNote\" VALUES ('note', 'other-day-id')"
+	dex=$(bk_count DexDailyStats "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	# the backup's row took the live one's place; nothing that hung off it is gone
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = 'other-day-id'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = '$day'")" = 1 ]
+	[ "$(q "SELECT \"analyticsId\" FROM \"DexDailyStats\" WHERE id = 'live-child'")" = "$day" ]
+	[ "$(q "SELECT \"analyticsId\" FROM \"DayNote\" WHERE id = 'note'")" = "$day" ]
+	[ "$(bk_count DexDailyStats "$DB")" = "$dex" ]
+	[ "$(bk_count DailyAnalytics "$DB")" = "$(bk_count DailyAnalytics)" ]
+}
+
+@test "merge is refused, naming them, when a replaced row's children cannot follow (not ON UPDATE CASCADE)" {
+	DB=$(restored cascade)
+	q 'CREATE TABLE "DayNote" (id text PRIMARY KEY, "analyticsId" text NOT NULL
+	   REFERENCES "DailyAnalytics"(id) ON DELETE CASCADE)'
 	day=$(q 'SELECT min(id) FROM "DailyAnalytics"')
 	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = '$day'"
 	q "INSERT INTO \"DayNote\" VALUES ('note', 'other-day-id')"
 	before=$(bk_pgdump_data "$DB")
 	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
 	[ "$status" -eq 77 ]
-	[[ $stderr == *"DailyAnalytics"*"DayNote"*"ON DELETE CASCADE"* ]]
+	[[ $stderr == *"DailyAnalytics"*"DayNote"*"ON UPDATE CASCADE"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	# a backup row holding the id of one live row and the date of another: refused too
+	q 'DELETE FROM "DayNote"'
+	q "INSERT INTO \"DailyAnalytics\" (id, date, \"updatedAt\") SELECT '$day', date + interval '1000 days', now()
+	   FROM \"DailyAnalytics\" WHERE id = 'other-day-id'"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *"DailyAnalytics"*"disappear"* ]]
 	[ "$before" = "$(bk_pgdump_data "$DB")" ]
 	# without rows to lose, the same restore goes through
-	q 'DELETE FROM "DayNote"'
+	q "DELETE FROM \"DailyAnalytics\" WHERE id = '$day'"
 	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
 	[ "$status" -eq 0 ]
 	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = '$day'")" = 1 ]
