@@ -70,6 +70,7 @@ static void rts_free(struct rctx *c)
 	}
 	free(c->rts);
 	buf_free(&c->scratch);
+	free(c->activity_since);
 	if (c->redis_values)
 		fclose(c->redis_values);
 	if (c->redis_ttls)
@@ -103,6 +104,23 @@ static void print_counts(struct rctx *c)
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].rows);
+}
+
+/* --clean: what goes (in a dry run, what would), and what stays because
+ * the backup could not have held it. */
+static void print_clean(struct rctx *c)
+{
+	if (c->activity_since && strcmp(c->activity_since, "infinity"))
+		fprintf(stderr, "bk-restore: --clean keeps UserActivity rows older than %s: the backup "
+				"holds only its window of UserActivity\n", c->activity_since);
+	else if (c->activity_since)
+		fprintf(stderr, "bk-restore: --clean keeps every UserActivity row: the backup holds none\n");
+	if (!c->opt->dry_run)
+		return;
+	fprintf(stderr, "bk-restore: --clean would delete these live rows that the backup does not hold:\n");
+	for (int i = 0; i < c->s.ntables; i++)
+		if (rt_restored(&c->rts[i]) && c->rts[i].deleted)
+			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].deleted);
 }
 
 /* On a terminal the operator types the backup's id (SPEC §5.5). */
@@ -162,6 +180,12 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
+	if (c->opt->clean) {
+		cJSON *deleted = cJSON_AddObjectToObject(o, "deleted");
+		for (int i = 0; i < c->s.ntables; i++)
+			if (rt_restored(&c->rts[i]))
+				cJSON_AddNumberToObject(deleted, c->rts[i].t->name, (double)c->rts[i].deleted);
+	}
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	static const char *const names[] = { "raffles", "analytics", "users", "redis" };
 	for (unsigned b = 0; b < 4; b++)
@@ -202,9 +226,15 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 		rc = plan_check_raffle(c, cJSON_IsString(id) ? id->valuestring : NULL);
 	}
 	if (!rc && c->opt->clean)
+		rc = plan_clean_scope(c, res->meta);
+	if (!rc && c->opt->clean)
 		rc = plan_check_clean(c);
+	if (!rc && c->opt->clean && c->opt->dry_run)
+		rc = plan_count_clean(c);
 	if (!rc && !(c->opt->skip & GROUP_REDIS))
 		rc = redis_check(c);	/* before anything commits: Redis cannot roll back */
+	if (!rc && c->opt->clean)
+		print_clean(c);
 	if (rc || c->opt->dry_run)
 		return rc;
 	if (!c->opt->yes)

@@ -24,6 +24,7 @@ struct rtable {
 	bool nested;		/* in a raffle backup, beside the raffle row */
 	long long rows;		/* rows loaded into tmp */
 	long long applied;	/* rows inserted or updated */
+	long long deleted;	/* --clean: rows deleted, or that would be (--dry-run) */
 	char **defaults;	/* per column: default expression, or NULL */
 	struct value_col *vcols;	/* per column: what value_fits checks */
 	bool *absent_ever;	/* per column: some row lacked it */
@@ -44,6 +45,7 @@ struct rctx {
 	struct rtable *rts;	/* parallel to s.tables */
 	struct rtable *copying;	/* whose COPY is open on conn */
 	struct buf scratch;
+	char *activity_since;	/* ISO: the oldest UserActivity the backup could hold, or NULL */
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
 	char error[512];
@@ -65,6 +67,10 @@ int plan_catalog(struct rctx *c);
 int plan_check_clean(struct rctx *c);
 int plan_check_raffle(struct rctx *c, const char *raffle_id);
 int plan_apply(struct rctx *c);
+/* --clean: what the backup could hold (its UserActivity window), then the
+ * rows --clean deletes, counted into rt->deleted without deleting them. */
+int plan_clean_scope(struct rctx *c, const cJSON *meta);
+int plan_count_clean(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);

@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "restore_int.h"
+#include "store.h"
 
 /* pg_fail, but a refusal by a live server means the backup's data does not
  * fit (a constraint, a type): EX_DATAERR, not EX_SOFTWARE. */
@@ -466,6 +467,36 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 	return rc;
 }
 
+/* The UserActivity column the dump's window is on (bk-dump's where_for). */
+static bool windowed(struct rctx *c, const struct rtable *rt)
+{
+	return c->activity_since && !strcmp(rt->t->name, "UserActivity") &&
+	       col_index(rt->t, "timestamp") >= 0;
+}
+
+/* WHERE: the live rows of rt (as t) that --clean deletes: not in the
+ * backup, and within what the backup could hold. */
+static void add_clean_where(struct rctx *c, struct rtable *rt, struct buf *b)
+{
+	buf_adds(b, " WHERE true");
+	if (rt->pk.n) {
+		buf_adds(b, " AND NOT EXISTS (SELECT 1 FROM ");
+		buf_adds(b, rt->tmp);
+		buf_adds(b, " s WHERE ");
+		add_match(c, rt, &rt->pk, b, "t.", "s.");
+		buf_adds(b, ")");
+	}
+	if (windowed(c, rt)) {
+		char *lit = PQescapeLiteral(c->conn, c->activity_since, strlen(c->activity_since));
+		if (!lit)
+			err(70, "out of memory");
+		buf_adds(b, " AND t.\"timestamp\" >= (");
+		buf_adds(b, lit);
+		buf_adds(b, "::timestamptz AT TIME ZONE 'UTC')");
+		PQfreemem(lit);
+	}
+}
+
 /* --clean: live rows that the backup does not hold go, children first. */
 static int clean_table(struct rctx *c, struct rtable *rt)
 {
@@ -473,16 +504,66 @@ static int clean_table(struct rctx *c, struct rtable *rt)
 	buf_adds(&sql, "DELETE FROM ");
 	buf_adds(&sql, rt->qname);
 	buf_adds(&sql, " t");
-	if (rt->pk.n) {
-		buf_adds(&sql, " WHERE NOT EXISTS (SELECT 1 FROM ");
-		buf_adds(&sql, rt->tmp);
-		buf_adds(&sql, " s WHERE ");
-		add_match(c, rt, &rt->pk, &sql, "t.", "s.");
-		buf_adds(&sql, ")");
-	}
-	int rc = run(c, rt, &sql, NULL);
+	add_clean_where(c, rt, &sql);
+	int rc = run(c, rt, &sql, &rt->deleted);
 	buf_free(&sql);
 	return rc;
+}
+
+int plan_count_clean(struct rctx *c)
+{
+	for (int i = 0; i < c->s.ntables; i++) {
+		struct rtable *rt = &c->rts[i];
+		if (!rt_restored(rt))
+			continue;
+		struct buf sql = { 0 };
+		buf_adds(&sql, "SELECT 1 FROM ");
+		buf_adds(&sql, rt->qname);
+		buf_adds(&sql, " t");
+		add_clean_where(c, rt, &sql);
+		int rc = run(c, rt, &sql, &rt->deleted);
+		buf_free(&sql);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A full backup holds UserActivity rows of its last userActivityDays days
+ * only: older live rows are history the backup never had, and --clean
+ * keeps them. A backup without that metadata (older ones, the original
+ * service's) is trusted as far as its own oldest row.
+ */
+int plan_clean_scope(struct rctx *c, const cJSON *meta)
+{
+	const cJSON *days = cJSON_GetObjectItemCaseSensitive(meta, "userActivityDays");
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(meta, "timestamp");
+	int64_t ms;
+	char iso[32];
+	if (cJSON_IsNumber(days) && cJSON_IsString(ts) && parse_iso_ms(ts->valuestring, &ms) == 0) {
+		format_iso_ms(ms - (int64_t)days->valuedouble * 86400000, iso);
+		c->activity_since = strdup(iso);
+	} else {
+		struct rtable *rt = rt_named(c, "UserActivity");
+		if (!rt || !rt_restored(rt) || col_index(rt->t, "timestamp") < 0)
+			return 0;
+		struct buf sql = { 0 };
+		buf_adds(&sql, "SELECT to_char(min(\"timestamp\"), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ");
+		buf_adds(&sql, rt->tmp);
+		PGresult *r = PQexec(c->conn, buf_cstr(&sql));
+		buf_free(&sql);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			PQclear(r);
+			return plan_fail(c, "UserActivity");
+		}
+		/* no rows at all: nothing tells what it could hold, so nothing goes */
+		c->activity_since = strdup(PQgetisnull(r, 0, 0) ? "infinity" : PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
+	if (!c->activity_since)
+		err(70, "out of memory");
+	return 0;
 }
 
 /*
@@ -505,10 +586,10 @@ int plan_check_clean(struct rctx *c)
 		buf_adds(&sql, " p ON ");
 		add_ident(c, &sql, "p.", f->ref_column);
 		add_ident(c, &sql, " = ch.", f->column);
-		buf_adds(&sql, " WHERE NOT EXISTS (SELECT 1 FROM ");
-		buf_adds(&sql, p->tmp);
-		buf_adds(&sql, " s WHERE ");
-		add_match(c, p, &p->pk, &sql, "p.", "s.");
+		buf_adds(&sql, " WHERE p.ctid IN (SELECT t.ctid FROM ");
+		buf_adds(&sql, p->qname);
+		buf_adds(&sql, " t");
+		add_clean_where(c, p, &sql);
 		buf_adds(&sql, ")");
 		PGresult *r = PQexec(c->conn, buf_cstr(&sql));
 		buf_free(&sql);

@@ -156,6 +156,31 @@ changed() {	# changed: which groups still hold their change
 	diff "$BK_TMP/src.data" "$BK_TMP/clean.data"
 }
 
+@test "--clean deletes only rows the backup could hold: older UserActivity stays; --dry-run says what would go" {
+	DB=$(restored window)
+	# history older than the backup's window, and one row newer than the backup
+	q "INSERT INTO \"UserActivity\" (id, \"telegramUserId\", \"activityType\", \"timestamp\")
+	   SELECT 'old-' || g, 1, 'x', now() - interval '400 days' - g * interval '1 day' FROM generate_series(1, 3) g"
+	q "INSERT INTO \"UserActivity\" (id, \"telegramUserId\", \"activityType\", \"timestamp\") VALUES ('new-1', 1, 'x', now())"
+	q "INSERT INTO \"AuditLog\" (id, action) VALUES ('extra', 'x')"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --dry-run --clean "$FULL"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"would delete"* ]]
+	grep -Eq '^  UserActivity +1 rows$' <<<"$stderr"
+	grep -Eq '^  AuditLog +1 rows$' <<<"$stderr"
+	[[ $stderr == *"keeps UserActivity rows older than"* ]]
+	[ "$(json "$output" deleted UserActivity)" = 1 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" deleted UserActivity)" = 1 ]
+	[ "$(q "SELECT count(*) FROM \"UserActivity\" WHERE id LIKE 'old-%'")" = 3 ]
+	[ "$(q "SELECT count(*) FROM \"UserActivity\" WHERE id = 'new-1'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"AuditLog\" WHERE id = 'extra'")" = 0 ]
+}
+
 @test "--clean is refused when a cascade would delete rows of a table not being restored" {
 	DB=$(restored refuse)
 	q 'CREATE TABLE "AdminNote" (id text PRIMARY KEY, "adminId" text NOT NULL REFERENCES "Admin"(id) ON DELETE CASCADE)'
