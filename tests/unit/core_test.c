@@ -10,7 +10,6 @@
 #include "ids.h"
 #include "jsonw.h"
 #include "pg.h"
-#include "restore.h"
 #include "store.h"
 
 static int passed, failed;
@@ -252,35 +251,6 @@ static void test_scrub(void)
 	free(m);
 }
 
-/* What restore writes into a timestamp column: UTC, the fraction as written. */
-static void test_restore_timestamps(void)
-{
-	const char *cases[][2] = {
-		{ "2024-12-01T04:00:00.5+02:00", "2024-12-01 02:00:00.5" },
-		{ "2024-12-01T04:00:00.123456+0200", "2024-12-01 02:00:00.123456" },
-		{ "2024-12-01T00:00:00-05", "2024-12-01 05:00:00" },
-		{ "2024-12-01T02:00:00.000Z", "2024-12-01 02:00:00.000" },
-		{ "2024-12-01 02:00:00", "2024-12-01 02:00:00" },
-		{ "2024-03-01T00:30:00+01:00", "2024-02-29 23:30:00" },
-		{ "infinity", "infinity" },
-		{ "2024-12-01", "2024-12-01" },
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct buf b = { 0 };
-		CHECK(restore_timestamp_utc(cases[i][0], strlen(cases[i][0]), &b) == 0);
-		CHECK(!strcmp(buf_cstr(&b), cases[i][1]));
-		buf_free(&b);
-	}
-	const char *refused[] = {
-		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
-		"2024-02-30 10:00:00 +01:00", "2024-02-30", "2023-02-29T23:00:00-01:00",
-	};
-	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-		struct buf b = { 0 };
-		CHECK(restore_timestamp_utc(refused[i], strlen(refused[i]), &b) < 0 && b.len == 0);
-		buf_free(&b);
-	}
-}
 
 static void test_table_keys(void)
 {
@@ -304,7 +274,6 @@ int main(void)
 	test_jsonw_random();
 	test_copyjson();
 	test_times();
-	test_restore_timestamps();
 	test_scrub();
 	test_table_keys();
 	printf("core: %d passed, %d failed\n", passed, failed);

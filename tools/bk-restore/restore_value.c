@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "jsonw.h"
-#include "restore.h"
+#include "restore_int.h"
 #include "store.h"
 #include "value.h"
 
