@@ -131,9 +131,8 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		if (t != JSONR_KEY)
 			return unexpected(w, t, row_where(at, sizeof at, table, nested, row),
 					  "a member name");
-		rc = name_ok(w, row_where(at, sizeof at, table, nested, row));
-		if (rc)
-			return rc;
+		if (memchr(w->r->tok.data, '\0', w->r->tok.len))	/* where only on failure: rows are many */
+			return name_ok(w, row_where(at, sizeof at, table, nested, row));
 		if (!keyset_add(&w->members[nested], w->r->tok.data, w->r->tok.len))
 			return bad(w, "%s: the member %s appears twice (byte %llu)",
 				   row_where(at, sizeof at, table, nested, row), w->r->tok.data,
