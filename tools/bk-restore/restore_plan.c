@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "restore_int.h"
 #include "store.h"
@@ -540,9 +541,17 @@ int plan_clean_scope(struct rctx *c, const cJSON *meta)
 	const cJSON *days = cJSON_GetObjectItemCaseSensitive(meta, "userActivityDays");
 	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(meta, "timestamp");
 	int64_t ms;
-	char iso[32];
+	char iso[96];
 	if (cJSON_IsNumber(days) && cJSON_IsString(ts) && parse_iso_ms(ts->valuestring, &ms) == 0) {
-		format_iso_ms(ms - (int64_t)days->valuedouble * 86400000, iso);
+		/* a window reaching before year 1 (BK_ACTIVITY_DAYS=1000000) held everything */
+		double since = (double)ms / 1000 - days->valuedouble * 86400;
+		if (since < -62135596800.0)
+			return 0;
+		time_t t = (time_t)since;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		c->activity_since = strdup(iso);
 	} else {
 		struct rtable *rt = rt_named(c, "UserActivity");
