@@ -27,9 +27,9 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
 TOOLS     := $(TOOL_NAMES:%=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
-MANPAGES  := $(wildcard man/*.1 man/*.7)
+MANPAGES  := $(wildcard man/*.1 man/*.5 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
-SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.bash tests/bench/*.sh) .ci/run
+SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh scripts/lib/*.sh tests/*.bash tests/bench/*.sh) .ci/run
 
 all: $(TOOLS)
 
@@ -178,10 +178,14 @@ check-stress: all
 	./tests/bench/stress.sh $(STRESS_ROUNDS)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	for s in $(SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(BINDIR)/; done
-	for m in $(MANPAGES); do case $$m in *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
+	for s in $(SCRIPTS); do \
+	  sed -e 's|$$here/../share/bk/bk-common.sh|$(SHAREDIR)/bk-common.sh|' $$s >$(DESTDIR)$(BINDIR)/$${s#scripts/} && \
+	  chmod 0755 $(DESTDIR)$(BINDIR)/$${s#scripts/}; done
+	sed -e 's|@VERSION@|$(VERSION)|' scripts/lib/bk-common.sh >$(DESTDIR)$(SHAREDIR)/bk-common.sh
+	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk-common.sh
+	for m in $(MANPAGES); do case $$m in *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
 	install -m 0644 tests/fixtures/schema.sql $(DESTDIR)$(SHAREDIR)/schema.sql
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab

@@ -48,26 +48,4 @@ void store_list_free(struct backup_info *list, size_t n);
  */
 int store_resolve(const char *dir, const char *arg, char **path);
 
-/*
- * The one parser of ISO 8601 timestamps: "2024-12-01T04:00:00.5+02:00",
- * with 'T' or a space, an optional fraction, and Z, +HH, +HHMM, +HH:MM or
- * nothing (UTC). Dates that do not exist (February 30th) are refused
- * whatever the offset.
- */
-struct iso_time {
-	int64_t sec;		/* epoch seconds, the offset applied */
-	const char *frac;	/* ".5" as written (in the input), or NULL */
-	size_t frac_len;
-	bool zone;		/* an offset or Z was given */
-};
-int parse_iso(const char *s, size_t n, struct iso_time *t);
-
-/* The same, into epoch ms. */
-int parse_iso_ms(const char *s, int64_t *ms);
-
-/* Formats epoch ms as 2024-12-01T02:00:00.000Z (25 bytes). */
-void format_iso_ms(int64_t ms, char *out);
-
-int64_t now_ms(void);
-
 #endif

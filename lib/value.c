@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "jsonr.h"
-#include "store.h"
+#include "timefmt.h"
 #include "value.h"
 
 struct value_col value_col_of_type(const char *type)

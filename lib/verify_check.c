@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg.h"
+#include "bkfile.h"
 #include "verify_check.h"
 
 void keyset_clear(struct keyset *k)
@@ -87,7 +87,7 @@ static char *key_of(const char *name, const cJSON *meta)
 	cJSON_ArrayForEach(k, tables)
 		if (cJSON_IsString(k) && !strcmp(k->valuestring, name))
 			return strdup(k->string);
-	return pg_table_key(name);
+	return bkfile_table_key(name);
 }
 
 static void add_table(struct vschema *s, const char *name, const cJSON *table, const cJSON *meta)

@@ -10,6 +10,7 @@
 #include "clean.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 #include "verify.h"
 
 struct tally {

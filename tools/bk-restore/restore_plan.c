@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "restore_int.h"
-#include "store.h"
+#include "timefmt.h"
 
 /* pg_fail, but a refusal by a live server means the backup's data does not
  * fit (a constraint, a type): EX_DATAERR, not EX_SOFTWARE. */

@@ -9,7 +9,7 @@
 
 #include "jsonw.h"
 #include "restore_int.h"
-#include "store.h"
+#include "timefmt.h"
 #include "value.h"
 
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
