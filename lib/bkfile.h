@@ -84,7 +84,9 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 /*
  * The metadata object of a backup whose first len bytes are at head, without
  * reading the rest: 0 with *meta set, -1 when no metadata object is found
- * there (other members first, or not a backup), -2 when it is not valid JSON.
+ * there (other members first, or not a backup), -2 when it is not valid JSON
+ * (or holds \u0000), -3 when a second metadata object follows within len,
+ * -4 when a member of the metadata is given twice.
  */
 int bkfile_read_meta(const void *head, size_t len, cJSON **meta);
 

@@ -44,12 +44,30 @@ int pg_command(PGconn *conn, const char *sql)
 
 int pg_fail(PGconn *conn, const char *what)
 {
-	const char *msg = PQerrorMessage(conn);
+	char *msg = config_scrub(PQerrorMessage(conn));
 	size_t n = strlen(msg);
 	while (n && isspace((unsigned char)msg[n - 1]))
 		n--;
 	warnx("database: %s: %.*s", what, (int)n, msg);
+	free(msg);
 	return PQstatus(conn) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+}
+
+/* A URL libpq cannot even parse is a configuration error (64), not an
+ * unreachable server; its message is scrubbed, for libpq quotes it whole. */
+static int check_dsn(const char *dsn)
+{
+	char *why = NULL;
+	PQconninfoOption *o = PQconninfoParse(dsn, &why);
+	PQconninfoFree(o);
+	if (o)
+		return 0;
+	char *msg = config_scrub(why ? why : "out of memory");
+	warnx("DATABASE_URL is malformed: %.*s (percent-encode special characters of the password)",
+	      (int)strcspn(msg, "\n"), msg);
+	free(msg);
+	PQfreemem(why);
+	return EX_USAGE;
 }
 
 int pg_connect(PGconn **conn)
@@ -62,11 +80,17 @@ int pg_connect(PGconn **conn)
 	}
 	char *dsn = strdup(url);
 	char *schema = take_schema_param(dsn);
+	if (check_dsn(dsn)) {
+		free(dsn);
+		free(schema);
+		return EX_USAGE;
+	}
 	*conn = PQconnectdb(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
-		const char *msg = PQerrorMessage(*conn);
+		char *msg = config_scrub(PQerrorMessage(*conn));
 		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+		free(msg);
 		PQfinish(*conn);
 		*conn = NULL;
 		free(schema);
@@ -120,7 +144,7 @@ static const char columns_sql[] =
 	"ORDER BY c.relname COLLATE \"C\", a.attnum";
 
 static const char fkeys_sql[] =
-	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype "
+	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype, k.confupdtype "
 	"FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
 	"JOIN pg_class p ON p.oid = k.confrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -234,6 +258,7 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 			.ref_table = strdup(PQgetvalue(r, i, 2)),
 			.ref_column = strdup(PQgetvalue(r, i, 3)),
 			.on_delete = *PQgetvalue(r, i, 4),
+			.on_update = *PQgetvalue(r, i, 5),
 		};
 	PQclear(r);
 	return 0;

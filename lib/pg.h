@@ -33,6 +33,7 @@ struct pg_fkey {
 	char *table, *column;	/* the referencing side (first column) */
 	char *ref_table, *ref_column;
 	char on_delete;		/* confdeltype: a, r, c, n, d */
+	char on_update;		/* confupdtype: the same letters */
 };
 
 struct pg_schema {

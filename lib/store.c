@@ -95,6 +95,11 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 		info->error = xstrdup("no metadata object at the start of the file");
 		return;
 	}
+	if (rc == -3 || rc == -4) {	/* verify and restore refuse it too */
+		info->error = xstrdup(rc == -3 ? "two metadata objects"
+					       : "a member of the metadata appears twice");
+		return;
+	}
 	if (rc < 0) {
 		info->error = xstrdup("metadata is not valid JSON");
 		return;

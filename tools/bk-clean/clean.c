@@ -12,6 +12,7 @@
 #include "ids.h"
 #include "store.h"
 #include "timefmt.h"
+#include "verify.h"
 
 struct tally {
 	double bytes;		/* freed, or that would be */
@@ -62,7 +63,26 @@ static void keep_corrupt(cJSON *corrupt, const struct backup_info *b)
 	cJSON_AddItemToArray(corrupt, c);
 }
 
-/* Newest first: the first keep_last whole full backups stay whatever their age. */
+/* Whether a full backup verifies whole (bk-verify's check): only those
+ * count toward --keep-last, so a damaged newer one never costs a good one. */
+static bool verifies(const struct backup_info *b, cJSON *damaged)
+{
+	struct verify_result res;
+	int rc = verify_backup(b->path, NULL, &res);
+	if (rc) {
+		const char *why = res.error[0] ? res.error : "cannot be read";
+		warnx("%s: %s; it does not count toward --keep-last", b->path, why);
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "path", b->path);
+		cJSON_AddStringToObject(d, "error", why);
+		cJSON_AddItemToArray(damaged, d);
+	}
+	verify_result_free(&res);
+	return rc == 0;
+}
+
+/* Newest first: the first keep_last full backups that verify stay whatever
+ * their age, and never fewer than one (the newest good one). */
 static int clean_backups(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	struct backup_info *list;
@@ -71,20 +91,21 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	if (rc)
 		return rc;
 	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
-	long full_kept = 0, kept = 0;
+	long full_kept = 0, kept = 0, want = opt->keep_last > 0 ? opt->keep_last : 1;
 	cJSON *deleted = cJSON_AddArrayToObject(report, "deleted");
-	cJSON *corrupt = cJSON_CreateArray();
+	cJSON *corrupt = cJSON_CreateArray(), *damaged = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
 		bool full = !b->error && !b->future && !strcmp(b->type, "full");
+		bool good = full && full_kept < want && verifies(b, damaged);
 		char sum[4096];
 		if (b->error)
 			keep_corrupt(corrupt, b);
 		else if (b->future)	/* kept, but it does not count as one of the newest */
 			warnx("%s: dated %s, in the future of this clock: kept, and not counted by "
 			      "--keep-last (check the clock, or the file)", ESC(b->path), ESC(b->timestamp));
-		if (b->error || (full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
-			full_kept += full;
+		if (b->error || good || b->ts_ms >= cutoff) {
+			full_kept += good;
 			kept++;
 			continue;
 		}
@@ -99,6 +120,7 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	}
 	cJSON_AddNumberToObject(report, "kept", (double)kept);
 	cJSON_AddItemToObject(report, "corrupt", corrupt);
+	cJSON_AddItemToObject(report, "damaged", damaged);
 	store_list_free(list, n);
 	return 0;
 }

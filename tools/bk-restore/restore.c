@@ -38,9 +38,16 @@ static void rts_init(struct rctx *c)
 		rt->present = calloc(n, sizeof *rt->present);
 		rt->as_text = calloc(n, sizeof *rt->as_text);
 		rt->via = calloc(n, sizeof *rt->via);
+		rt->vcols = calloc(n, sizeof *rt->vcols);
 		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text ||
-		    !rt->via)
+		    !rt->via || !rt->vcols)
 			err(70, "out of memory");
+		for (int j = 0; j < t->ncols; j++) {
+			rt->vcols[j] = value_col_of_type(t->cols[j].type);
+			rt->vcols[j].kind = t->cols[j].kind;	/* the catalog's word (domains, enums) */
+			if (t->cols[j].kind != COL_NUMBER)
+				rt->vcols[j].int_bits = 0;
+		}
 	}
 }
 
@@ -66,6 +73,7 @@ static void rts_free(struct rctx *c)
 		free(rt->present);
 		free(rt->as_text);
 		free(rt->via);
+		free(rt->vcols);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);
@@ -73,6 +81,7 @@ static void rts_free(struct rctx *c)
 	free(c->rts);
 	cJSON_Delete(c->accepted);
 	buf_free(&c->scratch);
+	free(c->activity_since);
 	if (c->redis_values)
 		fclose(c->redis_values);
 	if (c->redis_ttls)
@@ -90,6 +99,8 @@ static int load(struct rctx *c, struct verify_result *res)
 	int rc = verify_backup(c->opt->path, &sink, res);
 	if (!rc)
 		rc = load_finish(c);
+	if (!rc && c->error[0])
+		rc = EX_DATAERR;	/* refused by the sink on the way, the walk went on */
 	if (rc == EX_DATAERR || rc == EX_NOINPUT || rc == EX_IOERR) {
 		const char *why = res->error[0] ? res->error : c->error;
 		if (*why)
@@ -105,6 +116,23 @@ static void print_counts(struct rctx *c)
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].rows);
+}
+
+/* --clean: what goes (in a dry run, what would), and what stays because
+ * the backup could not have held it. */
+static void print_clean(struct rctx *c)
+{
+	if (c->activity_since && strcmp(c->activity_since, "infinity"))
+		fprintf(stderr, "bk-restore: --clean keeps UserActivity rows older than %s: the backup "
+				"holds only its window of UserActivity\n", c->activity_since);
+	else if (c->activity_since)
+		fprintf(stderr, "bk-restore: --clean keeps every UserActivity row: the backup holds none\n");
+	if (!c->opt->dry_run)
+		return;
+	fprintf(stderr, "bk-restore: --clean would delete these live rows that the backup does not hold:\n");
+	for (int i = 0; i < c->s.ntables; i++)
+		if (rt_restored(&c->rts[i]) && c->rts[i].deleted)
+			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].deleted);
 }
 
 /* On a terminal the operator types the backup's id (SPEC §5.5). */
@@ -164,6 +192,12 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
+	if (c->opt->clean) {
+		cJSON *deleted = cJSON_AddObjectToObject(o, "deleted");
+		for (int i = 0; i < c->s.ntables; i++)
+			if (rt_restored(&c->rts[i]))
+				cJSON_AddNumberToObject(deleted, c->rts[i].t->name, (double)c->rts[i].deleted);
+	}
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	for (unsigned b = 1; b & GROUP_SKIPPABLE; b <<= 1)
 		if (c->opt->skip & b)
@@ -202,8 +236,20 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
 	}
 	if (!rc)
 		rc = check_losses(c);
+	if (!rc && !strcmp(res->type, "raffle")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->meta, "raffleId");
+		rc = plan_check_raffle(c, cJSON_IsString(id) ? id->valuestring : NULL);
+	}
+	if (!rc && c->opt->clean)
+		rc = plan_clean_scope(c, res->meta);
 	if (!rc && c->opt->clean)
 		rc = plan_check_clean(c);
+	if (!rc && c->opt->clean && c->opt->dry_run)
+		rc = plan_count_clean(c);
+	if (!rc && !(c->opt->skip & GROUP_REDIS))
+		rc = redis_check(c);	/* before anything commits: Redis cannot roll back */
+	if (!rc && c->opt->clean)
+		print_clean(c);
 	if (rc || c->opt->dry_run)
 		return rc;
 	if (!c->opt->yes)

@@ -9,6 +9,7 @@
 #include "jsonr.h"
 #include "pg.h"
 #include "restore.h"
+#include "value.h"
 #include "verify.h"
 
 struct ukey {			/* a unique key: column indexes */
@@ -31,9 +32,12 @@ struct rtable {
 	unsigned group;
 	bool selected;		/* its group is being restored */
 	bool in_backup;		/* the backup has rows (maybe zero) for it */
+	bool nested;		/* in a raffle backup, beside the raffle row */
 	long long rows;		/* rows loaded into tmp */
 	long long applied;	/* rows inserted or updated */
+	long long deleted;	/* --clean: rows deleted, or that would be (--dry-run) */
 	char **defaults;	/* per column: default expression, or NULL */
+	struct value_col *vcols;	/* per column: what value_fits checks */
 	bool *absent_ever;	/* per column: some row lacked it */
 	struct ukey pk;		/* n == 0: no primary key */
 	int nuniq;
@@ -59,6 +63,7 @@ struct rctx {
 	const struct verify_result *res;	/* the backup being read: metadata, schema */
 	cJSON *accepted;	/* the losses accepted with --accept-loss, as they happened */
 	struct buf scratch;
+	char *activity_since;	/* ISO: the oldest UserActivity the backup could hold, or NULL */
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
 	long long unknown_keys;	/* keys of the backup that name no table */
@@ -79,7 +84,12 @@ extern const struct verify_sink load_sink_ops;
 /* restore_plan.c: catalog, order, and the statements that apply the rows. */
 int plan_catalog(struct rctx *c);
 int plan_check_clean(struct rctx *c);
+int plan_check_raffle(struct rctx *c, const char *raffle_id);
 int plan_apply(struct rctx *c);
+/* --clean: what the backup could hold (its UserActivity window), then the
+ * rows --clean deletes, counted into rt->deleted without deleting them. */
+int plan_clean_scope(struct rctx *c, const cJSON *meta);
+int plan_count_clean(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
@@ -97,8 +107,10 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 		  struct buf *scratch, char *err, size_t errlen);
 
 /* restore_value.c: "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
- * column; text that is not such a timestamp is appended unchanged. */
-void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
+ * column; text that does not start like a date is appended unchanged for
+ * PostgreSQL to judge. -1 (nothing appended) for a date that does not
+ * exist, whatever its offset: 2024-02-30T10:00:00+01:00. */
+int restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 /* restore_check.c: what of the backup would not land, refused unless accepted. */
 int check_losses(struct rctx *c);
@@ -112,6 +124,7 @@ int plan_migrations(struct rctx *c, long long *rows);
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
 		const char *ttl);
+int redis_check(struct rctx *c);
 int redis_apply(struct rctx *c, long long *set);
 
 #endif

@@ -180,7 +180,14 @@ static void *table_begin(void *ud, const char *key, bool nested)
 		return NULL;
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];
+	/* a raffle backup's nested arrays: only tables hanging off Raffle */
+	if (nested && (rt->group != GROUP_RAFFLES || !strcmp(t->name, "Raffle")) && !c->error[0]) {
+		snprintf(c->error, sizeof c->error, "data.raffle.%s holds %s rows: a raffle backup "
+			 "may hold only rows of its raffle", key, t->name);
+		return NULL;
+	}
 	rt->in_backup = true;
+	rt->nested |= nested || !strcmp(key, "analytics");
 	if (rt->selected && !rt->prepared && prepare_table(c, rt))
 		return NULL;	/* the error is the database's: load_finish reports it again */
 	return rt->selected ? rt : NULL;
@@ -224,9 +231,10 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	}
 	char why[256];
 	rt->vals[i].len = 0;
-	if (restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
-		snprintf(c->error, sizeof c->error, "%s row %lld, column %s: %s (byte %llu)",
-			 rt->t->name, rt->rows + 1, key, why, (unsigned long long)r->tok_at);
+	if (value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why, sizeof why) < 0 ||
+	    restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
+		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)",
+			 rt->t->name, key, rt->rows + 1, why, (unsigned long long)r->tok_at);
 		return EX_DATAERR;
 	}
 	rt->present[i] = true;
