@@ -202,18 +202,32 @@ static bool ends_whole(int fd, off_t size)
 	return n > 0 && tail[n - 1] == '}';
 }
 
+int open_regular(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int e = S_ISREG(st->st_mode) ? errno : EINVAL;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int backup_info_read(const char *path, struct backup_info *info)
 {
 	*info = (struct backup_info){ .path = strdup(path) };
 	char sum[4096];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
 	info->checksum = access(sum, F_OK) == 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		info->error = strdup(strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int fd = open_regular(path, &st);
+	if (fd < 0) {
+		info->error = strdup(errno == ELOOP ? "a symlink, not a backup file" :
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		return 0;
 	}
 	info->size = st.st_size;
@@ -266,7 +280,14 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 			continue;
 		struct backup_info info;
 		char path[4096];
+		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			warnx("%s: skipped: not a regular file (%s)", path,
+			    S_ISLNK(st.st_mode) ? "a symlink" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+			    S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+			continue;
+		}
 		backup_info_read(path, &info);
 		if (type && (!info.type || strcmp(info.type, type))) {
 			backup_info_free(&info);
@@ -338,8 +359,13 @@ int store_resolve(const char *dir, const char *arg, char **path)
 	}
 	if (asprintf(path, "%s/%s.json", dir, arg) < 0)
 		err(70, "out of memory");
-	if (access(*path, F_OK) < 0) {
-		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
+	struct stat st;
+	bool missing = lstat(*path, &st) < 0;
+	if (missing || !S_ISREG(st.st_mode)) {
+		if (missing)
+			warnx("%s: no such backup in %s (see bk-list)", arg, dir);
+		else	/* a symlink could lead anywhere, a FIFO hang the reader */
+			warnx("%s: not a regular file in %s: refused", arg, dir);
 		free(*path);
 		*path = NULL;	/* callers free it whatever the result */
 		return EX_NOINPUT;
