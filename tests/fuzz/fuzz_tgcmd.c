@@ -142,7 +142,7 @@ static void check_guard(const char *text)
 	CHECK(!guard_is_admin(&g, 0) && !guard_is_admin(&g, -1));
 	long long a = g.admins[0];
 	for (int i = 0; i < 5; i++)
-		CHECK(guard_allow(&g, a, 1000) == (i < 3));
+		CHECK(guard_allow(&g, a, 0, 1000) == (i < 3));
 	const struct guard_pending *p = guard_add(&g, a, "1", "full_1", 0, 1000);
 	if (p) {
 		char nonce[GUARD_NONCE_LEN + 1];
