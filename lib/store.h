@@ -60,12 +60,4 @@ int store_resolve(const char *dir, const char *arg, char **path);
  */
 int open_regular(const char *path, struct stat *st);
 
-/* Parses an ISO 8601 timestamp with an optional offset into epoch ms. */
-int parse_iso_ms(const char *s, int64_t *ms);
-
-/* Formats epoch ms as 2024-12-01T02:00:00.000Z (25 bytes). */
-void format_iso_ms(int64_t ms, char *out);
-
-int64_t now_ms(void);
-
 #endif
