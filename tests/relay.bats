@@ -834,3 +834,41 @@ real_tools() {
 	[ "$(bk_count Ticket)" -eq "$before" ]
 	stop_relay
 }
+
+@test "real tools: BK_ADMINS_FROM_DB=1 takes the Admin table's users, re-read, and fails closed" {
+	real_tools
+	bk_psql -c "INSERT INTO \"Admin\" (id, \"telegramUserId\", \"updatedAt\") VALUES ('a-relay', 444, now())" >/dev/null
+	unset TELEGRAM_ADMIN_IDS
+	export BK_ADMINS_FROM_DB=1 TG_ADMINS_REFRESH=1 TG_REFUSAL_PERIOD=0
+	start_relay
+	say /help 444
+	reply "Backup Bot Commands"
+	say /help "$ADMIN"		# in neither list
+	reply "only the bot's administrators"
+	# removed from the table: refused within a refresh or two
+	bk_psql -c "DELETE FROM \"Admin\" WHERE id = 'a-relay'" >/dev/null
+	for _ in $(seq 50); do
+		say /help 444
+		if fake calls --method sendMessage --contains "only the bot's administrators" |
+			grep -q '"chat_id": "444"'; then
+			break
+		fi
+		sleep 0.2
+	done
+	fake calls --method sendMessage --contains "only the bot's administrators" | grep -q '"chat_id": "444"'
+	stop_relay
+	# the database down: only TELEGRAM_ADMIN_IDS count; without them, nobody
+	bk_psql -c "INSERT INTO \"Admin\" (id, \"telegramUserId\", \"updatedAt\") VALUES ('a-relay', 444, now())" >/dev/null
+	DATABASE_URL='postgresql://nobody@/nowhere?host=/nonexistent' start_relay
+	n=$(fake calls --method sendMessage --contains "only the bot's administrators" | wc -l)
+	say /help 444
+	reply "only the bot's administrators" $((n + 1))
+	grep -q "admins from the Admin table: none for now" "$T/relay.log"
+	stop_relay
+	TELEGRAM_ADMIN_IDS=$ADMIN DATABASE_URL='postgresql://nobody@/nowhere?host=/nonexistent' start_relay
+	n=$(fake calls --method sendMessage --contains "Backup Bot Commands" | wc -l)
+	say /help "$ADMIN"
+	reply "Backup Bot Commands" $((n + 1))
+	stop_relay
+	bk_psql -c "DELETE FROM \"Admin\" WHERE id = 'a-relay'" >/dev/null
+}
