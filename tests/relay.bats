@@ -668,6 +668,21 @@ PY
 import json, sys
 print(sum(1 for c in map(json.loads, sys.stdin) if 5000 <= int(c["chat_id"]) < 5100))')
 	echo "# refusal attempts to 100 strangers: $strangers" >&3
+	# the relay's own part: from the poll that brought /backup to its reply,
+	# and how many 429s the admin's chat met on the way
+	fake calls | python3 -c '
+import json, sys
+calls = [json.loads(l) for l in sys.stdin]
+# update 1001: the first after the 1,000 strangers
+polled = next(c["time"] for c in calls if c["method"] == "getUpdates" and
+              1001 in (c.get("update_ids") or []))
+first = next(c["time"] for c in calls if c["method"] == "getUpdates" and c.get("update_ids"))
+last = max(c["time"] for c in calls if c["method"] == "getUpdates" and
+           any(u <= 1000 for u in c.get("update_ids") or []))
+print("# relay: the 1,000 strangers handled in %.2fs" % (last - first))
+done = next(c["time"] for c in calls if "Backup Created" in (c.get("visible") or ""))
+hits = sum(1 for c in calls if c.get("chat_id") == "111" and c.get("status") == 429)
+print("# relay: /backup polled to replied %.2fs; 429s met by the admin: %d" % (done - polled, hits))' >&3
 	[ "$strangers" -le 100 ]
 	[ "$(ran bk-dump)" -eq 1 ]
 	[ "$(ran bk-restore)" -eq 1 ]
