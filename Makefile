@@ -195,6 +195,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk-common.sh
 	for m in $(MANPAGES); do case $$m in *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
+	install -m 0644 scripts/raffle-watch.service $(DESTDIR)$(SHAREDIR)/raffle-watch.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 
