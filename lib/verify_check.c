@@ -4,25 +4,63 @@
 
 #include "bkfile.h"
 #include "verify_check.h"
+#include "xalloc.h"
 
 void keyset_clear(struct keyset *k)
 {
 	k->bits = 0;
 	k->names.len = 0;
+	k->count = 0;
+	if (k->index_cap)
+		memset(k->index, 0, k->index_cap * sizeof *k->index);
+}
+
+static uint64_t fnv1a(const char *name, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* The index slot holding name, or the empty one where it would go. */
+static size_t index_slot(const struct keyset *k, const char *name, uint64_t h)
+{
+	size_t mask = k->index_cap - 1, i = (size_t)h & mask;
+	while (k->index[i] && strcmp(k->names.data + k->index[i] - 1, name))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void index_grow(struct keyset *k)
+{
+	free(k->index);
+	k->index_cap = k->index_cap ? k->index_cap * 2 : 4 * KEYSET_INDEX_FROM;
+	k->index = xcalloc(k->index_cap, sizeof *k->index);
+	for (size_t at = 0; at < k->names.len; at += strlen(k->names.data + at) + 1) {
+		const char *s = k->names.data + at;
+		k->index[index_slot(k, s, fnv1a(s, strlen(s)))] = at + 1;
+	}
 }
 
 bool keyset_add(struct keyset *k, const char *name, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
-	uint64_t bit = 1ULL << (h & 63);
-	if (k->bits & bit) {
+	uint64_t h = fnv1a(name, n), bit = 1ULL << (h & 63);
+	size_t slot = 0;
+	if (k->count >= KEYSET_INDEX_FROM) {
+		if (2 * (k->count + 1) > k->index_cap)
+			index_grow(k);
+		slot = index_slot(k, name, h);
+		if (k->index[slot])
+			return false;
+		k->index[slot] = k->names.len + 1;
+	} else if (k->bits & bit) {
 		for (size_t at = 0; at < k->names.len; at += strlen(k->names.data + at) + 1)
 			if (!strcmp(k->names.data + at, name))
 				return false;
 	}
 	k->bits |= bit;
+	k->count++;
 	buf_add(&k->names, name, n);
 	buf_addc(&k->names, '\0');
 	return true;
@@ -31,6 +69,9 @@ bool keyset_add(struct keyset *k, const char *name, size_t n)
 void keyset_free(struct keyset *k)
 {
 	buf_free(&k->names);
+	free(k->index);
+	k->index = NULL;
+	k->index_cap = 0;
 }
 
 bool json_text_holds_nul(const char *text, size_t n)

@@ -15,11 +15,19 @@
 #include "buf.h"
 #include "value.h"
 
-/* The member names of one object, to find one given twice: a 64-bit
- * filter first, the names compared only when it says "maybe". */
+/*
+ * The member names of one object, to find one given twice: a row's few
+ * columns through a 64-bit filter and a look along the names when it says
+ * "maybe"; past KEYSET_INDEX_FROM names (data's tables, Redis keys: any
+ * number) through a hash index, so that n names cost O(n), not O(n^2).
+ */
+#define KEYSET_INDEX_FROM 16
 struct keyset {
 	uint64_t bits;
 	struct buf names;	/* NUL-separated */
+	size_t count;
+	size_t *index;		/* offset + 1 of a name in names, or 0; open addressing */
+	size_t index_cap;	/* a power of two, or 0 while there are few names */
 };
 void keyset_clear(struct keyset *k);
 /* false when name was already in the set */

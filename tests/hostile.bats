@@ -302,8 +302,9 @@ as_reader() {
 	local esc=$'\e]0;pwned\a\e[2J'
 	printf '{"metadata":{"id":"full_1","timestamp":"2024-01-01T00:00:00.000Z","type":"full","version":"1.0"},"data":{"x%s":[{"a":1}]}}\n' \
 		'\u001b]0;pwned\u0007\u001b[2J' >"$BACKUP_DIR/full_1.json"
+	# a table with rows that the database lacks is a loss: refused (77), named escaped
 	run --separate-stderr timeout 60 bk-restore --dry-run full_1
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 77 ]
 	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
 	[[ $stderr == *'x\x1b]0;pwned\x07\x1b[2J'* ]]
 	printf '{"metadata":{"id":"full_2","timestamp":"2024-01-01T00:00:00.000Z","type":"full","version":"1.0"},"data":{"x%s":1}}\n' \
@@ -378,13 +379,14 @@ big_value() {
 	t1=$(date +%s%3N)
 	echo "bk-verify: $((t1 - t0)) ms" >&2
 	[ "$status" -eq 0 ]
-	[ $((t1 - t0)) -lt 3000 ]
+	# a bound that only quadratic time breaks (it took over 60 s), not a slow machine
+	[ $((t1 - t0)) -lt 20000 ]
 	t0=$(date +%s%3N)
 	run --separate-stderr timeout 60 bk-restore --dry-run full_1
 	t1=$(date +%s%3N)
 	echo "bk-restore --dry-run: $((t1 - t0)) ms, $(wc -l <<<"$stderr") lines on stderr" >&2
 	[ "$status" -eq 0 ]
-	[ $((t1 - t0)) -lt 5000 ]
+	[ $((t1 - t0)) -lt 20000 ]
 	[ "$(grep -c 'is not a table' <<<"$stderr")" -le 6 ]
 	[[ $stderr == *"and 49995 more keys"* ]]
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "fsafe.h"
 #include "restore_int.h"
 
 void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first)
@@ -60,11 +61,11 @@ static bool accepted(const struct rctx *c, const char *table, const char *key, c
 static bool loss(struct rctx *c, struct losses *l, const char *table, const char *key,
 		 const char *column, const char *why)
 {
-	struct buf name = { 0 };
-	buf_adds(&name, table);
+	struct buf name = { 0 };	/* names from the backup, escaped: they reach a terminal */
+	buf_adds(&name, ESC(table));
 	if (column) {
 		buf_addc(&name, '.');
-		buf_adds(&name, column);
+		buf_adds(&name, ESC(column));
 	}
 	bool ok = accepted(c, table, key, column);
 	if (ok) {

@@ -175,7 +175,7 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	struct pg_table *t = table_for_key(c, key);
 	if (!t) {
 		if (c->unknown_keys++ < UNKNOWN_SHOWN)
-			warnx("the backup's %s%s is not a table of the database: ignored",
+			warnx("the backup's %s%s is not a table of the database",
 			      nested ? "raffle." : "", ESC(key));
 		return NULL;
 	}
@@ -231,7 +231,10 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	}
 	char why[256];
 	rt->vals[i].len = 0;
-	if (value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why, sizeof why) < 0 ||
+	/* a column typed otherwise in the backup goes through the backup's type:
+	 * whether that is a loss is the comparison's to say, not the live type's */
+	if ((!rt->as_text[i] && value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why,
+					   sizeof why) < 0) ||
 	    restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
 		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)",
 			 rt->t->name, key, rt->rows + 1, why, (unsigned long long)r->tok_at);
