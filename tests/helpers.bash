@@ -444,3 +444,112 @@ bk_fake_telegram() {
 	TELEGRAM_BOT_TOKEN=$token
 	export TELEGRAM_API_URL TELEGRAM_BOT_TOKEN
 }
+
+# bk_start_s3 [BUCKET]: starts s3rver (tests/node_modules, installed by
+# scripts/install-deps.sh) on a random loopback port with BUCKET (default bk)
+# and tests/s3proxy.py in front of it, which checks every request's SigV4
+# signature with a secret made here. Everything lives in $BK_TMP/s3 (data/:
+# s3rver's files; requests.jsonl: what reached the proxy; fail: injected
+# faults, see s3proxy.py). Exports the configuration the tools read
+# (BK_S3_URL=s3://BUCKET/backups/, AWS_*), sets S3RVER_PID and S3PROXY_PID,
+# and points the AWS CLI at the same endpoint. Call after bk_start_servers.
+bk_start_s3() {
+	local bucket=${1:-bk} dir=$BK_TMP/s3 port i try
+	local s3rver=$BK_REPO/tests/node_modules/s3rver/bin/s3rver.js
+	if [[ ! -f $s3rver ]]; then
+		echo "helpers: s3rver is not installed (run scripts/install-deps.sh)" >&2
+		return 1
+	fi
+	mkdir -p "$dir/data"
+	for ((try = 0; try < 20; try++)); do
+		port=$((20000 + RANDOM % 40000))
+		_bk_port_busy "$port" && continue
+		node "$s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
+			--allow-mismatched-signatures --configure-bucket "$bucket" \
+			>"$dir/s3rver.log" 2>&1 3>&- &
+		S3RVER_PID=$!
+		for ((i = 0; i < 200; i++)); do
+			_bk_port_busy "$port" && break
+			bk_alive "$S3RVER_PID" || break
+			sleep 0.05
+		done
+		_bk_port_busy "$port" && bk_alive "$S3RVER_PID" && break
+		kill "$S3RVER_PID" 2>/dev/null
+		S3RVER_PID=
+	done
+	if [[ -z ${S3RVER_PID:-} ]]; then
+		echo "helpers: s3rver did not start:" >&2
+		cat "$dir/s3rver.log" >&2
+		return 1
+	fi
+	S3_UPSTREAM_PORT=$port
+	AWS_ACCESS_KEY_ID=S3RVER
+	AWS_SECRET_ACCESS_KEY=$(head -c 24 /dev/urandom | base64 | tr '+/' 'xy')
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_UPSTREAM_PORT
+	bk_start_s3proxy || return 1
+	BK_S3_URL=s3://$bucket/backups/
+	BK_S3_DIR=$dir
+	BK_S3_PATH_STYLE=1
+	AWS_REGION=us-east-1
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
+	# the AWS CLI: no configuration of the machine's, no checksum trailers
+	AWS_CONFIG_FILE=$dir/aws-config
+	AWS_SHARED_CREDENTIALS_FILE=$dir/aws-credentials
+	AWS_EC2_METADATA_DISABLED=true
+	AWS_REQUEST_CHECKSUM_CALCULATION=when_required
+	AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
+	AWS_PAGER=
+	export BK_S3_URL BK_S3_DIR BK_S3_PATH_STYLE AWS_REGION AWS_CONFIG_FILE \
+		AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED \
+		AWS_REQUEST_CHECKSUM_CALCULATION AWS_RESPONSE_CHECKSUM_VALIDATION AWS_PAGER
+}
+
+# bk_start_s3proxy: (re)starts the signature-checking proxy in front of the
+# running s3rver, on a new port; exports AWS_ENDPOINT_URL.
+bk_start_s3proxy() {
+	local dir=$BK_TMP/s3 i
+	rm -f "$dir/port"
+	S3PROXY_SECRET=$AWS_SECRET_ACCESS_KEY python3 "$BK_REPO/tests/s3proxy.py" serve "$dir" \
+		--upstream "$S3_UPSTREAM_PORT" --data "$dir/data" >>"$dir/proxy.log" 2>&1 3>&- &
+	S3PROXY_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ -s $dir/port ]] && break
+		bk_alive "$S3PROXY_PID" || break
+		sleep 0.05
+	done
+	if [[ ! -s $dir/port ]]; then
+		echo "helpers: the S3 proxy did not start:" >&2
+		cat "$dir/proxy.log" >&2
+		return 1
+	fi
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$dir/port")
+	export AWS_ENDPOINT_URL S3PROXY_PID
+}
+
+# bk_stop_s3proxy: stops the proxy alone (the "server down" tests).
+bk_stop_s3proxy() {
+	[[ -n ${S3PROXY_PID:-} ]] || return 0
+	kill "$S3PROXY_PID" 2>/dev/null || true
+	wait "$S3PROXY_PID" 2>/dev/null || true
+	S3PROXY_PID=
+}
+
+# bk_stop_s3: stops the proxy and s3rver. Never fails.
+bk_stop_s3() {
+	bk_stop_s3proxy
+	if [[ -n ${S3RVER_PID:-} ]]; then
+		kill "$S3RVER_PID" 2>/dev/null || true
+		wait "$S3RVER_PID" 2>/dev/null || true
+		S3RVER_PID=
+	fi
+	return 0
+}
+
+# bk_aws ARGS...: the AWS CLI against the test server (Debian's /usr/bin/aws
+# when there, else the first on $PATH).
+bk_aws() {
+	local aws=/usr/bin/aws
+	[[ -x $aws ]] || aws=aws
+	"$aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"
+}
