@@ -36,8 +36,13 @@ int store_dir(const char **dir)
 
 int store_lock(const char *dir, long wait_seconds, int *fd)
 {
+	return store_lock_named(dir, ".bk.lock", wait_seconds, fd);
+}
+
+int store_lock_named(const char *dir, const char *name, long wait_seconds, int *fd)
+{
 	char path[4096];
-	snprintf(path, sizeof path, "%s/.bk.lock", dir);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {
 		warn("cannot open the lock file %s", path);

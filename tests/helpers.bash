@@ -446,7 +446,7 @@ bk_fake_telegram() {
 }
 
 # bk_start_s3 [BUCKET]: starts s3rver (tests/node_modules, installed by
-# scripts/install-deps.sh) on a random loopback port with BUCKET (default bk)
+# scripts/install-deps.sh) on a random loopback port with BUCKET (default bk-test)
 # and tests/s3proxy.py in front of it, which checks every request's SigV4
 # signature with a secret made here. Everything lives in $BK_TMP/s3 (data/:
 # s3rver's files; requests.jsonl: what reached the proxy; fail: injected
@@ -454,7 +454,7 @@ bk_fake_telegram() {
 # (BK_S3_URL=s3://BUCKET/backups/, AWS_*), sets S3RVER_PID and S3PROXY_PID,
 # and points the AWS CLI at the same endpoint. Call after bk_start_servers.
 bk_start_s3() {
-	local bucket=${1:-bk} dir=$BK_TMP/s3 port i try
+	local bucket=${1:-bk-test} dir=$BK_TMP/s3 port i try
 	local s3rver=$BK_REPO/tests/node_modules/s3rver/bin/s3rver.js
 	if [[ ! -f $s3rver ]]; then
 		echo "helpers: s3rver is not installed (run scripts/install-deps.sh)" >&2
