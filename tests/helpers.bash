@@ -505,13 +505,17 @@ bk_start_s3() {
 }
 
 # bk_start_s3proxy: (re)starts the signature-checking proxy in front of the
-# running s3rver, on a new port; exports AWS_ENDPOINT_URL.
+# running s3rver (on the port it had, if any; its pid in $BK_TMP/s3/proxy.pid);
+# exports AWS_ENDPOINT_URL.
 bk_start_s3proxy() {
-	local dir=$BK_TMP/s3 i
+	local dir=$BK_TMP/s3 i port=0
+	[[ -s $dir/port ]] && port=$(cat "$dir/port")
 	rm -f "$dir/port"
 	S3PROXY_SECRET=$AWS_SECRET_ACCESS_KEY python3 "$BK_REPO/tests/s3proxy.py" serve "$dir" \
-		--upstream "$S3_UPSTREAM_PORT" --data "$dir/data" >>"$dir/proxy.log" 2>&1 3>&- &
+		--upstream "$S3_UPSTREAM_PORT" --data "$dir/data" --port "$port" \
+		>>"$dir/proxy.log" 2>&1 3>&- &
 	S3PROXY_PID=$!
+	echo "$S3PROXY_PID" >"$dir/proxy.pid"
 	for ((i = 0; i < 200; i++)); do
 		[[ -s $dir/port ]] && break
 		bk_alive "$S3PROXY_PID" || break
@@ -529,9 +533,16 @@ bk_start_s3proxy() {
 
 # bk_stop_s3proxy: stops the proxy alone (the "server down" tests).
 bk_stop_s3proxy() {
-	[[ -n ${S3PROXY_PID:-} ]] || return 0
-	kill "$S3PROXY_PID" 2>/dev/null || true
-	wait "$S3PROXY_PID" 2>/dev/null || true
+	local pid i
+	pid=$(cat "$BK_TMP/s3/proxy.pid" 2>/dev/null) || return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		bk_alive "$pid" || break
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null || true
+	rm -f "$BK_TMP/s3/proxy.pid"
 	S3PROXY_PID=
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A SigV4-checking front for s3rver, for the tests (python3 standard library only).
 
-    s3proxy.py serve DIR --upstream PORT --data S3RVER_DIR [--access-key K]
-        Listens on 127.0.0.1 (a free port, written to DIR/port) and forwards
+    s3proxy.py serve DIR --upstream PORT --data S3RVER_DIR [--access-key K] [--port P]
+        Listens on 127.0.0.1:P (default a free port; written to DIR/port) and forwards
         every request to s3rver on 127.0.0.1:PORT once its signature holds.
         The secret is read from the environment (S3PROXY_SECRET), never argv.
 
@@ -24,7 +24,8 @@ status, signed headers): the tests read it to see what the client did.
 
 Faults, for the tests: a line "COUNT STATUS" written to DIR/fail makes the
 next COUNT requests get STATUS (an S3 error document) without reaching
-s3rver; STATUS 0 closes the connection instead (a network error). A line
+s3rver; STATUS 0 closes the connection instead (a network error), and a
+negative STATUS -N holds the request N seconds first (a stalled network). A line
 "COUNT STATUS METHOD" only counts requests of that method.
 """
 import argparse
@@ -207,7 +208,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 continue
             if key.startswith(prefix):
-                items.append("<Upload><Key>%s</Key><UploadId>%s</UploadId></Upload>" % (key, upload_id))
+                started = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(
+                    os.stat(os.path.join(base, upload_id)).st_mtime))
+                items.append("<Upload><Key>%s</Key><UploadId>%s</UploadId><Initiated>%s</Initiated>"
+                             "</Upload>" % (key, upload_id, started))
         body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult>"
                 "<Bucket>%s</Bucket><Prefix>%s</Prefix><IsTruncated>false</IsTruncated>%s"
                 "</ListMultipartUploadsResult>" % (bucket, prefix, "".join(items))).encode()
@@ -256,6 +260,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "signed": signed.group(1).split(";") if signed else [],
                  "sha256": self.headers.get("x-amz-content-sha256")}
         fail = self.server.state.take_failure(self.command)
+        if fail is not None and fail < 0:
+            time.sleep(-fail)  # a stalled network, then a dropped connection
+            fail = 0
         if fail == 0:
             entry.update(status=0, error="dropped")
             self.server.state.record(entry)
@@ -281,7 +288,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def serve(args):
     os.makedirs(args.dir, exist_ok=True)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)
     with open(os.path.join(args.dir, "port.new"), "w") as f:
@@ -298,6 +305,7 @@ def main():
     s.add_argument("--upstream", type=int, required=True)
     s.add_argument("--data", required=True)
     s.add_argument("--access-key", default="S3RVER")
+    s.add_argument("--port", type=int, default=0)
     args = p.parse_args()
     if not os.environ.get("S3PROXY_SECRET"):
         sys.exit("s3proxy: S3PROXY_SECRET is not set")
