@@ -236,3 +236,52 @@ new_backup() {
 	run --separate-stderr bk-pull full_does_not_exist
 	[ "$status" -eq 66 ]
 }
+
+@test "bk-list --remote: the bucket's backups, newest first, incomplete ones said" {
+	timeout 60 bk-push "$FIRST" >/dev/null
+	run --separate-stderr timeout 60 bk-list --remote --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r --arg id "$FIRST" '.[] | select(.id == $id) | "\(.type) \(.checksum) \(.status) \(.size)"' <<<"$output")" = \
+		"full true ok $(stat -c %s "$BK_TMP/orig/$FIRST.json")" ]
+	# newest first by the id's time
+	jq -e '[.[].timestamp] as $t | $t == ($t | sort | reverse)' <<<"$output" >/dev/null
+	# a backup object without its checksum: a push that did not finish
+	bk_aws s3 cp --quiet "$BK_TMP/orig/$FIRST.json" "${BK_S3_URL}full_1000000009999.json"
+	run --separate-stderr timeout 60 bk-list --remote --json --type full
+	[ "$(jq -r '.[] | select(.id == "full_1000000009999") | .status' <<<"$output")" = incomplete ]
+	run --separate-stderr timeout 60 bk-list --remote --table
+	[ "$status" -eq 0 ]
+	[[ $output == *"ID "*"STATUS"* ]]
+	# and an alias never names it
+	run --separate-stderr timeout 60 bk-pull full_1000000009999
+	[ "$status" -eq 66 ] || [ "$status" -eq 69 ] # no checksum object: refused
+	[ ! -e "$BACKUP_DIR/full_1000000009999.json" ]
+	bk_aws s3 rm --quiet "${BK_S3_URL}full_1000000009999.json"
+}
+
+@test "bk-clean --remote: the retention of bk-clean, never the newest whole full backup" {
+	export BK_S3_URL=s3://bk-test/retention/
+	src=$BK_TMP/orig/$FIRST.json
+	for id in full_1000000000000 full_1000000001000 raffle_7_1000000000500; do
+		bk_aws s3 cp --quiet "$src" "$BK_S3_URL$id.json"
+		printf '%s  %s.json\n' "$(sha256sum <"$src" | cut -c1-64)" "$id" >"$BK_TMP/sum"
+		bk_aws s3 cp --quiet "$BK_TMP/sum" "$BK_S3_URL$id.json.sha256"
+	done
+	# newer, but not whole: it does not count as the one to keep
+	bk_aws s3 cp --quiet "$src" "${BK_S3_URL}full_1000000002000.json"
+	run --separate-stderr timeout 60 bk-clean --remote 30 --dry-run
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq '.deleted | length' <<<"$output")" -eq 3 ]
+	[ "$(remote_names | wc -l)" -eq 7 ]
+	run --separate-stderr timeout 60 bk-clean --remote 30
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r '[.deleted[].id] | sort | join(" ")' <<<"$output")" = \
+		"full_1000000000000 full_1000000002000 raffle_7_1000000000500" ]
+	[ "$(remote_names | tr '\n' ' ')" = "full_1000000001000.json full_1000000001000.json.sha256 " ]
+	# a key that may not delete: 77, and the backups stay
+	bk_aws s3 cp --quiet "$src" "${BK_S3_URL}full_1000000000001.json"
+	echo "5 403 DELETE" >"$BK_S3_DIR/fail"
+	run --separate-stderr timeout 60 bk-clean --remote 30
+	[ "$status" -eq 77 ]
+	remote_names | grep -qx full_1000000000001.json
+}
