@@ -23,6 +23,9 @@ setup_file() {
 }
 
 teardown_file() {
+	if [[ -d $BK_TMP/gnupg ]]; then
+		GNUPGHOME=$BK_TMP/gnupg gpgconf --kill gpg-agent >/dev/null 2>&1 || true
+	fi
 	bk_stop_s3
 	bk_stop_servers
 }
@@ -284,4 +287,59 @@ new_backup() {
 	run --separate-stderr timeout 60 bk-clean --remote 30
 	[ "$status" -eq 77 ]
 	remote_names | grep -qx full_1000000000001.json
+}
+
+# a throwaway key pair, no passphrase, in a keyring of the test's own
+make_key() {
+	export GNUPGHOME=$BK_TMP/gnupg
+	if [[ ! -d $GNUPGHOME ]]; then
+		mkdir -p -m 0700 "$GNUPGHOME"
+		gpg --batch --quiet --passphrase '' --quick-gen-key bk-offsite@example.invalid \
+			default default never 2>/dev/null
+	fi
+}
+
+@test "gpg: BK_GPG_RECIPIENT pushes <id>.json.gpg with no plaintext; pull decrypts and verifies" {
+	command -v gpg >/dev/null 2>&1 || skip "gpg is not installed"
+	make_key
+	bk_redis set conversation:7:8 '{"step":"offsite-secret"}' >/dev/null
+	id=$(new_backup)
+	export BK_GPG_RECIPIENT=bk-offsite@example.invalid
+	run --separate-stderr timeout 60 bk-push "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r '.pushed[0].encrypted' <<<"$output")" = true ]
+	remote_names | grep -qx "$id.json.gpg"
+	remote_names | grep -qx "$id.json.gpg.sha256"
+	remote_names | grep -qx "$id.json.sha256"
+	! remote_names | grep -qx "$id.json"
+	mkdir -p "$BK_TMP/enc"
+	bk_aws s3 cp --quiet "$BK_S3_URL$id.json.gpg" "$BK_TMP/enc/"
+	bk_aws s3 cp --quiet "$BK_S3_URL$id.json.gpg.sha256" "$BK_TMP/enc/"
+	(cd "$BK_TMP/enc" && sha256sum -c --quiet "$id.json.gpg.sha256")
+	! grep -aq 'offsite-secret' "$BK_TMP/enc/$id.json.gpg"
+	! grep -aq 'walletUsers' "$BK_TMP/enc/$id.json.gpg"
+	# a second push: the bucket has it, with the same plain checksum
+	run --separate-stderr timeout 60 bk-push "$id"
+	[ "$(jq -r '.skipped[0]' <<<"$output")" = "$id" ]
+
+	mv "$BACKUP_DIR/$id.json" "$BK_TMP/enc/plain.json"
+	rm -f "$BACKUP_DIR/$id.json.sha256"
+	run --separate-stderr timeout 60 bk-pull "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r .encrypted <<<"$output")" = true ]
+	cmp "$BACKUP_DIR/$id.json" "$BK_TMP/enc/plain.json"
+	bk-verify "$id" >/dev/null
+
+	# without the secret key: refused, nothing lands
+	rm -f "$BACKUP_DIR/$id.json" "$BACKUP_DIR/$id.json.sha256"
+	mkdir -p -m 0700 "$BK_TMP/gnupg-empty"
+	run --separate-stderr env GNUPGHOME="$BK_TMP/gnupg-empty" timeout 60 bk-pull "$id"
+	[ "$status" -eq 65 ]
+	[ -z "$(find "$BACKUP_DIR" -name "*$id*")" ]
+	# a recipient without a key: 64, nothing in the bucket
+	id2=$(new_backup)
+	run --separate-stderr env BK_GPG_RECIPIENT=nobody@example.invalid timeout 60 bk-push "$id2"
+	[ "$status" -eq 64 ]
+	! remote_names | grep -q "^$id2"
+	! grep -q "\"PUT\", \"path\": \"/bk-test/backups/$id2" "$BK_S3_DIR/requests.jsonl"
 }

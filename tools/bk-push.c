@@ -40,10 +40,12 @@ static void usage(FILE *f)
 		   "      --version         the version\n");
 }
 
-/* The file being uploaded, hashed as it is read. */
+/* The file being uploaded (or gpg's output), hashed as it is read. */
 struct source {
 	int fd;
 	EVP_MD_CTX *sha;
+	struct gpg *gpg;	/* when encrypting */
+	int gpg_rc;
 };
 
 static long source_read(void *ud, void *p, size_t n)
@@ -54,6 +56,14 @@ static long source_read(void *ud, void *p, size_t n)
 		;
 	if (r > 0)
 		EVP_DigestUpdate(src->sha, p, (size_t)r);
+	/* gpg's end: it must have succeeded before the last part commits the upload */
+	if (r == 0 && src->gpg && src->gpg->pid > 0) {
+		src->fd = -1;	/* gpg_finish closes it */
+		if ((src->gpg_rc = gpg_finish(src->gpg)) != 0) {
+			errno = EIO;
+			return -1;
+		}
+	}
 	return (long)r;
 }
 
@@ -69,7 +79,7 @@ static void digest_hex(EVP_MD_CTX *sha, char *hex)
 /* SHA-256 of the file at path, read through. */
 static int hash_file(const char *path, char *hex)
 {
-	struct source src = { open(path, O_RDONLY | O_CLOEXEC), EVP_MD_CTX_new() };
+	struct source src = { .fd = open(path, O_RDONLY | O_CLOEXEC), .sha = EVP_MD_CTX_new() };
 	char chunk[1 << 16];
 	long r = 0;
 	if (src.fd < 0) {
@@ -155,8 +165,8 @@ static int put_sum(struct push *p, const char *object, const char *hex)
 static int upload(struct push *p, const char *path, const char *object, char *sent_hex,
 		  long long *bytes)
 {
-	struct source src = { open(path, O_RDONLY | O_CLOEXEC), EVP_MD_CTX_new() };
-	struct gpg g = { .pid = -1 };
+	struct source src = { .fd = open(path, O_RDONLY | O_CLOEXEC), .sha = EVP_MD_CTX_new() };
+	struct gpg g = { .pid = -1, .out = -1 };
 	int rc = 0;
 	if (src.fd < 0) {
 		warn("%s", path);
@@ -164,16 +174,17 @@ static int upload(struct push *p, const char *path, const char *object, char *se
 	} else if (p->recipient && (rc = gpg_encrypt(&g, src.fd, p->recipient)) == 0) {
 		close(src.fd);
 		src.fd = g.out;		/* what gpg writes is what goes up */
+		src.gpg = &g;
 	}
 	EVP_DigestInit_ex(src.sha, EVP_sha256(), NULL);
 	if (!rc)
 		rc = s3_upload(p->s3, object, source_read, &src, bytes);
-	if (g.pid > 0) {
-		int grc = gpg_finish(&g);
-		if (!rc && grc) {
-			s3_delete(p->s3, object);	/* gpg failed: what went up is not all */
-			rc = grc;
-		}
+	if (src.gpg_rc)
+		rc = src.gpg_rc;	/* gpg said why; nothing was committed */
+	if (g.pid > 0) {	/* the upload stopped before gpg's end */
+		src.fd = -1;
+		kill(g.pid, SIGTERM);
+		gpg_finish(&g);
 	}
 	digest_hex(src.sha, sent_hex);
 	if (src.fd >= 0)
