@@ -343,3 +343,80 @@ make_key() {
 	! remote_names | grep -q "^$id2"
 	! grep -q "\"PUT\", \"path\": \"/bk-test/backups/$id2" "$BK_S3_DIR/requests.jsonl"
 }
+
+# dump, push, lose the machine's backups and the database, recover
+drill() {
+	local id url
+	id=$(new_backup)
+	timeout 60 bk-push "$id" >/dev/null
+	bk_pgdump_data >"$BK_TMP/before.txt"
+	mkdir -p "$BK_TMP/empty-dir"
+	url=$(bk_createdb "$1")
+	BACKUP_DIR=$BK_TMP/empty-dir DATABASE_URL=$url \
+		run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-recover" --yes "$id"
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $output == *"pulling $id from $BK_S3_URL"* ]]
+	bk_pgdump_data "$url" >"$BK_TMP/after.txt"
+	diff "$BK_TMP/before.txt" "$BK_TMP/after.txt" | head -20
+	bk_dropdb "$1"
+	rm -rf "$BK_TMP/empty-dir"
+}
+
+@test "the drill: dump, push, a machine with no backup and an empty database, bk-recover --yes pulls and restores" {
+	drill drill_plain
+}
+
+@test "the drill, encrypted: the same round trip through gpg" {
+	command -v gpg >/dev/null 2>&1 || skip "gpg is not installed"
+	make_key
+	export BK_GPG_RECIPIENT=bk-offsite@example.invalid
+	drill drill_gpg
+	[[ $output == *decrypted* ]]
+}
+
+@test "bk-job: a dump job pushes its backup when BK_S3_URL is set; a failed push fails the job, the backup stays" {
+	unset TELEGRAM_BOT_TOKEN TELEGRAM_NOTIFY_CHAT_IDS
+	export BK_LOG_DIR=$BK_TMP/logs
+	run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-job" hourly -- bk-dump
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	id=$(jq -r .id <<<"$output")
+	remote_names | grep -qx "$id.json.sha256"
+	grep -q "Backup job hourly push completed: $id to $BK_S3_URL" "$BK_LOG_DIR/backup.log"
+	timeout 120 "$BK_REPO/scripts/bk-job" hourly -- bk-dump >/dev/null
+	[ "$(grep -c 'off-site copies are not encrypted' "$BK_LOG_DIR/backup.log")" -eq 1 ]
+
+	echo "100 503" >"$BK_S3_DIR/fail"
+	run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-job" hourly -- bk-dump
+	rm -f "$BK_S3_DIR/fail"
+	[ "$status" -eq 69 ]
+	id=$(jq -r .id <<<"$output")
+	[ -f "$BACKUP_DIR/$id.json" ]
+	tail -n 1 "$BK_LOG_DIR/backup.log" | grep -q "failed: push to $BK_S3_URL failed: .*(exit 69); the local backup stays"
+	# a job that is not a backup pushes nothing
+	run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-job" listing -- bk-list --json
+	[ "$status" -eq 0 ]
+	! tail -n 1 "$BK_LOG_DIR/backup.log" | grep -q push
+}
+
+@test "bk-check: alerts when the newest whole full backup in the bucket is too old or missing" {
+	id=$(new_backup)
+	timeout 60 bk-push "$id" >/dev/null
+	run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-check" --no-notify
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
+	[ "$(jq -r .state <<<"$output")" = ok ]
+	[ "$(jq -r .remote.newest <<<"$output")" = "$id" ]
+	# the bucket's newest is from 2001
+	src=$BK_TMP/orig/$FIRST.json
+	bk_aws s3 cp --quiet "$src" s3://bk-test/old/full_1000000001000.json
+	printf '%s  full_1000000001000.json\n' "$(sha256sum <"$src" | cut -c1-64)" >"$BK_TMP/sum"
+	bk_aws s3 cp --quiet "$BK_TMP/sum" s3://bk-test/old/full_1000000001000.json.sha256
+	BK_S3_URL=s3://bk-test/old/ run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-check" --no-notify
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .state <<<"$output")" = remote-stale ]
+	[ "$(jq -r .remote.newest <<<"$output")" = full_1000000001000 ]
+	BK_S3_URL=s3://bk-test/nothing-here/ run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-check" --no-notify
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .state <<<"$output")" = remote-missing ]
+}
