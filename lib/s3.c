@@ -43,7 +43,10 @@ struct s3 {
 };
 
 static volatile sig_atomic_t interrupted;
-static bool aborting;		/* the cleanup after an interruption still runs */
+/* Calls that must run to their end even after an interruption: aborting an
+ * upload, and creating or completing one (cut short, the service may have
+ * acted without bk learning the upload's id, or whether it completed). */
+static bool aborting;
 
 void s3_interrupt(void)
 {
@@ -443,7 +446,7 @@ static void backoff(int attempt)
 {
 	long ms = BACKOFF_MS << attempt;
 	struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
-	while (!interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (!(interrupted && !aborting) && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -765,7 +768,9 @@ static int mp_start(struct upload *u)
 	struct one_value v;
 	struct call c = { .method = "POST", .name = u->name, .query = "uploads=",
 			  .content_type = "application/octet-stream" };
+	aborting = true;
 	int rc = call_xml(u->s, &c, &answer);
+	aborting = false;
 	if (!rc && xml_value(&answer, "UploadId", &v) < 0) {
 		warnx("%s: CreateMultipartUpload answered no UploadId", s3_where(u->s, u->name));
 		rc = EX_UNAVAILABLE;
@@ -812,7 +817,9 @@ static int mp_complete(struct upload *u, char *etag)
 	struct one_value v;
 	struct call c = { .method = "POST", .name = u->name, .query = query, .body = u->done.data,
 			  .body_len = u->done.len, .content_type = "application/xml" };
+	aborting = true;
 	int rc = call_xml(u->s, &c, &answer);
+	aborting = false;
 	/* S3 may answer 200 and then an <Error> document */
 	if (!rc && xml_value(&answer, "ETag", &v) < 0) {
 		struct s3_error e;
@@ -889,6 +896,10 @@ int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, si
 	} else {
 		struct upload u = { .s = s, .name = name };
 		rc = mp_start(&u);
+		if (!rc && interrupted) {
+			warnx("%s: interrupted", s3_where(s, name));
+			rc = EX_TEMPFAIL;
+		}
 		while (!rc && n > 0) {
 			rc = mp_part(&u, part, (size_t)n);
 			*bytes += n;

@@ -564,3 +564,27 @@ bk_aws() {
 	[[ -x $aws ]] || aws=aws
 	"$aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"
 }
+
+# bk_s3_put FILE KEY: puts FILE into the test bucket as KEY (a fixture; signed
+# by tests/s3proxy.py, much quicker to start than the AWS CLI).
+bk_s3_put() {
+	local bucket=${BK_S3_URL#s3://}
+	bucket=${bucket%%/*}
+	python3 "$BK_REPO/tests/s3proxy.py" put "$AWS_ENDPOINT_URL" "$bucket" "$2" "$1"
+}
+
+# bk_s3_names [PREFIX]: the object names under PREFIX (default: that of
+# $BK_S3_URL) as s3rver holds them, sorted.
+bk_s3_names() {
+	local rest=${BK_S3_URL#s3://} bucket prefix
+	bucket=${rest%%/*}
+	prefix=${1-${rest#*/}}
+	find "$BK_S3_DIR/data/$bucket/$prefix" -maxdepth 1 -name '*._S3rver_object' -printf '%f\n' 2>/dev/null |
+		sed 's/\._S3rver_object$//' | LC_ALL=C sort
+}
+
+# bk_s3_open_uploads: how many multipart uploads are open in the test bucket.
+bk_s3_open_uploads() {
+	local rest=${BK_S3_URL#s3://}
+	find "$BK_S3_DIR/data/${rest%%/*}/._S3rver_uploads" -mindepth 2 -maxdepth 2 -name key 2>/dev/null | wc -l
+}

@@ -37,12 +37,11 @@ setup() {
 
 # the bucket's object names under the prefix, sorted
 remote_names() {
-	bk_aws s3 ls "$BK_S3_URL" | awk '{ print $4 }' | sort
+	bk_s3_names
 }
 
 open_uploads() {
-	bk_aws s3api list-multipart-uploads --bucket bk-test --prefix backups/ \
-		--query 'length(Uploads || `[]`)' --output text
+	bk_s3_open_uploads
 }
 
 # a new full backup in $BACKUP_DIR; prints its id
@@ -87,16 +86,16 @@ new_backup() {
 @test "interop: what bk-push uploads, the AWS CLI downloads and sha256sum -c accepts" {
 	timeout 60 bk-push "$FIRST" >/dev/null
 	mkdir -p "$BK_TMP/cli-down"
-	bk_aws s3 cp --quiet "$BK_S3_URL$FIRST.json" "$BK_TMP/cli-down/"
-	bk_aws s3 cp --quiet "$BK_S3_URL$FIRST.json.sha256" "$BK_TMP/cli-down/"
+	bk_aws s3 cp --quiet --recursive --exclude '*' --include "$FIRST.json*" "$BK_S3_URL" "$BK_TMP/cli-down/"
+	[ -f "$BK_TMP/cli-down/$FIRST.json" ]
 	(cd "$BK_TMP/cli-down" && sha256sum -c "$FIRST.json.sha256")
 }
 
 @test "interop: what the AWS CLI uploads (a backup and its .sha256), bk-pull takes" {
 	mkdir -p "$BK_TMP/elsewhere"
 	id=$(BACKUP_DIR=$BK_TMP/elsewhere bk-dump | jq -r .id)
-	bk_aws s3 cp --quiet "$BK_TMP/elsewhere/$id.json" "$BK_S3_URL"
-	bk_aws s3 cp --quiet "$BK_TMP/elsewhere/$id.json.sha256" "$BK_S3_URL"
+	bk_aws s3 cp --quiet --recursive --exclude '*' --include "$id.json*" "$BK_TMP/elsewhere/" "$BK_S3_URL"
+	remote_names | grep -qx "$id.json.sha256"
 	run --separate-stderr timeout 60 bk-pull "$id"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	cmp "$BACKUP_DIR/$id.json" "$BK_TMP/elsewhere/$id.json"
@@ -118,8 +117,7 @@ new_backup() {
 	grep -q "\"query\": \"partNumber=3&uploadId=" "$BK_S3_DIR/requests.jsonl"
 	[ "$(open_uploads)" = 0 ]
 	mkdir -p "$BK_TMP/mp"
-	bk_aws s3 cp --quiet "$BK_S3_URL$id.json" "$BK_TMP/mp/"
-	bk_aws s3 cp --quiet "$BK_S3_URL$id.json.sha256" "$BK_TMP/mp/"
+	bk_aws s3 cp --quiet --recursive --exclude '*' --include "$id.json*" "$BK_S3_URL" "$BK_TMP/mp/"
 	(cd "$BK_TMP/mp" && sha256sum -c --quiet "$id.json.sha256")
 }
 
@@ -207,7 +205,7 @@ new_backup() {
 	mv "$BACKUP_DIR/$id.json" "$BK_TMP/$id.json"
 	rm -f "$BACKUP_DIR/$id.json.sha256"
 	printf '%064d  %s.json\n' 0 "$id" >"$BK_TMP/bad.sha256"
-	bk_aws s3 cp --quiet "$BK_TMP/bad.sha256" "$BK_S3_URL$id.json.sha256"
+	bk_s3_put "$BK_TMP/bad.sha256" "backups/$id.json.sha256"
 	run --separate-stderr timeout 60 bk-pull "$id"
 	[ "$status" -eq 65 ]
 	[[ $stderr == *"not the expected"* ]]
@@ -249,7 +247,7 @@ new_backup() {
 	# newest first by the id's time
 	jq -e '[.[].timestamp] as $t | $t == ($t | sort | reverse)' <<<"$output" >/dev/null
 	# a backup object without its checksum: a push that did not finish
-	bk_aws s3 cp --quiet "$BK_TMP/orig/$FIRST.json" "${BK_S3_URL}full_1000000009999.json"
+	bk_s3_put "$BK_TMP/orig/$FIRST.json" "${BK_S3_URL#s3://bk-test/}full_1000000009999.json"
 	run --separate-stderr timeout 60 bk-list --remote --json --type full
 	[ "$(jq -r '.[] | select(.id == "full_1000000009999") | .status' <<<"$output")" = incomplete ]
 	run --separate-stderr timeout 60 bk-list --remote --table
@@ -259,19 +257,19 @@ new_backup() {
 	run --separate-stderr timeout 60 bk-pull full_1000000009999
 	[ "$status" -eq 66 ] || [ "$status" -eq 69 ] # no checksum object: refused
 	[ ! -e "$BACKUP_DIR/full_1000000009999.json" ]
-	bk_aws s3 rm --quiet "${BK_S3_URL}full_1000000009999.json"
+	rm -f "$BK_S3_DIR/data/bk-test/backups/full_1000000009999.json."*
 }
 
 @test "bk-clean --remote: the retention of bk-clean, never the newest whole full backup" {
 	export BK_S3_URL=s3://bk-test/retention/
 	src=$BK_TMP/orig/$FIRST.json
 	for id in full_1000000000000 full_1000000001000 raffle_7_1000000000500; do
-		bk_aws s3 cp --quiet "$src" "$BK_S3_URL$id.json"
+		bk_s3_put "$src" "retention/$id.json"
 		printf '%s  %s.json\n' "$(sha256sum <"$src" | cut -c1-64)" "$id" >"$BK_TMP/sum"
-		bk_aws s3 cp --quiet "$BK_TMP/sum" "$BK_S3_URL$id.json.sha256"
+		bk_s3_put "$BK_TMP/sum" "retention/$id.json.sha256"
 	done
 	# newer, but not whole: it does not count as the one to keep
-	bk_aws s3 cp --quiet "$src" "${BK_S3_URL}full_1000000002000.json"
+	bk_s3_put "$src" retention/full_1000000002000.json
 	run --separate-stderr timeout 60 bk-clean --remote 30 --dry-run
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[ "$(jq '.deleted | length' <<<"$output")" -eq 3 ]
@@ -282,7 +280,7 @@ new_backup() {
 		"full_1000000000000 full_1000000002000 raffle_7_1000000000500" ]
 	[ "$(remote_names | tr '\n' ' ')" = "full_1000000001000.json full_1000000001000.json.sha256 " ]
 	# a key that may not delete: 77, and the backups stay
-	bk_aws s3 cp --quiet "$src" "${BK_S3_URL}full_1000000000001.json"
+	bk_s3_put "$src" retention/full_1000000000001.json
 	echo "5 403 DELETE" >"$BK_S3_DIR/fail"
 	run --separate-stderr timeout 60 bk-clean --remote 30
 	[ "$status" -eq 77 ]
@@ -313,8 +311,9 @@ make_key() {
 	remote_names | grep -qx "$id.json.sha256"
 	! remote_names | grep -qx "$id.json"
 	mkdir -p "$BK_TMP/enc"
-	bk_aws s3 cp --quiet "$BK_S3_URL$id.json.gpg" "$BK_TMP/enc/"
-	bk_aws s3 cp --quiet "$BK_S3_URL$id.json.gpg.sha256" "$BK_TMP/enc/"
+	# what the server holds, as it holds it
+	cp "$BK_S3_DIR/data/bk-test/backups/$id.json.gpg._S3rver_object" "$BK_TMP/enc/$id.json.gpg"
+	cp "$BK_S3_DIR/data/bk-test/backups/$id.json.gpg.sha256._S3rver_object" "$BK_TMP/enc/$id.json.gpg.sha256"
 	(cd "$BK_TMP/enc" && sha256sum -c --quiet "$id.json.gpg.sha256")
 	! grep -aq 'offsite-secret' "$BK_TMP/enc/$id.json.gpg"
 	! grep -aq 'walletUsers' "$BK_TMP/enc/$id.json.gpg"
@@ -409,9 +408,9 @@ drill() {
 	[ "$(jq -r .remote.newest <<<"$output")" = "$id" ]
 	# the bucket's newest is from 2001
 	src=$BK_TMP/orig/$FIRST.json
-	bk_aws s3 cp --quiet "$src" s3://bk-test/old/full_1000000001000.json
+	bk_s3_put "$src" old/full_1000000001000.json
 	printf '%s  full_1000000001000.json\n' "$(sha256sum <"$src" | cut -c1-64)" >"$BK_TMP/sum"
-	bk_aws s3 cp --quiet "$BK_TMP/sum" s3://bk-test/old/full_1000000001000.json.sha256
+	bk_s3_put "$BK_TMP/sum" old/full_1000000001000.json.sha256
 	BK_S3_URL=s3://bk-test/old/ run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-check" --no-notify
 	[ "$status" -eq 1 ]
 	[ "$(jq -r .state <<<"$output")" = remote-stale ]

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """A SigV4-checking front for s3rver, for the tests (python3 standard library only).
 
+    s3proxy.py put ENDPOINT BUCKET KEY FILE
+        PUTs FILE as KEY, signed with $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY
+        (quick fixtures; the interop tests use the AWS CLI itself).
+
     s3proxy.py serve DIR --upstream PORT --data S3RVER_DIR [--access-key K] [--port P]
         Listens on 127.0.0.1:P (default a free port; written to DIR/port) and forwards
         every request to s3rver on 127.0.0.1:PORT once its signature holds.
@@ -286,6 +290,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
 
+def put(args):
+    """PUT a file as an object, signed with the environment's AWS keys (test fixtures)."""
+    with open(args.file, "rb") as f:
+        body = f.read()
+    sha = hashlib.sha256(body).hexdigest()
+    u = urllib.parse.urlsplit(args.endpoint)
+    path = "/%s/%s" % (args.bucket, uri_encode(args.key, "/-_.~"))
+    now = time.gmtime()
+    amz_date, date = time.strftime("%Y%m%dT%H%M%SZ", now), time.strftime("%Y%m%d", now)
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    headers = {"host": u.netloc, "x-amz-content-sha256": sha, "x-amz-date": amz_date}
+    names = sorted(headers)
+    canonical = "\n".join(["PUT", path, "", "".join("%s:%s\n" % (n, headers[n]) for n in names),
+                           ";".join(names), sha])
+    scope = "%s/%s/s3/aws4_request" % (date, region)
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = hmac256(("AWS4" + os.environ["AWS_SECRET_ACCESS_KEY"]).encode(), date)
+    for part in (region, "s3", "aws4_request"):
+        k = hmac256(k, part)
+    headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
+        os.environ["AWS_ACCESS_KEY_ID"], scope, ";".join(names),
+        hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest())
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    conn.request("PUT", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    if resp.status != 200:
+        sys.exit("s3proxy put: %d" % resp.status)
+
+
 def serve(args):
     os.makedirs(args.dir, exist_ok=True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -306,7 +341,14 @@ def main():
     s.add_argument("--data", required=True)
     s.add_argument("--access-key", default="S3RVER")
     s.add_argument("--port", type=int, default=0)
+    c = sub.add_parser("put")
+    c.add_argument("endpoint")
+    c.add_argument("bucket")
+    c.add_argument("key")
+    c.add_argument("file")
     args = p.parse_args()
+    if args.cmd == "put":
+        return put(args)
     if not os.environ.get("S3PROXY_SECRET"):
         sys.exit("s3proxy: S3PROXY_SECRET is not set")
     serve(args)
