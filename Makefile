@@ -1,5 +1,7 @@
 # bk — backup and recovery for the raffle bot.
-# Every tools/<name>.c is one binary in bin/; lib/*.c is shared by all.
+# Every tools/<name>.c is one binary in bin/, linked with the modules only
+# that tool uses (tools/<name>/*.c, when the folder exists) and libbk.a,
+# built from lib/*.c: what two or more tools share.
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -18,9 +20,12 @@ BIN     ?= bin
 
 LIB_SRC   := $(wildcard lib/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
+MOD_SRC   := $(wildcard tools/*/*.c)
+HDRS      := $(wildcard lib/*.h tools/*/*.h)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
+TOOLS     := $(TOOL_NAMES:%=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 MANPAGES  := $(wildcard man/*.1 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
@@ -28,21 +33,38 @@ SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.bash tests/bench/*.s
 
 all: $(TOOLS)
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h)
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Tests may reach into a tool's folder: #include "tg-relay/tgcmd.h".
+# lib/ and tools/ may not (lib/ never includes a tool's header).
+$(BUILD)/tests/%.o: BK_CFLAGS += -Itools
 
 $(BUILD)/libbk.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libbk.a
-	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The objects of tools/<name>/, the modules only tool <name> uses.
+tool_mods = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(1)/*.c))
+tool_srcs = $(wildcard tools/$(1)/*.c)
 
+# Objects before the archive, whatever order make gathered them in.
+LINK = $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+
+# One rule per binary: tools/<name>.c + tools/<name>/*.c + libbk.a.
+define tool_rule
+$(BIN)/$(1): $(BUILD)/tools/$(1).o $(call tool_mods,$(1)) $(BUILD)/libbk.a
+	@mkdir -p $(BIN)
+	$$(LINK)
+endef
+$(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
+
+# Unit tests of a tool's modules link them explicitly.
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK)
+$(BUILD)/unit/tg_test: $(call tool_mods,tg-relay)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done
@@ -64,7 +86,7 @@ TSAN_CC    ?= clang
 TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats
 check-tsan:
-	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" all
+	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" unit all
 	BK_SANITIZED=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  BK_BIN_DIR=$(CURDIR)/bin-tsan bats --print-output-on-failure $(TSAN_BATS)
 
@@ -79,7 +101,11 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SAN      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_HDR     := tests/fuzz/fuzz_util.h $(wildcard lib/*.h)
+FUZZ_HDR     := tests/fuzz/fuzz_util.h $(HDRS)
+# Targets that fuzz a tool's modules compile that tool's folder in.
+FUZZ_TOOL_fuzz_jsonr := bk-restore
+FUZZ_TOOL_fuzz_tgcmd := tg-relay
+fuzz_mods     = $(if $(FUZZ_TOOL_$(1)),$(call tool_srcs,$(FUZZ_TOOL_$(1))))
 
 # Whether $(FUZZ_CC) can link a libFuzzer program (clang + libclang-rt).
 fuzz_ok = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
@@ -92,13 +118,15 @@ build-fuzz/.lib-stamp: $(LIB_SRC) $(wildcard lib/*.h)
 	  CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libbk.a
 	touch $@
 
-build-fuzz/fuzz/%: tests/fuzz/%.c build-fuzz/.lib-stamp $(FUZZ_HDR)
+build-fuzz/fuzz/%: tests/fuzz/%.c build-fuzz/.lib-stamp $(FUZZ_HDR) $(MOD_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(BK_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< build-fuzz/libbk.a $(LDLIBS)
+	$(FUZZ_CC) $(BK_CFLAGS) -Itools $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(call fuzz_mods,$*) \
+	  build-fuzz/libbk.a $(LDLIBS)
 
-$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libbk.a $(FUZZ_HDR)
+$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libbk.a $(FUZZ_HDR) $(MOD_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(BK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libbk.a $(LDLIBS)
+	$(CC) $(BK_CFLAGS) -Itools $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(call fuzz_mods,$*) \
+	  $(BUILD)/libbk.a $(LDLIBS)
 
 fuzz: $(FUZZ_NAMES:%=fuzz-run-%)
 
@@ -143,6 +171,11 @@ demo:
 bench: all
 	./tests/bench/bench.sh $(BENCH_SCALE)
 
+# bk-dump of the benchmark's database STRESS_ROUNDS times: every run whole.
+STRESS_ROUNDS ?= 20
+check-stress: all
+	./tests/bench/stress.sh $(STRESS_ROUNDS)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
@@ -156,5 +189,5 @@ install: all
 clean:
 	rm -rf build build-asan build-tsan build-fuzz bin bin-asan bin-tsan
 
-.PHONY: all unit bats check check-asan check-tsan lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: all unit bats check check-asan check-tsan check-stress lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "clean.h"
+#include "bk-clean/clean.h"
 #include "config.h"
 #include "s3.h"
 #include "store.h"

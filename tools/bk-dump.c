@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "dump.h"
+#include "profile.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -73,5 +74,6 @@ int main(int argc, char **argv)
 		free(line);
 	}
 	cJSON_Delete(meta);
+	prof_report();
 	return rc;
 }

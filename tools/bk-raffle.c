@@ -8,9 +8,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk-raffle/raffledump.h"
 #include "config.h"
 #include "pg.h"
-#include "raffledump.h"
 #include "store.h"
 
 static void usage(FILE *f)

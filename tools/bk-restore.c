@@ -9,8 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk-restore/restore.h"
 #include "config.h"
-#include "restore.h"
 #include "store.h"
 
 static void usage(FILE *f)

@@ -10,8 +10,8 @@
 #include <sysexits.h>
 
 #include "config.h"
-#include "spawn.h"
-#include "tgrelay.h"
+#include "tg-relay/spawn.h"
+#include "tg-relay/tgrelay.h"
 
 static volatile sig_atomic_t stop;
 
