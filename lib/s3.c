@@ -658,12 +658,16 @@ static char *escape(struct s3 *s, const char *v)
 int s3_list(struct s3 *s, int (*fn)(void *ud, const struct s3_object *o), void *ud)
 {
 	struct lister l = { .s = s, .fn = fn, .ud = ud };
-	char *prefix = escape(s, s->prefix);
-	int rc = 0;
-	do {
+	char *prefix = escape(s, s->prefix), max_keys[32] = "";
+	long page = 0;
+	/* a test knob: small pages, so that the continuation is exercised */
+	int rc = config_get_long("BK_S3_LIST_MAX_KEYS", 0, 0, 1000, &page);
+	if (page)
+		snprintf(max_keys, sizeof max_keys, "&max-keys=%ld", page);
+	while (!rc) {
 		char *token = l.next ? escape(s, l.next) : NULL, *query;
-		if (asprintf(&query, "%s%s%slist-type=2&prefix=%s", token ? "continuation-token=" : "",
-			     token ? token : "", token ? "&" : "", prefix) < 0)
+		if (asprintf(&query, "%s%s%slist-type=2%s&prefix=%s", token ? "continuation-token=" : "",
+			     token ? token : "", token ? "&" : "", max_keys, prefix) < 0)
 			err(70, "out of memory");
 		free(token);
 		l.truncated = false;
@@ -685,7 +689,9 @@ int s3_list(struct s3 *s, int (*fn)(void *ud, const struct s3_object *o), void *
 			warnx("%s: a truncated listing without a continuation token", s3_where(s, NULL));
 			rc = EX_UNAVAILABLE;
 		}
-	} while (!rc && l.truncated);
+		if (!l.truncated)
+			break;
+	}
 	free(prefix);
 	free(l.next);
 	buf_free(&l.key);

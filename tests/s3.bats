@@ -246,6 +246,12 @@ new_backup() {
 		"full true ok $(stat -c %s "$BK_TMP/orig/$FIRST.json")" ]
 	# newest first by the id's time
 	jq -e '[.[].timestamp] as $t | $t == ($t | sort | reverse)' <<<"$output" >/dev/null
+	# the same listing one object a page (ListObjectsV2's continuation)
+	all=$(jq -c '[.[].id]' <<<"$output")
+	run --separate-stderr env BK_S3_LIST_MAX_KEYS=1 timeout 60 bk-list --remote --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.[].id]' <<<"$output")" = "$all" ]
+	grep -q '"query": "continuation-token=' "$BK_S3_DIR/requests.jsonl"
 	# a backup object without its checksum: a push that did not finish
 	bk_s3_put "$BK_TMP/orig/$FIRST.json" "${BK_S3_URL#s3://bk-test/}full_1000000009999.json"
 	run --separate-stderr timeout 60 bk-list --remote --json --type full

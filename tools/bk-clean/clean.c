@@ -185,7 +185,13 @@ static int delete_remote(struct s3 *s, const struct remote_backup *b)
 		snprintf(name, sizeof name, "%s.json.gpg", b->id);
 		if (!rc)
 			rc = s3_delete(s, name);
-		/* the plain checksum may also serve an unencrypted copy of the same id */
+		/* the plain checksum goes too, unless a plain copy of the same id has it */
+		long long size;
+		snprintf(name, sizeof name, "%s.json", b->id);
+		if (!rc && s3_head(s, name, &size, NULL) == EX_NOINPUT) {
+			snprintf(name, sizeof name, "%s.json.sha256", b->id);
+			rc = s3_delete(s, name);
+		}
 		return rc;
 	}
 	snprintf(name, sizeof name, "%s.json.sha256", b->id);
