@@ -466,7 +466,8 @@ bk_start_s3() {
 		_bk_port_busy "$port" && continue
 		# s3rver's continuation tokens are DES, which OpenSSL 3 keeps in its legacy provider
 		node --openssl-legacy-provider "$s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
-			--allow-mismatched-signatures --configure-bucket "$bucket" \
+			--allow-mismatched-signatures --service-endpoint localhost \
+			--configure-bucket "$bucket" \
 			>"$dir/s3rver.log" 2>&1 3>&- &
 		S3RVER_PID=$!
 		for ((i = 0; i < 200; i++)); do

@@ -425,3 +425,16 @@ drill() {
 	[ "$status" -eq 1 ]
 	[ "$(jq -r .state <<<"$output")" = remote-missing ]
 }
+
+@test "virtual-hosted addressing (BUCKET.ENDPOINT), and a session token that is signed" {
+	export BK_S3_PATH_STYLE=0 AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL/127.0.0.1/s3.localhost}
+	export AWS_SESSION_TOKEN=session-token-of-the-test
+	run --separate-stderr timeout 60 bk-push "$FIRST"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	run --separate-stderr timeout 60 bk-list --remote --json
+	[ "$status" -eq 0 ]
+	jq -e --arg id "$FIRST" 'any(.[]; .id == $id)' <<<"$output" >/dev/null
+	# the bucket went in the host name, not the path; the token was signed
+	tail -n 1 "$BK_S3_DIR/requests.jsonl" | jq -e '.path == "/" and (.signed | index("x-amz-security-token"))' >/dev/null
+	! grep -qF session-token-of-the-test <<<"$output$stderr"
+}

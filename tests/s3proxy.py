@@ -231,7 +231,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.state.upstream, timeout=120)
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("host", "expect", "connection", "transfer-encoding")}
-        headers["Host"] = "127.0.0.1:%d" % self.server.state.upstream
+        # the client's Host: s3rver tells a virtual-hosted bucket (bk.localhost) by it
+        headers["Host"] = self.headers.get("Host", "127.0.0.1")
         headers["Content-Length"] = str(len(body))
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
