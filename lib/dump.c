@@ -13,6 +13,7 @@
 #include "profile.h"
 #include "redisc.h"
 #include "store.h"
+#include "timefmt.h"
 
 int dump_snapshot(PGconn *conn)
 {

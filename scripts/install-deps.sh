@@ -25,7 +25,7 @@ PACKAGES=(
 	libpq-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev libexpat1-dev
 	postgresql redis-server redis-tools
 	bats mandoc shellcheck jq gnupg python3 util-linux ca-certificates time procps
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev clang-format valgrind
 	nodejs awscli
 )
 # Debian's npm, unless a nodejs that brings its own npm is installed.

@@ -13,6 +13,7 @@
 #include "remote.h"
 #include "s3.h"
 #include "store.h"
+#include "timefmt.h"
 
 struct tally {
 	double bytes;		/* freed, or that would be */

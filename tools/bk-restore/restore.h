@@ -7,14 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-/* The groups of SPEC §5.5, as bits for restore_options.skip. */
-enum {
-	GROUP_RAFFLES = 1 << 0,
-	GROUP_ANALYTICS = 1 << 1,
-	GROUP_USERS = 1 << 2,
-	GROUP_REDIS = 1 << 3,
-	GROUP_OTHER = 1 << 4,	/* never skipped: no option names it */
-};
+#include "groups.h"
 
 struct restore_options {
 	const char *path;	/* the backup file, or "-" */
