@@ -25,7 +25,7 @@
 #include "buf.h"
 #include "config.h"
 #include "s3.h"
-#include "store.h"
+#include "timefmt.h"
 
 #define TRIES 6			/* one try and five retries */
 #define BACKOFF_MS 200		/* doubled each retry: 0.2 0.4 0.8 1.6 3.2 s */

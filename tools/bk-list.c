@@ -15,6 +15,7 @@
 #include "s3.h"
 #include "store.h"
 #include "tgfmt.h"
+#include "timefmt.h"
 
 static void usage(FILE *f)
 {
