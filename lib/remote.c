@@ -60,7 +60,7 @@ static bool has_sum(const struct collect *c, const char *id, const char *suffix)
 {
 	char name[ID_MAX + 8];
 	snprintf(name, sizeof name, "%s%s", id, suffix);
-	return bsearch(name, c->sums, c->nsums, sizeof *c->sums, by_name) != NULL;
+	return c->nsums && bsearch(name, c->sums, c->nsums, sizeof *c->sums, by_name) != NULL;
 }
 
 static int newest_first(const void *a, const void *b)
@@ -75,7 +75,8 @@ int remote_list(struct s3 *s, const char *type, struct remote_backup **list, siz
 {
 	struct collect c = { 0 };
 	int rc = s3_list(s, collect_fn, &c);
-	qsort(c.sums, c.nsums, sizeof *c.sums, by_name);
+	if (c.nsums)	/* qsort of NULL, even of nothing, is undefined */
+		qsort(c.sums, c.nsums, sizeof *c.sums, by_name);
 	size_t kept = 0;
 	for (size_t i = 0; !rc && i < c.n; i++) {
 		struct remote_backup *b = &c.list[i];
