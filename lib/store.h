@@ -10,6 +10,12 @@
 int store_dir(const char **dir);
 
 /*
+ * $BACKUP_DIR for reading only: never created. 0, or EX_NOINPUT when it is
+ * something else than a directory; a missing one lists as empty.
+ */
+int store_dir_read(const char **dir);
+
+/*
  * Takes the one lock of the backup directory, waiting up to wait_seconds.
  * Returns 0 with *fd holding it, or EX_TEMPFAIL (another job has it) or
  * EX_CANTCREAT, after saying so. The lock goes with the process.
@@ -25,6 +31,7 @@ struct backup_info {
 	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
 	off_t size;
 	bool checksum;		/* <id>.json.sha256 exists */
+	bool future;		/* dated more than FSAFE_FUTURE_MS ahead of this clock */
 	char *error;		/* why it is corrupt, or NULL */
 };
 

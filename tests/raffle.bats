@@ -51,7 +51,7 @@ raffle_with_status() {
 	[ "$(jq -cS 'del(.path, .size, .sha256)' <<<"$output")" = "$(jq -cS .metadata "$f")" ]
 	[ "$(jq -r .metadata.type "$f")" = raffle ]
 	[ "$(jq -r .metadata.raffleId "$f")" = "$rid" ]
-	[ "$(jq -r .metadata.version "$f")" = 1.0 ]
+	[ "$(jq -r .metadata.version "$f")" = 1.1 ]
 	[ "$(jq -r .data.raffle.id "$f")" = "$rid" ]
 
 	# every table with a foreign key to Raffle, from the catalog

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fsafe.h"
 #include "bk-clean/clean.h"
 #include "cli.h"
 #include "config.h"
@@ -22,11 +23,12 @@ static void usage(FILE *f)
 		   "\n"
 		   "Deletes the backups in $BACKUP_DIR (and their .sha256 files) whose metadata\n"
 		   "timestamp is older than DAYS (default $BACKUP_RETENTION_DAYS, else 30), but\n"
-		   "never the newest N full backups; removes temporary files left by killed\n"
-		   "writers (older than an hour) and checksum files whose backup is gone.\n"
+		   "never the newest N full backups that verify (never fewer than one);\n"
+		   "removes temporary files left by killed writers (older than an hour)\n"
+		   "and checksum files whose backup is gone.\n"
 		   "Prints a JSON summary. Backups with unreadable metadata are kept.\n"
 		   "\n"
-		   "  -k, --keep-last N     always keep the newest N full backups (default 1)\n"
+		   "  -k, --keep-last N     always keep the newest N full backups that verify (default 1)\n"
 		   "  -n, --dry-run         say what would be deleted, delete nothing (no lock)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
 		   "  -r, --remote          the same in the bucket of $BK_S3_URL instead\n"
@@ -51,12 +53,12 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 		case 'r': *remote = 1; break;
 		case 'k':
 			if (parse_long(optarg, 0, 1000000, &opt->keep_last) < 0)
-				errx(EX_USAGE, "--keep-last: expected a number of backups, not '%s'", optarg);
+				errx(EX_USAGE, "--keep-last: expected a number of backups, not '%s'", ESC(optarg));
 			break;
 		case 'n': opt->dry_run = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': puts("bk-clean " BK_VERSION); exit(0);
@@ -66,7 +68,7 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 	if (argc - optind > 1)
 		return usage_error("bk-clean");
 	if (optind < argc && parse_long(argv[optind], 1, DAYS_MAX, &opt->days) < 0) {
-		warnx("DAYS: expected a positive whole number of days, not '%s'", argv[optind]);
+		warnx("DAYS: expected a positive whole number of days, not '%s'", ESC(argv[optind]));
 		return EX_USAGE;
 	}
 	return 0;
@@ -101,7 +103,7 @@ int main(int argc, char **argv)
 	if (!rc && remote)
 		return clean_bucket(&opt);
 	if (!rc)
-		rc = store_dir(&opt.dir);
+		rc = opt.dry_run ? store_dir_read(&opt.dir) : store_dir(&opt.dir);
 	int lock;
 	/* a dry run changes nothing: it may look while a backup is being written */
 	if (!rc && !opt.dry_run)

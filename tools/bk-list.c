@@ -10,12 +10,15 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "fsafe.h"
 #include "config.h"
 #include "remote.h"
 #include "s3.h"
 #include "store.h"
 #include "tgfmt.h"
 #include "timefmt.h"
+
+#define FUTURE_WHY "dated in the future (over 5 minutes ahead of this clock): check the clock"
 
 static void usage(FILE *f)
 {
@@ -50,9 +53,11 @@ static cJSON *entry_json(const struct backup_info *b)
 			      b->raffle_id ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->checksum);
 	cJSON_AddStringToObject(e, "path", b->path);
-	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : "ok");
+	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : b->future ? "future" : "ok");
 	if (b->error)
 		cJSON_AddStringToObject(e, "error", b->error);
+	else if (b->future)
+		cJSON_AddStringToObject(e, "error", FUTURE_WHY);
 	return e;
 }
 
@@ -142,7 +147,7 @@ static void print_table(const struct backup_info *list, size_t n)
 		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
 		printf("%-*.*s  %-6s  %-24s  %10s  %-3s  %s\n", w, (int)strlen(base) - 5, base,
 		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
-		       b->checksum ? "yes" : "no", b->error ? b->error : "ok");
+		       b->checksum ? "yes" : "no", b->error ? b->error : b->future ? FUTURE_WHY : "ok");
 	}
 }
 
@@ -168,12 +173,12 @@ int main(int argc, char **argv)
 		case 't': as_table = 1; break;
 		case 'T':
 			if (strcmp(optarg, "full") && strcmp(optarg, "raffle"))
-				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", optarg);
+				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", ESC(optarg));
 			type = optarg;
 			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000000, &limit) < 0)
-				errx(EX_USAGE, "--limit: expected a number, not '%s'", optarg);
+				errx(EX_USAGE, "--limit: expected a number, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-list " BK_VERSION); return 0;
@@ -190,7 +195,7 @@ int main(int argc, char **argv)
 	if (!rc && remote)
 		return list_remote(type, limit, as_table);
 	if (!rc)
-		rc = store_dir(&dir);
+		rc = store_dir_read(&dir);
 	if (!rc)
 		rc = store_list(dir, type, &list, &n);
 	if (rc)

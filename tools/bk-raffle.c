@@ -11,6 +11,7 @@
 #include "bk-raffle/raffledump.h"
 #include "cli.h"
 #include "config.h"
+#include "fsafe.h"
 #include "pg.h"
 #include "store.h"
 
@@ -72,6 +73,8 @@ static int run(const char *raffle_id, long wait)
 		rc = store_dir(&dir);
 	if (!rc)
 		rc = store_lock(dir, wait, &lock);
+	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+		fsafe_sweep_temps(dir, "raffle_");
 	if (!rc)
 		rc = pg_connect(&conn);
 	if (!rc)
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
 		case 'e': ended = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-raffle " BK_VERSION); return 0;
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 	/* before any file or query is touched (SPEC §8) */
 	if (raffle_id && !raffle_backup_id_valid(raffle_id)) {
 		warnx("%s: not a raffle id (letters, digits, _ and - only, at most %d)",
-		      raffle_id, RAFFLE_ID_BACKUP_MAX);
+		      ESC(raffle_id), RAFFLE_ID_BACKUP_MAX);
 		return EX_USAGE;
 	}
 	return run(raffle_id, wait);

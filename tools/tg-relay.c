@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "tg-relay/spawn.h"
+#include "spawn.h"
 #include "tg-relay/tgrelay.h"
 
 static volatile sig_atomic_t stop;

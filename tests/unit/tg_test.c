@@ -7,7 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "tg-relay/spawn.h"
+#include "spawn.h"
 #include "tg-relay/tgcmd.h"
 #include "tg-relay/tgguard.h"
 #include "tg-relay/tgreply.h"

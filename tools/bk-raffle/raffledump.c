@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fsafe.h"
 #include "bkfile.h"
 #include "dump.h"
 #include "ids.h"
@@ -119,7 +120,7 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	long long n;
 	int rc = dump_first_row(conn, s, raffle, where, &rr->raffle, &n);
 	if (!rc && n == 0) {
-		warnx("%s: no such raffle", raffle_id);
+		warnx("%s: no such raffle", ESC(raffle_id));
 		rc = EX_NOINPUT;
 	}
 	if (!rc)
@@ -166,9 +167,9 @@ static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PG
 
 /* {"metadata":..., "data":{"raffle":{columns, "tickets":[...], ...}, "analytics":...}} */
 static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta,
-			struct raffle_rows *rr, struct out *out)
+			const cJSON *schema, struct raffle_rows *rr, struct out *out)
 {
-	bkfile_write_head(out, meta);
+	bkfile_write_head(out, meta, schema);
 	bool first = bkfile_write_raffle_begin(out, &rr->raffle);
 	int rc = 0;
 	for (int k = 0; !rc && k < rr->nkids; k++) {
@@ -205,11 +206,26 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	snprintf(prefix, sizeof prefix, "raffle_%s", raffle_id);
 	dump_new_id(dir, prefix, id, sizeof id, &ms);
 	*meta = new_metadata(id, ms, raffle_id, conn, s, rr);
-	int rc = dump_open(&out, dir, id, NULL);
+	/* the schema of the tables it holds: no DDL, a raffle backup restores into a live schema */
+	const char **held = calloc((size_t)rr->nkids + 3, sizeof *held);
+	if (!held)
+		err(70, "out of memory");
+	int n = 0;
+	held[n++] = raffle_table;
+	for (int k = 0; k < rr->nkids; k++)
+		held[n++] = rr->kids[k].t->name;
+	if (rr->analytics_t)
+		held[n++] = analytics_table;
+	cJSON *schema = NULL;
+	int rc = dump_schema(conn, s, held, false, *meta, &schema);
+	free(held);
+	if (!rc)
+		rc = dump_open(&out, dir, id, NULL);
 	if (!rc) {
-		rc = write_backup(conn, s, *meta, rr, &out);
+		rc = write_backup(conn, s, *meta, schema, rr, &out);
 		rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 	}
+	cJSON_Delete(schema);
 	return rc;
 }
 
@@ -223,7 +239,9 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 		return EX_DATAERR;
 	}
 	struct raffle_rows rr = { 0 };
-	int rc = dump_snapshot(conn);
+	int rc = dump_check_keys(s);
+	if (!rc)
+		rc = dump_snapshot(conn);
 	if (!rc)
 		rc = read_rows(conn, s, raffle_id, &rr);
 	if (!rc)
