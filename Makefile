@@ -13,7 +13,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 BK_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DBK_VERSION='"$(VERSION)"' \
             -I/usr/include/postgresql -Ilib
-LDLIBS  = -lpq -lhiredis -lcjson -lcurl -lcrypto -lpthread
+LDLIBS  = -lpq -lhiredis -lcjson -lcurl -lcrypto -lexpat -lpthread
 
 BUILD   ?= build
 BIN     ?= bin

@@ -91,6 +91,7 @@ static void start(struct out *o, int fd)
 {
 	o->fd = fd;
 	o->error = 0;
+	o->expect = NULL;	/* set by the caller after opening */
 	o->bytes = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
@@ -233,6 +234,12 @@ int out_finish(struct out *o, char *hex)
 		return fail(o, "cannot write", o->error);
 	if (!o->tmp_path)	/* a stream: nothing to rename */
 		return out_discard(o), 0;
+	if (o->expect && strcmp(o->expect, hex)) {
+		warnx("%s: SHA-256 %.12s... is not the expected %.12s...: not kept", o->final_path, hex,
+		      o->expect);
+		out_discard(o);
+		return EX_DATAERR;
+	}
 	double since = prof_now();
 	if (fsync(o->fd) < 0)
 		return fail(o, "cannot sync", errno);

@@ -51,8 +51,13 @@ int store_dir_read(const char **dir)
 
 int store_lock(const char *dir, long wait_seconds, int *fd)
 {
+	return store_lock_named(dir, ".bk.lock", wait_seconds, fd);
+}
+
+int store_lock_named(const char *dir, const char *name, long wait_seconds, int *fd)
+{
 	char path[4096];
-	snprintf(path, sizeof path, "%s/.bk.lock", dir);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	const char *why;
 	*fd = fsafe_open(path, O_RDWR | O_CREAT, 0600, &why);
 	if (*fd < 0) {

@@ -23,6 +23,9 @@ int store_dir_read(const char **dir);
  */
 int store_lock(const char *dir, long wait_seconds, int *fd);
 
+/* The same for another lock of the directory, the file <dir>/<name>. */
+int store_lock_named(const char *dir, const char *name, long wait_seconds, int *fd);
+
 /* What the head of a backup file says about it. */
 struct backup_info {
 	char *id, *type, *timestamp, *raffle_id, *path;

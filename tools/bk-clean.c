@@ -11,13 +11,14 @@
 #include "bk-clean/clean.h"
 #include "cli.h"
 #include "config.h"
+#include "s3.h"
 #include "store.h"
 
 #define DAYS_MAX 1000000L
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-clean [DAYS] [--keep-last N] [--dry-run] [--wait SECONDS]\n"
+	fprintf(f, "usage: bk-clean [DAYS] [--keep-last N] [--dry-run] [--wait SECONDS] [--remote]\n"
 		   "       bk-clean -h | --help | --version\n"
 		   "\n"
 		   "Deletes the backups in $BACKUP_DIR (and their .sha256 files) whose metadata\n"
@@ -30,23 +31,26 @@ static void usage(FILE *f)
 		   "  -k, --keep-last N     always keep the newest N full backups that verify (default 1)\n"
 		   "  -n, --dry-run         say what would be deleted, delete nothing (no lock)\n"
 		   "  -w, --wait SECONDS    wait up to SECONDS for the backup lock (default 0)\n"
+		   "  -r, --remote          the same in the bucket of $BK_S3_URL instead\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
 }
 
-static int parse_args(int argc, char **argv, struct clean_options *opt, long *wait)
+static int parse_args(int argc, char **argv, struct clean_options *opt, long *wait, int *remote)
 {
 	static const struct option longopts[] = {
 		{ "keep-last", required_argument, NULL, 'k' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "remote", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "k:nw:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:nw:rh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'r': *remote = 1; break;
 		case 'k':
 			if (parse_long(optarg, 0, 1000000, &opt->keep_last) < 0)
 				errx(EX_USAGE, "--keep-last: expected a number of backups, not '%s'", ESC(optarg));
@@ -70,15 +74,34 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 	return 0;
 }
 
+static int clean_bucket(const struct clean_options *opt)
+{
+	struct s3 *s;
+	cJSON *report;
+	int rc = s3_open(&s);
+	if (rc)
+		return rc;
+	rc = clean_remote(opt, s, &report);
+	char *line = cJSON_PrintUnformatted(report);
+	puts(line);
+	free(line);
+	cJSON_Delete(report);
+	s3_close(s);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct clean_options opt = { .keep_last = 1 };
 	long wait = 0;
-	int rc = parse_args(argc, argv, &opt, &wait);
+	int remote = 0;
+	int rc = parse_args(argc, argv, &opt, &wait, &remote);
 	if (!rc)
 		rc = config_load();
 	if (!rc && !opt.days)
 		rc = config_get_long("BACKUP_RETENTION_DAYS", 30, 1, DAYS_MAX, &opt.days);
+	if (!rc && remote)
+		return clean_bucket(&opt);
 	if (!rc)
 		rc = opt.dry_run ? store_dir_read(&opt.dir) : store_dir(&opt.dir);
 	int lock;

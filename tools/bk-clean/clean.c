@@ -2,6 +2,7 @@
 #include <err.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -10,6 +11,8 @@
 #include "clean.h"
 #include "fsafe.h"
 #include "ids.h"
+#include "remote.h"
+#include "s3.h"
 #include "store.h"
 #include "timefmt.h"
 #include "verify.h"
@@ -174,4 +177,76 @@ int clean_run(const struct clean_options *opt, cJSON **report)
 	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
 	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
 	return rc ? rc : t.rc;
+}
+
+/* Deletes the objects of a remote backup: its last checksum first. */
+static int delete_remote(struct s3 *s, const struct remote_backup *b)
+{
+	char name[ID_MAX + 32];
+	int rc = 0;
+	if (b->encrypted) {
+		snprintf(name, sizeof name, "%s.json.gpg.sha256", b->id);
+		rc = s3_delete(s, name);
+		snprintf(name, sizeof name, "%s.json.gpg", b->id);
+		if (!rc)
+			rc = s3_delete(s, name);
+		/* the plain checksum goes too, unless a plain copy of the same id has it */
+		long long size;
+		snprintf(name, sizeof name, "%s.json", b->id);
+		if (!rc && s3_head(s, name, &size, NULL) == EX_NOINPUT) {
+			snprintf(name, sizeof name, "%s.json.sha256", b->id);
+			rc = s3_delete(s, name);
+		}
+		return rc;
+	}
+	snprintf(name, sizeof name, "%s.json.sha256", b->id);
+	rc = s3_delete(s, name);
+	snprintf(name, sizeof name, "%s.json", b->id);
+	return rc ? rc : s3_delete(s, name);
+}
+
+int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
+{
+	struct remote_backup *list;
+	size_t n;
+	*report = cJSON_CreateObject();
+	cJSON_AddStringToObject(*report, "remote", s3_where(s, NULL));
+	cJSON *deleted = cJSON_AddArrayToObject(*report, "deleted");
+	int rc = remote_list(s, NULL, &list, &n), first = 0;
+	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
+	long full_kept = 0, kept = 0;
+	double bytes = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct remote_backup *b = &list[i];
+		bool good_full = b->whole && !strcmp(b->type, "full");
+		if ((good_full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
+			full_kept += good_full;
+			kept++;
+			continue;
+		}
+		int r = opt->dry_run ? 0 : delete_remote(s, b);
+		if (r) {
+			first = first ? first : r;
+			kept++;
+			continue;
+		}
+		char ts[32];
+		format_iso_ms(b->ts_ms, ts);
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "id", b->id);
+		cJSON_AddStringToObject(d, "type", b->type);
+		cJSON_AddStringToObject(d, "timestamp", ts);
+		cJSON_AddNumberToObject(d, "size", (double)b->size);
+		cJSON_AddBoolToObject(d, "whole", b->whole);
+		cJSON_AddItemToArray(deleted, d);
+		bytes += (double)b->size;
+	}
+	if (!rc)
+		free(list);
+	cJSON_AddNumberToObject(*report, "kept", (double)kept);
+	cJSON_AddNumberToObject(*report, "bytesFreed", bytes);
+	cJSON_AddBoolToObject(*report, "dryRun", opt->dry_run);
+	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
+	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
+	return rc ? rc : first;
 }
