@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: bk-dump against pg_dump --data-only on the same database, in
 # the same run, alternately, and bk-dump --compress against pg_dump -Fc; then
-# bk-restore against psql and pg_restore (restore.sh).
+# bk-restore against psql and pg_restore (restore.sh), and bk-push / bk-pull
+# against a local S3 server (s3.sh).
 # Usage: tests/bench/bench.sh [SCALE]   (default 1000000 tickets and buy events)
 set -euo pipefail
 
@@ -97,4 +98,7 @@ printf 'bk-dump of 10,000 tickets   median %6.2f s   (target < 1 s)\n' "$(median
 if [ -x "$here/restore.sh" ]; then
 	BENCH_BACKUP=$BK_TMP/bk.json BENCH_BACKUP_ZST=$BK_TMP/bk.json.zst BENCH_PGDUMP=$BK_TMP/pg_dump.sql \
 		BENCH_PGDUMP_FC=$BK_TMP/pg_dump.fc BENCH_RUNS=$RUNS "$here/restore.sh"
+fi
+if [ -x "$here/s3.sh" ]; then
+	BENCH_BACKUP=$BK_TMP/bk.json BENCH_RUNS=$RUNS "$here/s3.sh"
 fi
