@@ -705,7 +705,7 @@ print("# relay: /backup polled to replied %.2fs; 429s met by the admin: %d" % (d
 	say "/backup_restore full_1701500000000"
 	reply "Backup full_1701500000000 not found" 2
 	barrier
-	grep -q "full_1701500000000.json: skipped: not a regular file (a FIFO)" "$T/relay.log"
+	grep -q "full_1701500000000.json: a FIFO, not a regular file: skipped" "$T/relay.log"
 	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
 	stop_relay
 }
