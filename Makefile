@@ -24,7 +24,7 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 MANPAGES  := $(wildcard man/*.1 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
-SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.bash tests/bench/*.sh) .ci/run
+SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.sh tests/*.bash tests/bench/*.sh) .ci/run
 
 all: $(TOOLS)
 
@@ -53,10 +53,18 @@ bats: all
 
 # Same suite, binaries built with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_MAKE  = $(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
+SAN_ENV   = BK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 check-asan:
-	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit all
-	BK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
+	$(SAN_MAKE) unit all
+	$(SAN_ENV) BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
+
+# Races (tests/flaky.sh, README "Tests"): the bats files whose tests start
+# processes side by side, FLAKY_ROUNDS times (default 20), plain and with
+# the check-asan build, on a machine loaded by a build loop. Not in `check`.
+check-flaky: all
+	$(SAN_MAKE) all
+	FLAKY_SAN_ENV="$(SAN_ENV)" ./tests/flaky.sh
 
 # Fuzzing (tests/fuzz, README "Fuzzing"): one libFuzzer target per parser of
 # outside input, built by clang with ASan+UBSan into build-fuzz/ (apart from
@@ -144,7 +152,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 
 clean:
-	rm -rf build build-asan build-fuzz bin bin-asan
+	rm -rf build build-asan build-fuzz build-flaky bin bin-asan
 
-.PHONY: all unit bats check check-asan lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: all unit bats check check-asan check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:

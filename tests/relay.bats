@@ -23,10 +23,10 @@ setup() {
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-relay.XXXXXX")
 	mkdir "$T/bin" "$T/backups"
 	bk_fake_telegram "$T/fake" "$TOKEN" 60
-	unset STUB_SLEEP STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
+	unset STUB_HOLD STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
 	export TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
-	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5 TG_RATE_LIMIT=100
+	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30 TG_RATE_LIMIT=100
 	export STUB_LOG=$T/stub.log STUB_DIR=$T
 	: >"$STUB_LOG"
 	make_stubs
@@ -53,7 +53,9 @@ make_stubs() {
 #!/bin/sh
 echo "bk-dump $*" >>"$STUB_LOG"
 env >"$STUB_DIR/env.bk-dump"
-[ -z "$STUB_SLEEP" ] || sleep "$STUB_SLEEP"
+# STUB_HOLD: runs until that file exists (the test says when)
+i=0
+while [ -n "$STUB_HOLD" ] && [ ! -e "$STUB_HOLD" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
 if [ -n "$STUB_EXIT" ]; then
 	echo "bk-dump: something went wrong ($STUB_EXIT)" >&2
 	exit "$STUB_EXIT"
@@ -85,7 +87,8 @@ EOF
 	cat >"$T/bin/bk-restore" <<'EOF'
 #!/bin/sh
 echo "bk-restore $*" >>"$STUB_LOG"
-[ -z "$STUB_SLEEP" ] || sleep "$STUB_SLEEP"
+i=0
+while [ -n "$STUB_HOLD" ] && [ ! -e "$STUB_HOLD" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
 printf '{"backup":"%s","dryRun":false,"tables":{"Raffle":3,"Ticket":100},"redisKeys":2,"safetyBackup":"full_1701999999999"}\n' "$1"
 EOF
 	cat >"$T/bin/bk-raffle" <<'EOF'
@@ -114,7 +117,7 @@ start_relay() {
 	n=$(grep -c "polling as" "$T/relay.log" 2>/dev/null || true)
 	BK_BIN_DIR=$TOOLS "$BIN/tg-relay" -s "$T/state" 2>>"$T/relay.log" &
 	RELAY_PID=$!
-	for _ in $(seq 200); do
+	for _ in $(seq 2400); do	# up to 2 minutes on a loaded machine
 		[ "$(grep -c "polling as" "$T/relay.log")" -gt "${n:-0}" ] && return 0
 		kill -0 "$RELAY_PID" 2>/dev/null || break
 		sleep 0.05
@@ -452,13 +455,15 @@ no_token() {
 }
 
 @test "a second job while one runs is told to wait; the relay keeps answering" {
-	STUB_SLEEP=4 start_relay
+	# the backup runs until the busy reply and the help are in
+	STUB_HOLD=$T/dump.release start_relay
 	say /backup
 	reply "Creating full backup"
 	say /backup "$OTHER_ADMIN"
 	reply "Busy: /backup is still running"
 	say /help
 	reply "Backup Bot Commands"
+	touch "$T/dump.release"
 	reply "Backup Created Successfully"
 	# the busy reply and the help came while the backup was running
 	fake calls --method sendMessage | python3 -c '
@@ -652,7 +657,7 @@ real_tools() {
 	barrier
 	[ "$(bk_count Ticket)" -eq 0 ]
 	press "$(fake button 0)"
-	fake wait --method sendMessage --contains "Restore Completed" --timeout 60
+	fake wait --method sendMessage --contains "Restore Completed" --timeout 600
 	[ "$(bk_count Ticket)" -eq "$before" ]
 	stop_relay
 }

@@ -21,11 +21,11 @@ setup() {
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-hostile.XXXXXX")
 	mkdir "$T/bin" "$T/backups" "$T/calls"
-	bk_fake_telegram "$T/fake" "$TOKEN" 120
+	bk_fake_telegram "$T/fake" "$TOKEN" 900
 	unset TG_RELAY_STATE STATE_DIRECTORY
 	export TELEGRAM_ADMIN_IDS=$ADMIN
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
-	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=10 TG_RATE_LIMIT=1000
+	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30 TG_RATE_LIMIT=1000
 	export STUB_CALLS=$T/calls
 	local tool
 	# every tool the relay could run: each call leaves its argv, NUL-separated
@@ -58,7 +58,7 @@ fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
 @test "1,000 hostile updates: the relay survives, runs nothing unvalidated, sends only refusals and errors" {
 	BK_BIN_DIR=$T/bin "$BIN/tg-relay" -s "$T/state" 2>"$T/relay.log" &
 	RELAY_PID=$!
-	for _ in $(seq 200); do grep -q "polling as" "$T/relay.log" && break; sleep 0.05; done
+	bk_poll 120 grep -q "polling as" "$T/relay.log" || true
 	grep -q "polling as" "$T/relay.log" || { cat "$T/relay.log"; return 1; }
 
 	python3 - "$FAKE" "$T/fake" "${RELAY_HOSTILE_SEED:-7}" "$ADMIN" "$STRANGER" <<'PY'
@@ -161,7 +161,7 @@ PY
 
 	# a command queued after all of them is answered: every one was handled
 	fake push --text /help --from "$ADMIN"
-	fake wait --method sendMessage --contains "Backup Bot Commands" --timeout 120 || {
+	fake wait --method sendMessage --contains "Backup Bot Commands" --timeout 900 || {
 		tail -n 30 "$T/relay.log"
 		return 1
 	}
