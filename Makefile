@@ -66,6 +66,16 @@ check-flaky: all
 	$(SAN_MAKE) all
 	FLAKY_SAN_ENV="$(SAN_ENV)" ./tests/flaky.sh
 
+# The threaded paths (the COPY reader, the writer/hash thread) under
+# ThreadSanitizer: the dump and raffle tests with clang -fsanitize=thread.
+TSAN_CC    ?= clang
+TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats
+check-tsan:
+	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" all
+	BK_SANITIZED=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  BK_BIN_DIR=$(CURDIR)/bin-tsan bats --print-output-on-failure $(TSAN_BATS)
+
 # Fuzzing (tests/fuzz, README "Fuzzing"): one libFuzzer target per parser of
 # outside input, built by clang with ASan+UBSan into build-fuzz/ (apart from
 # $(BUILD), so a fuzz build never races a normal one). `make fuzz` runs each
@@ -130,7 +140,7 @@ lint:
 	mandoc -Tlint -W warning $(MANPAGES)
 	shellcheck -e SC1091 $(SHELL_SCRIPTS)
 
-check: all unit bats lint check-asan fuzz-replay check-valgrind
+check: all unit bats lint check-asan check-tsan fuzz-replay check-valgrind
 
 # A newcomer's first command: packages, build, throwaway servers, a backup.
 demo:
@@ -152,7 +162,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 
 clean:
-	rm -rf build build-asan build-fuzz build-flaky bin bin-asan
+	rm -rf build build-asan build-tsan build-fuzz build-flaky bin bin-asan bin-tsan
 
-.PHONY: all unit bats check check-asan check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: all unit bats check check-asan check-tsan check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:

@@ -2,7 +2,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "config.h"
 #include "copyread.h"
 
 #define SLOTS 4			/* chunks in flight: bounded memory */
@@ -10,6 +12,8 @@
 
 struct copy_reader {
 	PGconn *conn;
+	size_t chunk;		/* publish a slot once it holds this much */
+	long consumer_delay_us;	/* test knob: the consumer lags this much per chunk */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -51,12 +55,35 @@ static void *reader_main(void *arg)
 	while ((n = PQgetCopyData(r->conn, &line, 0)) > 0) {
 		buf_add(&r->slot[i], line, (size_t)n);
 		PQfreemem(line);
-		if (r->slot[i].len >= CHUNK)
+		if (r->slot[i].len >= r->chunk)
 			i = publish(r, i, false);
 	}
 	r->end = n;
 	publish(r, i, true);
 	return NULL;
+}
+
+/*
+ * Test knobs: a tiny chunk and a slow consumer make a table's end arrive
+ * while every slot is pending, the case where the hand-off once lost rows
+ * (tests/copyrace.bats). A bad or missing value leaves the default.
+ */
+static void set_knobs(struct copy_reader *r)
+{
+	const char *v;
+	long n;
+	r->chunk = CHUNK;
+	if ((v = config_get("BK_TEST_COPY_CHUNK", NULL)) && parse_long(v, 1, CHUNK, &n) == 0)
+		r->chunk = (size_t)n;
+	if ((v = config_get("BK_TEST_COPY_DELAY_US", NULL)) && parse_long(v, 0, 1000000, &n) == 0)
+		r->consumer_delay_us = n;
+}
+
+static void lag(const struct copy_reader *r)
+{
+	struct timespec ts = { r->consumer_delay_us / 1000000, r->consumer_delay_us % 1000000 * 1000 };
+	if (r->consumer_delay_us > 0)
+		nanosleep(&ts, NULL);
 }
 
 int copy_reader_start(PGconn *conn, struct copy_reader **reader)
@@ -66,6 +93,7 @@ int copy_reader_start(PGconn *conn, struct copy_reader **reader)
 		err(70, "out of memory");
 	r->conn = conn;
 	r->held = -1;
+	set_knobs(r);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->changed, NULL);
 	if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
@@ -80,6 +108,7 @@ const struct buf *copy_reader_next(struct copy_reader *r)
 {
 	if (r->drained)
 		return NULL;
+	lag(r);
 	pthread_mutex_lock(&r->lock);
 	if (r->held >= 0) {	/* done with the previous chunk */
 		bool was_last = r->last[r->held];

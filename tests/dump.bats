@@ -290,7 +290,7 @@ writing() {
 @test "memory does not grow with the database" {
 	command -v /usr/bin/time >/dev/null || skip "/usr/bin/time missing"
 	# AddressSanitizer keeps freed memory in quarantine: its RSS says nothing
-	[ -z "${BK_SANITIZED:-}" ] || skip "peak RSS is not meaningful under AddressSanitizer"
+	[ -z "${BK_SANITIZED:-}" ] || skip "peak RSS is not meaningful under a sanitizer"
 	/usr/bin/time -f %M -o "$BK_TMP/rss1" bk-dump -o "$BK_TMP/small.json" >/dev/null
 	url=$(bk_createdb bigdump --schema)
 	bk_load_data 60000 "$url"

@@ -46,7 +46,7 @@ static void default_state(char *buf, size_t len)
 /* The tunables of the man page's ENVIRONMENT section. */
 static int tunables(struct relay_config *c)
 {
-	long rate;
+	long rate = 0;
 	int rc = config_get_long("TG_POLL_TIMEOUT", 50, 0, 600, &c->poll_timeout);
 	rc = rc ? rc : config_get_long("TG_CONFIRM_TIMEOUT", 60, 1, 3600, &c->confirm_seconds);
 	rc = rc ? rc : config_get_long("TG_RATE_LIMIT", 10, 1, 1000, &rate);
