@@ -22,7 +22,7 @@ setup() {
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-relay.XXXXXX")
 	mkdir "$T/bin" "$T/backups"
-	bk_fake_telegram "$T/fake" "$TOKEN" 60
+	bk_fake_telegram "$T/fake" "$TOKEN" 600
 	unset STUB_HOLD STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
 	export TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups

@@ -16,7 +16,7 @@ setup() {
 	BIN=${BK_BIN_DIR:-$REPO/bin}
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-notify.XXXXXX")
-	bk_fake_telegram "$T/fake" "$TOKEN" 60
+	bk_fake_telegram "$T/fake" "$TOKEN" 600
 	unset TELEGRAM_NOTIFY_CHAT_IDS
 	export BK_ENV_FILE=/dev/null
 	export TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30

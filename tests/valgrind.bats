@@ -139,7 +139,7 @@ vg() {
 
 # The fake Bot API on loopback, for tg-notify and tg-relay.
 start_fake() {
-	bk_fake_telegram "$BK_TMP/fake" "$TOKEN" 120
+	bk_fake_telegram "$BK_TMP/fake" "$TOKEN" 600
 	export TELEGRAM_ADMIN_IDS=$ADMIN
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30
 }
