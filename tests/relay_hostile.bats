@@ -86,6 +86,9 @@ def raffle_valid(arg):
     words = arg.split("\0")[0].split()
     return len(words) == 1 and RAFFLE_OK.match(words[0]) is not None
 EVIL_RAFFLE = [e for e in EVIL if not raffle_valid(e)]
+# Nor does "/backup \0" carry an argument: the relay reads "/backup ", a
+# valid command. An admin's hostile argument is something before any NUL.
+EVIL_ADMIN = [e for e in EVIL if e.split("\0")[0].strip()]
 
 def rand_text(n):
     pools = [
@@ -114,9 +117,9 @@ def hostile_command():
     if k <= 4:
         cmd = rnd.choice(["/backup_download", "/backup_restore", "/backup_raffle",
                           "/backup_cleanup"])
-        return cmd + " " + rnd.choice(EVIL_RAFFLE if cmd == "/backup_raffle" else EVIL)
+        return cmd + " " + rnd.choice(EVIL_RAFFLE if cmd == "/backup_raffle" else EVIL_ADMIN)
     if k == 5:
-        return rnd.choice(["/backup", "/backup_list", "/help"]) + " " + rnd.choice(EVIL)
+        return rnd.choice(["/backup", "/backup_list", "/help"]) + " " + rnd.choice(EVIL_ADMIN)
     if k == 6:
         return "/" + rnd.choice(["rm -rf /", "../../bin/sh", "backup_dump", "bash -c id",
                                  "backup_restore_all", "BACKUP"]) 
@@ -134,6 +137,13 @@ for i in range(1000):
     if k < 0.20:
         u = rand_json()
         u = u if isinstance(u, dict) else {"message": u}
+        # random shapes, not the admin's authority: a well-formed admin
+        # command built by chance would be answered as one (seed-dependent)
+        for kind in ("message", "callback_query"):
+            m = u.get(kind)
+            if isinstance(m, dict) and isinstance(m.get("from"), dict) and \
+                    type(m["from"].get("id")) is int and m["from"]["id"] == admin:
+                m["from"]["id"] = stranger
     elif k < 0.50:
         text = rnd.choice(COMMANDS) + rnd.choice(["", " " + rnd.choice(EVIL), " full_1", " latest"])
         u = {"message": {"message_id": i, "from": {"id": stranger + i}, "chat": {"id": stranger + i},
@@ -160,8 +170,9 @@ for b in range(0, len(updates), 100):
 PY
 
 	# a command queued after all of them is answered: every one was handled
-	fake push --text /help --from "$ADMIN"
-	fake wait --method sendMessage --contains "Backup Bot Commands" --timeout 900 || {
+	# (a marker no hostile update can bring: /help could come from one)
+	fake push --text "/backup_download hostile-end-marker" --from "$ADMIN"
+	fake wait --method sendMessage --contains "hostile-end-marker" --timeout 900 || {
 		tail -n 30 "$T/relay.log"
 		return 1
 	}
@@ -200,7 +211,8 @@ for name in sorted(os.listdir(sys.argv[1])):
 print("# %d tool runs, every argument valid" % calls, file=sys.stderr)
 PY
 
-	# nothing was sent but refusals and errors (and the final /help)
+	# nothing was sent but refusals and errors (and help texts: a hostile
+	# "/help ..." may get one)
 	fake calls --method sendMessage >"$T/sent.jsonl"
 	python3 - "$T/sent.jsonl" <<'PY'
 import json, sys
