@@ -79,16 +79,21 @@ EVIL = ["../../etc/passwd", "/etc/shadow", "full_1;rm -rf /", "$(reboot)", "`id`
         "36501", "0x10", "${IFS}", "*", "~root", "..", ".", "full_.", "raffle_", "\\",
         "\"quoted\"", "full_1\nfull_2", "\U0001F4A3", "\u0000", "a/b"]
 
-# "0", "99999", "1e3" are raffle ids as good as any: not evil for /backup_raffle.
-# (Text after a NUL never reaches the relay: cJSON strings end there.)
+# What of an argument the relay reads: text after a NUL never reaches it
+# (cJSON strings end there), and a command is its message's first line.
+def seen(arg):
+    return arg.split("\0")[0].split("\n")[0]
+
+# "0", "99999", "1e3" are raffle ids as good as any: not evil for
+# /backup_raffle; nor is "full_1\nfull_2", read as "full_1".
 RAFFLE_OK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
 def raffle_valid(arg):
-    words = arg.split("\0")[0].split()
+    words = seen(arg).split()
     return len(words) == 1 and RAFFLE_OK.match(words[0]) is not None
 EVIL_RAFFLE = [e for e in EVIL if not raffle_valid(e)]
 # Nor does "/backup \0" carry an argument: the relay reads "/backup ", a
-# valid command. An admin's hostile argument is something before any NUL.
-EVIL_ADMIN = [e for e in EVIL if e.split("\0")[0].strip()]
+# valid command. An admin's hostile argument is something it reads.
+EVIL_ADMIN = [e for e in EVIL if seen(e).strip()]
 
 def rand_text(n):
     pools = [
