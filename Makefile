@@ -1,5 +1,7 @@
 # bk — backup and recovery for the raffle bot.
-# Every tools/<name>.c is one binary in bin/; lib/*.c is shared by all.
+# Every tools/<name>.c is one binary in bin/, linked with the modules only
+# that tool uses (tools/<name>/*.c, when the folder exists) and libbk.a,
+# built from lib/*.c: what two or more tools share.
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -18,31 +20,51 @@ BIN     ?= bin
 
 LIB_SRC   := $(wildcard lib/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
+MOD_SRC   := $(wildcard tools/*/*.c)
+HDRS      := $(wildcard lib/*.h tools/*/*.h)
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+TOOL_NAMES := $(TOOL_SRC:tools/%.c=%)
+TOOLS     := $(TOOL_NAMES:%=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
-MANPAGES  := $(wildcard man/*.1 man/*.7)
+MANPAGES  := $(wildcard man/*.1 man/*.5 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
-SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh tests/*.sh tests/*.bash tests/bench/*.sh) .ci/run
+SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh scripts/lib/*.sh tests/*.sh tests/*.bash tests/bench/*.sh) .ci/run
 
 all: $(TOOLS)
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h)
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BK_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Tests may reach into a tool's folder: #include "tg-relay/tgcmd.h".
+# lib/ and tools/ may not (lib/ never includes a tool's header).
+$(BUILD)/tests/%.o: BK_CFLAGS += -Itools
 
 $(BUILD)/libbk.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libbk.a
-	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The objects of tools/<name>/, the modules only tool <name> uses.
+tool_mods = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/$(1)/*.c))
+tool_srcs = $(wildcard tools/$(1)/*.c)
 
+# Objects before the archive, whatever order make gathered them in.
+LINK = $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+
+# One rule per binary: tools/<name>.c + tools/<name>/*.c + libbk.a.
+define tool_rule
+$(BIN)/$(1): $(BUILD)/tools/$(1).o $(call tool_mods,$(1)) $(BUILD)/libbk.a
+	@mkdir -p $(BIN)
+	$$(LINK)
+endef
+$(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
+
+# Unit tests of a tool's modules link them explicitly.
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK)
+$(BUILD)/unit/tg_test: $(call tool_mods,tg-relay)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done
@@ -72,7 +94,7 @@ TSAN_CC    ?= clang
 TSAN_FLAGS  = -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 TSAN_BATS   = tests/copyrace.bats tests/dump.bats tests/raffle.bats
 check-tsan:
-	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" all
+	$(MAKE) BUILD=build-tsan BIN=bin-tsan CC=$(TSAN_CC) CFLAGS="$(TSAN_FLAGS)" LDFLAGS="$(TSAN_FLAGS)" unit all
 	BK_SANITIZED=1 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  BK_BIN_DIR=$(CURDIR)/bin-tsan bats --print-output-on-failure $(TSAN_BATS)
 
@@ -87,7 +109,11 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SAN      = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_HDR     := tests/fuzz/fuzz_util.h $(wildcard lib/*.h)
+FUZZ_HDR     := tests/fuzz/fuzz_util.h $(HDRS)
+# Targets that fuzz a tool's modules compile that tool's folder in.
+FUZZ_TOOL_fuzz_jsonr := bk-restore
+FUZZ_TOOL_fuzz_tgcmd := tg-relay
+fuzz_mods     = $(if $(FUZZ_TOOL_$(1)),$(call tool_srcs,$(FUZZ_TOOL_$(1))))
 
 # Whether $(FUZZ_CC) can link a libFuzzer program (clang + libclang-rt).
 fuzz_ok = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' | \
@@ -100,13 +126,15 @@ build-fuzz/.lib-stamp: $(LIB_SRC) $(wildcard lib/*.h)
 	  CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libbk.a
 	touch $@
 
-build-fuzz/fuzz/%: tests/fuzz/%.c build-fuzz/.lib-stamp $(FUZZ_HDR)
+build-fuzz/fuzz/%: tests/fuzz/%.c build-fuzz/.lib-stamp $(FUZZ_HDR) $(MOD_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(BK_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< build-fuzz/libbk.a $(LDLIBS)
+	$(FUZZ_CC) $(BK_CFLAGS) -Itools $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(call fuzz_mods,$*) \
+	  build-fuzz/libbk.a $(LDLIBS)
 
-$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libbk.a $(FUZZ_HDR)
+$(BUILD)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libbk.a $(FUZZ_HDR) $(MOD_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(BK_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libbk.a $(LDLIBS)
+	$(CC) $(BK_CFLAGS) -Itools $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(call fuzz_mods,$*) \
+	  $(BUILD)/libbk.a $(LDLIBS)
 
 fuzz: $(FUZZ_NAMES:%=fuzz-run-%)
 
@@ -140,6 +168,14 @@ lint:
 	mandoc -Tlint -W warning $(MANPAGES)
 	shellcheck -e SC1091 $(SHELL_SCRIPTS)
 
+# The C sources against .clang-format: lists the files that differ, exits 1
+# if any does (not part of lint yet: the tree is not reformatted).
+C_SRC := $(wildcard lib/*.[ch] tools/*.c tools/*/*.[ch] tests/unit/*.c tests/fuzz/*.[ch])
+format-check:
+	@bad=0; for f in $(C_SRC); do \
+	  clang-format --style=file "$$f" | cmp -s "$$f" - || { echo "format-check: $$f"; bad=1; }; \
+	done; exit $$bad
+
 check: all unit bats lint check-asan check-tsan fuzz-replay check-valgrind
 
 # A newcomer's first command: packages, build, throwaway servers, a backup.
@@ -151,11 +187,20 @@ demo:
 bench: all
 	./tests/bench/bench.sh $(BENCH_SCALE)
 
+# bk-dump of the benchmark's database STRESS_ROUNDS times: every run whole.
+STRESS_ROUNDS ?= 20
+check-stress: all
+	./tests/bench/stress.sh $(STRESS_ROUNDS)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SHAREDIR)
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	for s in $(SCRIPTS); do install -m 0755 $$s $(DESTDIR)$(BINDIR)/; done
-	for m in $(MANPAGES); do case $$m in *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
+	for s in $(SCRIPTS); do \
+	  sed -e 's|$$here/../share/bk/bk-common.sh|$(SHAREDIR)/bk-common.sh|' $$s >$(DESTDIR)$(BINDIR)/$${s#scripts/} && \
+	  chmod 0755 $(DESTDIR)$(BINDIR)/$${s#scripts/}; done
+	sed -e 's|@VERSION@|$(VERSION)|' scripts/lib/bk-common.sh >$(DESTDIR)$(SHAREDIR)/bk-common.sh
+	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk-common.sh
+	for m in $(MANPAGES); do case $$m in *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
 	install -m 0644 tests/fixtures/schema.sql $(DESTDIR)$(SHAREDIR)/schema.sql
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
@@ -164,5 +209,5 @@ install: all
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-flaky bin bin-asan bin-tsan
 
-.PHONY: all unit bats check check-asan check-tsan check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: format-check all unit bats check check-asan check-tsan check-stress check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:

@@ -4,62 +4,39 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "chunkq.h"
 #include "config.h"
 #include "copyread.h"
+#include "profile.h"
 
 #define SLOTS 4			/* chunks in flight: bounded memory */
 #define CHUNK (1 << 20)
 
 struct copy_reader {
 	PGconn *conn;
+	pthread_t thread;
+	struct chunkq *queue;
 	size_t chunk;		/* publish a slot once it holds this much */
 	long consumer_delay_us;	/* test knob: the consumer lags this much per chunk */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	struct buf slot[SLOTS];
-	bool full[SLOTS], last[SLOTS];
-	int next_read;		/* the consumer's slot */
-	int held;		/* the slot the consumer has, or -1 */
 	int end;		/* PQgetCopyData's last result */
-	bool drained;		/* the consumer has had the last chunk */
 };
-
-/*
- * Hands slot i to the consumer and, unless it was the last, waits for slot
- * i + 1 to be free and empties it. After the last chunk the reader touches
- * no slot again: the next one may still hold a chunk the consumer has not
- * taken, or be the one it is reading.
- */
-static int publish(struct copy_reader *r, int i, bool last)
-{
-	pthread_mutex_lock(&r->lock);
-	r->full[i] = true;
-	r->last[i] = last;
-	pthread_cond_broadcast(&r->changed);
-	if (!last) {
-		i = (i + 1) % SLOTS;
-		while (r->full[i])
-			pthread_cond_wait(&r->changed, &r->lock);
-		r->slot[i].len = 0;
-	}
-	pthread_mutex_unlock(&r->lock);
-	return i;
-}
 
 static void *reader_main(void *arg)
 {
 	struct copy_reader *r = arg;
-	int i = 0, n;
+	struct buf *slot = chunkq_slot(r->queue);
+	int n;
 	char *line;
 	while ((n = PQgetCopyData(r->conn, &line, 0)) > 0) {
-		buf_add(&r->slot[i], line, (size_t)n);
+		buf_add(slot, line, (size_t)n);
 		PQfreemem(line);
-		if (r->slot[i].len >= r->chunk)
-			i = publish(r, i, false);
+		if (slot->len >= r->chunk) {
+			chunkq_publish(r->queue, false);
+			slot = chunkq_slot(r->queue);
+		}
 	}
 	r->end = n;
-	publish(r, i, true);
+	chunkq_publish(r->queue, true);
 	return NULL;
 }
 
@@ -89,14 +66,12 @@ static void lag(const struct copy_reader *r)
 int copy_reader_start(PGconn *conn, struct copy_reader **reader)
 {
 	struct copy_reader *r = calloc(1, sizeof *r);
-	if (!r)
+	if (!r || !(r->queue = chunkq_new(SLOTS)))
 		err(70, "out of memory");
 	r->conn = conn;
-	r->held = -1;
 	set_knobs(r);
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->changed, NULL);
 	if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+		chunkq_free(r->queue);
 		free(r);
 		return -1;
 	}
@@ -106,39 +81,20 @@ int copy_reader_start(PGconn *conn, struct copy_reader **reader)
 
 const struct buf *copy_reader_next(struct copy_reader *r)
 {
-	if (r->drained)
-		return NULL;
+	double waited;
 	lag(r);
-	pthread_mutex_lock(&r->lock);
-	if (r->held >= 0) {	/* done with the previous chunk */
-		bool was_last = r->last[r->held];
-		r->full[r->held] = false;
-		r->held = -1;
-		pthread_cond_broadcast(&r->changed);
-		if (was_last) {
-			r->drained = true;
-			pthread_mutex_unlock(&r->lock);
-			return NULL;
-		}
-	}
-	while (!r->full[r->next_read])
-		pthread_cond_wait(&r->changed, &r->lock);
-	r->held = r->next_read;
-	r->next_read = (r->next_read + 1) % SLOTS;
-	pthread_mutex_unlock(&r->lock);
-	return &r->slot[r->held];
+	struct buf *chunk = chunkq_next(r->queue, &waited);
+	prof_add_seconds(PROF_COPY_WAIT, waited);
+	return chunk;
 }
 
 int copy_reader_finish(struct copy_reader *r)
 {
-	while (copy_reader_next(r))	/* a caller that stopped early drains the rest */
+	while (chunkq_next(r->queue, NULL))	/* a caller that stopped early drains the rest */
 		;
 	pthread_join(r->thread, NULL);
 	int end = r->end;
-	for (int i = 0; i < SLOTS; i++)
-		buf_free(&r->slot[i]);
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->changed);
+	chunkq_free(r->queue);
 	free(r);
 	return end;
 }

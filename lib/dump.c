@@ -10,8 +10,10 @@
 #include "copyread.h"
 #include "dump.h"
 #include "jsonw.h"
+#include "profile.h"
 #include "redisc.h"
 #include "store.h"
+#include "timefmt.h"
 
 int dump_snapshot(PGconn *conn)
 {
@@ -50,7 +52,9 @@ int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t
 	       const char *where, long long *rows)
 {
 	char *sql = select_sql(conn, s, t, "count(*)", where);
+	double since = prof_now();
 	PGresult *r = PQexec(conn, sql);
+	prof_add(PROF_COUNT, since);
 	free(sql);
 	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 	if (ok)
@@ -85,6 +89,7 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 	int rc = 0;
 	*rows = 0;
 	while ((chunk = copy_reader_next(reader))) {
+		double since = prof_now();
 		const char *line = chunk->data, *end = chunk->data + chunk->len, *nl;
 		for (; line < end; line = nl + 1) {
 			nl = memchr(line, '\n', (size_t)(end - line));	/* COPY text escapes newlines in data */
@@ -95,6 +100,7 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 			}
 			fn(ctx, &row, (*rows)++);
 		}
+		prof_add(PROF_CONVERT, since);
 	}
 	buf_free(&row);
 	buf_free(&scratch);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "bkfile.h"
 #include "config.h"
 #include "dump.h"
 #include "ids.h"
@@ -49,47 +50,23 @@ static void add_redis_metadata(cJSON *meta, const struct redis_snapshot *snap, c
 		cJSON_AddNumberToObject(r, "skippedNotStrings", (double)snap->skipped);
 }
 
-static void copy_spool(FILE *from, struct out *out)
-{
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, from)) > 0)
-		out_write(out, chunk, n);
-}
-
 static int write_tables(PGconn *conn, const struct pg_schema *s, long days, struct out *out)
 {
-	struct buf b = { 0 };
 	int rc = 0;
 	for (int i = 0; !rc && i < s->ntables; i++) {
 		const struct pg_table *t = &s->tables[i];
 		char sql[256];
 		long long rows;
-		b.len = 0;
-		buf_adds(&b, i ? "\n],\n" : "\n");
-		jsonw_key(&b, t->key);
-		buf_addc(&b, '[');
-		out_buf(out, &b);
+		bkfile_write_rows_begin(out, t->key, i ? ",\n" : "\n");
 		rc = dump_rows(conn, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
+		bkfile_write_rows_end(out);
 		if (!rc && rows != t->rows) {
 			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows, t->rows);
 			rc = EX_SOFTWARE;
 		}
 	}
-	buf_free(&b);
-	out_write(out, s->ntables ? "\n]}" : "}", s->ntables ? 3 : 1);
+	bkfile_write_data_end(out);
 	return rc;
-}
-
-static void write_redis(struct redis_snapshot *snap, struct out *out)
-{
-	out_write(out, ",\n\"redis\":{\"conversations\":{", 28);
-	if (snap)
-		copy_spool(snap->values, out);
-	out_write(out, "},\n\"ttl\":{", 10);
-	if (snap)
-		copy_spool(snap->ttls, out);
-	out_write(out, "}}}\n", 4);
 }
 
 static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days)
@@ -142,13 +119,10 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
 		rc = dump_open(&out, opt->dir, id, opt->output);
 		if (!rc) {
-			char *head = cJSON_PrintUnformatted(*meta);
-			out_write(&out, "{\"metadata\":", 12);
-			out_write(&out, head, strlen(head));
-			out_write(&out, ",\n\"data\":{", 10);
-			free(head);
+			bkfile_write_head(&out, *meta);
 			rc = write_tables(conn, &s, days, &out);
-			write_redis(opt->no_redis ? NULL : &snap, &out);
+			bkfile_write_redis(&out, opt->no_redis ? NULL : snap.values,
+					   opt->no_redis ? NULL : snap.ttls);
 			if (!rc)	/* ends the snapshot: a failure here leaves no file either */
 				rc = pg_command(conn, "COMMIT");
 			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);

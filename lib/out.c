@@ -12,7 +12,9 @@
 
 #include <openssl/evp.h>
 
+#include "chunkq.h"
 #include "out.h"
+#include "profile.h"
 
 #define FLUSH_AT (1 << 20)
 
@@ -32,59 +34,43 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /*
- * Hashing and writing happen in a thread of their own, one buffer behind
- * the producer, so that converting rows and writing them overlap.
+ * Hashing and writing happen in a thread of their own, a few buffers behind
+ * the producer, so that converting rows and writing them overlap and a
+ * moment's slowness of either side does not stall the other.
  */
+#define WRITE_SLOTS 4
+
 struct writer {
 	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	struct buf slot;	/* handed over, waiting to be written */
-	bool full, stop;
+	struct chunkq *queue;
+	struct buf *filling;	/* the producer's slot */
 };
 
-static void write_slot(struct out *o, struct buf *b)
+static void write_slot(struct out *o, const struct buf *b)
 {
+	double since = prof_now();
 	EVP_DigestUpdate(o->sha, b->data, b->len);
+	prof_add(PROF_HASH, since);
+	since = prof_now();
 	if (!o->error)
 		o->error = write_all(o->fd, b->data, b->len);
-	b->len = 0;
+	prof_add(PROF_WRITE, since);
 }
 
 static void *writer_main(void *arg)
 {
 	struct out *o = arg;
-	struct writer *w = o->writer;
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		while (!w->full && !w->stop)
-			pthread_cond_wait(&w->changed, &w->lock);
-		if (!w->full)
-			break;
-		pthread_mutex_unlock(&w->lock);
-		write_slot(o, &w->slot);
-		pthread_mutex_lock(&w->lock);
-		w->full = false;
-		pthread_cond_broadcast(&w->changed);
-	}
-	pthread_mutex_unlock(&w->lock);
+	const struct buf *chunk;
+	while ((chunk = chunkq_next(o->writer->queue, NULL)))
+		write_slot(o, chunk);
 	return NULL;
 }
 
-static void flush(struct out *o)
+static void flush(struct out *o, bool last)
 {
 	struct writer *w = o->writer;
-	if (o->pending.len == 0)
-		return;
-	pthread_mutex_lock(&w->lock);
-	while (w->full)
-		pthread_cond_wait(&w->changed, &w->lock);
-	struct buf swap = w->slot;
-	w->slot = o->pending;
-	o->pending = swap;
-	w->full = true;
-	pthread_cond_broadcast(&w->changed);
-	pthread_mutex_unlock(&w->lock);
+	prof_add_seconds(PROF_OUT_WAIT, chunkq_publish(w->queue, last));
+	w->filling = last ? NULL : chunkq_slot(w->queue);
 }
 
 /* Waits for the writer to finish everything handed to it. */
@@ -93,15 +79,9 @@ static void writer_stop(struct out *o)
 	struct writer *w = o->writer;
 	if (!w)
 		return;
-	flush(o);
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_broadcast(&w->changed);
-	pthread_mutex_unlock(&w->lock);
+	flush(o, true);
 	pthread_join(w->thread, NULL);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->changed);
-	buf_free(&w->slot);
+	chunkq_free(w->queue);
 	free(w);
 	o->writer = NULL;
 }
@@ -111,16 +91,13 @@ static void start(struct out *o, int fd)
 	o->fd = fd;
 	o->error = 0;
 	o->bytes = 0;
-	o->pending = (struct buf){ 0 };
-	buf_grow(&o->pending, FLUSH_AT + 4096);
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w)
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)))
 		err(70, "out of memory");
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->changed, NULL);
-	buf_grow(&w->slot, FLUSH_AT + 4096);
+	w->filling = chunkq_slot(w->queue);
+	buf_grow(w->filling, FLUSH_AT);
 	o->writer = w;
 	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
 		err(70, "cannot start the writer thread");
@@ -166,12 +143,20 @@ int out_open_path(struct out *o, const char *path)
 	return 0;
 }
 
+/* In pieces of at most FLUSH_AT, so that a huge value costs no slot more than that. */
 void out_write(struct out *o, const void *p, size_t n)
 {
+	const char *bytes = p;
 	o->bytes += n;
-	buf_add(&o->pending, p, n);
-	if (o->pending.len >= FLUSH_AT)
-		flush(o);
+	while (n > 0) {
+		struct buf *b = o->writer->filling;
+		size_t room = FLUSH_AT - b->len, take = n < room ? n : room;
+		buf_add(b, bytes, take);
+		bytes += take;
+		n -= take;
+		if (b->len >= FLUSH_AT)
+			flush(o, false);
+	}
 }
 
 void out_buf(struct out *o, struct buf *b)
@@ -243,8 +228,10 @@ int out_finish(struct out *o, char *hex)
 		return fail(o, "cannot write", o->error);
 	if (!o->tmp_path)	/* a stream: nothing to rename */
 		return out_discard(o), 0;
+	double since = prof_now();
 	if (fsync(o->fd) < 0)
 		return fail(o, "cannot sync", errno);
+	prof_add(PROF_SYNC, since);
 	if (close(o->fd) < 0) {
 		o->fd = -1;
 		return fail(o, "cannot close", errno);
@@ -256,7 +243,9 @@ int out_finish(struct out *o, char *hex)
 	free(o->tmp_path);
 	o->tmp_path = o->final_path;
 	o->final_path = NULL;
+	since = prof_now();
 	int e = fsync_dir(o->dir);
+	prof_add(PROF_SYNC, since);
 	if (e)
 		return fail(o, "cannot sync the directory of", e);
 
@@ -295,7 +284,6 @@ void out_discard(struct out *o)
 	if (o->sha)
 		EVP_MD_CTX_free(o->sha);
 	o->sha = NULL;
-	buf_free(&o->pending);
 	free(o->dir);
 	free(o->final_path);
 	o->dir = o->final_path = NULL;

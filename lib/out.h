@@ -13,10 +13,9 @@
 struct out {
 	int fd;
 	int error;		/* errno of the first failed write, or 0 */
-	struct buf pending;	/* bytes not yet written */
 	uint64_t bytes;		/* bytes handed to out_write so far */
 	void *sha;		/* EVP_MD_CTX */
-	void *writer;		/* the thread that hashes and writes */
+	struct writer *writer;	/* the thread that hashes and writes */
 	char *dir, *tmp_path, *final_path;
 };
 

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "config.h"
 #include "jsonw.h"
+#include "bkfile.h"
 #include "pg.h"
 
 /* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
@@ -85,36 +86,6 @@ int pg_connect(PGconn **conn)
 	return rc;
 }
 
-static const char *const fixed_keys[][2] = {
-	{ "Raffle", "raffles" }, { "Ticket", "tickets" }, { "BuyEvent", "buyEvents" },
-	{ "WalletUser", "walletUsers" }, { "Admin", "admins" }, { "Winner", "winners" },
-	{ "NotificationPreference", "notificationPreferences" },
-	{ "ScheduledNotification", "scheduledNotifications" },
-	{ "DailyAnalytics", "dailyAnalytics" }, { "DexDailyStats", "dexDailyStats" },
-	{ "RaffleAnalytics", "raffleAnalytics" }, { "UserActivity", "userActivities" },
-};
-
-char *pg_table_key(const char *table)
-{
-	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
-		if (!strcmp(table, fixed_keys[i][0]))
-			return strdup(fixed_keys[i][1]);
-	size_t n = strlen(table);
-	char *key = malloc(n + 3);
-	if (!key)
-		err(70, "out of memory");
-	memcpy(key, table, n + 1);
-	key[0] = (char)tolower((unsigned char)key[0]);
-	char last = n ? key[n - 1] : 's', before = n > 1 ? key[n - 2] : 'a';
-	if (last == 'y' && !strchr("aeiou", before))
-		strcpy(key + n - 1, "ies");
-	else if (last == 'x' || ((last == 'h') && (before == 'c' || before == 's')))
-		strcpy(key + n, "es");
-	else if (last != 's')
-		strcpy(key + n, "s");
-	return key;
-}
-
 static enum col_kind kind_of(const char *typname, const char *category)
 {
 	if (!strcmp(typname, "float4") || !strcmp(typname, "float8") || !strcmp(typname, "numeric"))
@@ -167,7 +138,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(70, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table), .key = pg_table_key(table) };
+		*t = (struct pg_table){ .name = strdup(table), .key = bkfile_table_key(table) };
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)

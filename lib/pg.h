@@ -61,9 +61,6 @@ void pg_schema_free(struct pg_schema *schema);
 /* The table whose name or backup key is name, or NULL. */
 struct pg_table *pg_schema_table(const struct pg_schema *schema, const char *name);
 
-/* The backup key of a table name: fixed for the bot's twelve, else lower-camel plural. */
-char *pg_table_key(const char *table);
-
 /* Says what failed and maps it: connection gone → EX_UNAVAILABLE, else EX_SOFTWARE. */
 int pg_fail(PGconn *conn, const char *what);
 

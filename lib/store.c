@@ -13,9 +13,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "bkfile.h"
 #include "config.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
+#include "xalloc.h"
 
 #define HEAD_BYTES (64 * 1024)
 
@@ -56,110 +59,11 @@ int store_lock(const char *dir, long wait_seconds, int *fd)
 	return EX_TEMPFAIL;
 }
 
-int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void format_iso_ms(int64_t ms, char *out)
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(out, 21, "%Y-%m-%dT%H:%M:%S", &tm);
-	int frac = (int)(ms % 1000);
-	out[n] = '.';
-	out[n + 1] = (char)('0' + frac / 100);
-	out[n + 2] = (char)('0' + frac / 10 % 10);
-	out[n + 3] = (char)('0' + frac % 10);
-	out[n + 4] = 'Z';
-	out[n + 5] = '\0';
-}
-
-int parse_iso_ms(const char *s, int64_t *ms)
-{
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	int64_t frac = 0, scale = 1000;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale > 1)
-				frac += (*p - '0') * (scale /= 10);
-		}
-	}
-	int64_t offset = 0;
-	if (*p == '+' || *p == '-') {	/* +HH, +HHMM or +HH:MM, and nothing after */
-		int sign = *p++ == '-' ? -1 : 1, d[4], n = 0;
-		for (; n < 4 && *p; p++) {
-			if (n == 2 && *p == ':')
-				continue;
-			if (*p < '0' || *p > '9')
-				return -1;
-			d[n++] = *p - '0';
-		}
-		if (*p || (n != 2 && n != 4))
-			return -1;
-		offset = sign * ((d[0] * 10 + d[1]) * 3600 + (n == 4 ? (d[2] * 10 + d[3]) * 60 : 0));
-	} else if (*p == 'Z') {
-		if (p[1])
-			return -1;
-	} else if (*p != '\0') {
-		return -1;
-	}
-	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
-	return 0;
-}
-
-/*
- * Finds the value of a member of the top-level object, when it is an object,
- * within the first len bytes: strings are skipped whole so that braces and
- * quotes inside them do not count.
- */
-static int find_top_object(const char *s, size_t len, const char *name, size_t *from, size_t *to)
-{
-	int depth = 0;
-	size_t key_at = 0, key_len = 0, start = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '"') {
-			size_t j = i + 1;
-			while (j < len && s[j] != '"')
-				j += s[j] == '\\' ? 2 : 1;
-			if (j >= len)
-				return -1;
-			key_at = i + 1;
-			key_len = j - i - 1;
-			i = j;
-		} else if (c == '{' || c == '[') {
-			if (++depth == 2 && c == '{' && key_len == strlen(name) &&
-			    !memcmp(s + key_at, name, key_len))
-				start = i + 1;
-		} else if (c == '}' || c == ']') {
-			if (--depth == 1 && start) {
-				*from = start - 1;
-				*to = i + 1;
-				return 0;
-			}
-			if (depth <= 0)
-				return -1;
-		} else if (c == ',' && depth == 1) {
-			key_len = 0;
-		}
-	}
-	return -1;
-}
-
 static char *json_str(const cJSON *obj, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (cJSON_IsString(v))
-		return strdup(v->valuestring);
+		return xstrdup(v->valuestring);
 	if (cJSON_IsNumber(v)) {	/* raffle ids written as numbers */
 		char *s;
 		return asprintf(&s, "%.0f", v->valuedouble) < 0 ? NULL : s;
@@ -169,14 +73,14 @@ static char *json_str(const cJSON *obj, const char *name)
 
 static void read_metadata(const char *head, size_t len, struct backup_info *info)
 {
-	size_t from, to;
-	if (find_top_object(head, len, "metadata", &from, &to) < 0) {
-		info->error = strdup("no metadata object at the start of the file");
+	cJSON *meta;
+	int rc = bkfile_read_meta(head, len, &meta);
+	if (rc == -1) {
+		info->error = xstrdup("no metadata object at the start of the file");
 		return;
 	}
-	cJSON *meta = cJSON_ParseWithLength(head + from, to - from);
-	if (!meta) {
-		info->error = strdup("metadata is not valid JSON");
+	if (rc < 0) {
+		info->error = xstrdup("metadata is not valid JSON");
 		return;
 	}
 	info->id = json_str(meta, "id");
@@ -185,9 +89,9 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	info->raffle_id = json_str(meta, "raffleId");
 	cJSON_Delete(meta);
 	if (!info->id || !info->type || !info->timestamp)
-		info->error = strdup("metadata lacks id, type or timestamp");
+		info->error = xstrdup("metadata lacks id, type or timestamp");
 	else if (parse_iso_ms(info->timestamp, &info->ts_ms) < 0)
-		info->error = strdup("metadata timestamp is not ISO 8601");
+		info->error = xstrdup("metadata timestamp is not ISO 8601");
 }
 
 /* A backup that was cut short does not end with the closing brace. */
@@ -204,14 +108,14 @@ static bool ends_whole(int fd, off_t size)
 
 int backup_info_read(const char *path, struct backup_info *info)
 {
-	*info = (struct backup_info){ .path = strdup(path) };
+	*info = (struct backup_info){ .path = xstrdup(path) };
 	char sum[4096];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
 	info->checksum = access(sum, F_OK) == 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		info->error = strdup(strerror(errno));
+		info->error = xstrdup(strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 0;
@@ -221,11 +125,11 @@ int backup_info_read(const char *path, struct backup_info *info)
 	char *head = malloc(HEAD_BYTES);
 	ssize_t n = head ? pread(fd, head, HEAD_BYTES, 0) : -1;
 	if (n < 0)
-		info->error = strdup(strerror(errno));
+		info->error = xstrdup(strerror(errno));
 	else
 		read_metadata(head, (size_t)n, info);
 	if (!info->error && !ends_whole(fd, st.st_size))
-		info->error = strdup("truncated: the file does not end its JSON object");
+		info->error = xstrdup("truncated: the file does not end its JSON object");
 	free(head);
 	close(fd);
 	return 0;
@@ -274,9 +178,7 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 		}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			*list = realloc(*list, cap * sizeof **list);
-			if (!*list)
-				err(70, "out of memory");
+			*list = xrealloc(*list, cap * sizeof **list);
 		}
 		(*list)[(*n)++] = info;
 	}
@@ -308,7 +210,7 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 	*path = NULL;
 	for (size_t i = 0; i < n && !*path; i++)
 		if (!list[i].error && (!*raffle || (list[i].raffle_id && !strcmp(list[i].raffle_id, raffle))))
-			*path = strdup(list[i].path);
+			*path = xstrdup(list[i].path);
 	store_list_free(list, n);
 	if (!*path) {
 		warnx("%s: no such backup in %s", alias, dir);
@@ -320,7 +222,7 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 int store_resolve(const char *dir, const char *arg, char **path)
 {
 	if (!strcmp(arg, "-") || strchr(arg, '/')) {
-		*path = strdup(arg);
+		*path = xstrdup(arg);
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
 			warn("%s", arg);
 			free(*path);
@@ -336,8 +238,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		      "letters, digits, _ and - only)", arg);
 		return EX_USAGE;
 	}
-	if (asprintf(path, "%s/%s.json", dir, arg) < 0)
-		err(70, "out of memory");
+	*path = xasprintf("%s/%s.json", dir, arg);
 	if (access(*path, F_OK) < 0) {
 		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
 		free(*path);

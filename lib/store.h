@@ -48,12 +48,4 @@ void store_list_free(struct backup_info *list, size_t n);
  */
 int store_resolve(const char *dir, const char *arg, char **path);
 
-/* Parses an ISO 8601 timestamp with an optional offset into epoch ms. */
-int parse_iso_ms(const char *s, int64_t *ms);
-
-/* Formats epoch ms as 2024-12-01T02:00:00.000Z (25 bytes). */
-void format_iso_ms(int64_t ms, char *out);
-
-int64_t now_ms(void);
-
 #endif

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "tgfmt.h"
+#include "timefmt.h"
 
 void tgfmt_size(char *buf, size_t len, double bytes)
 {
@@ -43,27 +44,6 @@ static int digits(const char **s, int n, int *out)
 	return 0;
 }
 
-/* The zone suffix: Z, +HH:MM, +HHMM, +HH or nothing (UTC); seconds east. */
-static int zone(const char *s, long *east)
-{
-	*east = 0;
-	if (*s == '\0' || ((*s == 'Z' || *s == 'z') && s[1] == '\0'))
-		return 0;
-	if (*s != '+' && *s != '-')
-		return -1;
-	int sign = *s++ == '-' ? -1 : 1, h, m = 0;
-	if (digits(&s, 2, &h) < 0)
-		return -1;
-	if (*s == ':')
-		s++;
-	if (*s && digits(&s, 2, &m) < 0)
-		return -1;
-	if (*s || h > 23 || m > 59)
-		return -1;
-	*east = sign * (h * 3600L + m * 60L);
-	return 0;
-}
-
 int tgfmt_date(char *buf, size_t len, const char *iso)
 {
 	static const char *mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -82,7 +62,7 @@ int tgfmt_date(char *buf, size_t len, const char *iso)
 			for (s++; isdigit((unsigned char)*s); s++)
 				;
 	}
-	ok = ok && zone(s, &east) == 0 && mo >= 1 && mo <= 12 && d >= 1 &&
+	ok = ok && iso_zone(s, &east) == 0 && mo >= 1 && mo <= 12 && d >= 1 &&
 	    d <= 31 && h <= 23 && mi <= 59 && sec <= 60;
 	if (!ok) {
 		snprintf(buf, len, "%s", iso ? iso : "");

@@ -23,7 +23,7 @@ PACKAGES=(
 	libpq-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 	postgresql redis-server redis-tools
 	bats mandoc shellcheck jq gnupg python3 util-linux ca-certificates time procps
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev clang-format valgrind
 )
 # On a machine without dpkg: the commands that stand for them.
 COMMANDS=(cc make psql initdb pg_ctl redis-server redis-cli bats mandoc shellcheck jq gpg python3 flock timeout)

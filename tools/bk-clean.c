@@ -7,7 +7,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "clean.h"
+#include "bk-clean/clean.h"
+#include "cli.h"
 #include "config.h"
 #include "store.h"
 
@@ -55,13 +56,11 @@ static int parse_args(int argc, char **argv, struct clean_options *opt, long *wa
 			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': puts("bk-clean " BK_VERSION); exit(0);
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-clean");
 		}
 	}
-	if (argc - optind > 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (argc - optind > 1)
+		return usage_error("bk-clean");
 	if (optind < argc && parse_long(argv[optind], 1, DAYS_MAX, &opt->days) < 0) {
 		warnx("DAYS: expected a positive whole number of days, not '%s'", argv[optind]);
 		return EX_USAGE;

@@ -8,8 +8,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "config.h"
 #include "dump.h"
+#include "profile.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -51,13 +53,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-dump " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-dump");
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind != argc)
+		return usage_error("bk-dump");
 
 	int lock, rc = config_load();
 	if (!rc)
@@ -73,5 +73,6 @@ int main(int argc, char **argv)
 		free(line);
 	}
 	cJSON_Delete(meta);
+	prof_report();
 	return rc;
 }

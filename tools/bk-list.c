@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "config.h"
 #include "store.h"
 #include "tgfmt.h"
@@ -111,13 +112,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-list " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-list");
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind != argc)
+		return usage_error("bk-list");
 
 	const char *dir;
 	struct backup_info *list = NULL;

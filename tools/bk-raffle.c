@@ -8,9 +8,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk-raffle/raffledump.h"
+#include "cli.h"
 #include "config.h"
 #include "pg.h"
-#include "raffledump.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -110,14 +111,13 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-raffle " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-raffle");
 		}
 	}
 	if (argc - optind != (ended ? 0 : 1)) {
 		if (ended)
 			warnx("--ended takes no raffle id");
-		usage(stderr);
-		return EX_USAGE;
+		return usage_error("bk-raffle");
 	}
 	const char *raffle_id = ended ? NULL : argv[optind];
 	/* before any file or query is touched (SPEC §8) */

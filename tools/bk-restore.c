@@ -9,8 +9,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk-restore/restore.h"
+#include "cli.h"
 #include "config.h"
-#include "restore.h"
 #include "store.h"
 
 static void usage(FILE *f)
@@ -78,13 +79,11 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 			break;
 		case 'h': usage(stdout); return -1;
 		case OPT_VERSION: puts("bk-restore " BK_VERSION); return -1;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-restore");
 		}
 	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind != argc - 1)
+		return usage_error("bk-restore");
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "config.h"
 #include "ids.h"
 #include "store.h"
@@ -89,13 +90,11 @@ int main(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-verify " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-verify");
 		}
 	}
-	if (optind == argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind == argc)
+		return usage_error("bk-verify");
 	const char *dir;
 	int rc = config_load();
 	if (!rc)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "cli.h"
 #include "config.h"
 #include "tg.h"
 #include "tgfmt.h"
@@ -216,14 +217,13 @@ int main(int argc, char *argv[])
 			return EX_USAGE;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tg-notify %s\n", BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("tg-notify");
 		}
 	}
 	if (argc - optind > 1 || (n.document && optind < argc)) {
 		warnx(n.document ? "with --document, give the text as --caption" :
 		    "give the message as one argument (quote it)");
-		usage(stderr);
-		return EX_USAGE;
+		return usage_error("tg-notify");
 	}
 	if (n.nchats == 0 && (rc = default_chats(&n)) != 0)
 		goto out;

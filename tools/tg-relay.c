@@ -9,9 +9,10 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "cli.h"
 #include "config.h"
-#include "spawn.h"
-#include "tgrelay.h"
+#include "tg-relay/spawn.h"
+#include "tg-relay/tgrelay.h"
 
 static volatile sig_atomic_t stop;
 
@@ -116,13 +117,11 @@ int main(int argc, char *argv[])
 		case 's': snprintf(state, sizeof state, "%s", optarg); break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tg-relay %s\n", BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("tg-relay");
 		}
 	}
-	if (optind < argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind < argc)
+		return usage_error("tg-relay");
 	cfg.admins = config_get("TELEGRAM_ADMIN_IDS", NULL);
 	if (!cfg.admins) {
 		warnx("TELEGRAM_ADMIN_IDS is not set: refusing to start, as the relay "

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 
 
 static bool word(const char *s, size_t n)

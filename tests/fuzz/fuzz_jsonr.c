@@ -1,6 +1,7 @@
 /*
  * The backup reader of bk-verify and bk-restore (lib/jsonr, lib/verify,
- * lib/restore_value) and bk-list's metadata reader (lib/store) on any bytes.
+ * tools/bk-restore/restore_value) and bk-list's metadata reader
+ * (lib/store) on any bytes.
  * Backups are outside input: a file in BACKUP_DIR, or stdin of bk-restore.
  *
  * Besides "no crash, no leak", the reader must agree with itself:
@@ -19,8 +20,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "bk-restore/restore_int.h"
 #include "jsonr.h"
-#include "restore.h"
 #include "store.h"
 #include "verify.h"
 

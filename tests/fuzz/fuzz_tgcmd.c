@@ -1,9 +1,10 @@
 /*
  * What tg-relay does with text from Telegram before anything runs: the
- * command parser (lib/tgcmd), the admin list (lib/tgguard), the confirmation
- * nonces, and the text helpers that put outside text into replies
- * (lib/tgfmt: UTF-8 repair, chunking, MarkdownV2 escaping), plus the reply
- * builders on any JSON a tool might print (lib/tgreply).
+ * command parser (tools/tg-relay/tgcmd), the admin list
+ * (tools/tg-relay/tgguard), the confirmation nonces, and the text helpers
+ * that put outside text into replies (lib/tgfmt: UTF-8 repair, chunking,
+ * MarkdownV2 escaping), plus the reply builders on any JSON a tool might
+ * print (tools/tg-relay/tgreply).
  *
  * The first byte picks the bot name tgcmd_parse is given; the rest is the
  * message text. A command that parses must carry only arguments that the
@@ -19,10 +20,10 @@
 #include <cjson/cJSON.h>
 
 #include "ids.h"
-#include "tgcmd.h"
+#include "tg-relay/tgcmd.h"
+#include "tg-relay/tgguard.h"
+#include "tg-relay/tgreply.h"
 #include "tgfmt.h"
-#include "tgguard.h"
-#include "tgreply.h"
 
 
 static bool printable(const char *s)

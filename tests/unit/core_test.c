@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bkfile.h"
 #include "buf.h"
 #include "config.h"
 #include "copyjson.h"
@@ -11,6 +12,7 @@
 #include "jsonw.h"
 #include "pg.h"
 #include "store.h"
+#include "timefmt.h"
 
 static int passed, failed;
 
@@ -198,6 +200,45 @@ static void test_times(void)
 	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
 }
 
+/* The one ISO 8601 parser: every offset form, and dates that do not exist. */
+static void test_iso_forms(void)
+{
+	static const char *const same[] = {	/* all 2024-12-01T02:00:00Z */
+		"2024-12-01T02:00:00Z", "2024-12-01T02:00:00z", "2024-12-01T02:00:00",
+		"2024-12-01T04:30:00+02:30", "2024-12-01T04:30:00+0230", "2024-12-01T04:00:00+02",
+		"2024-11-30T23:30:00-02:30", "2024-11-30T23:30:00-0230", "2024-12-01T00:00:00-02",
+		"2024-12-01T02:00:00+00:00", "2024-12-01T02:00:00-00:00", "2024-12-01 02:00:00Z",
+	};
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+		int64_t ms = 0;
+		CHECK(parse_iso_ms(same[i], &ms) == 0 && ms == 1733018400000);
+	}
+	static const char *const bad[] = {
+		"2023-02-29T00:00:00Z",	/* not a leap year */
+		"1900-02-29T00:00:00Z",	/* a century, not a leap year */
+		"2024-02-30T00:00:00Z", "2024-04-31T00:00:00Z", "2024-06-31T00:00:00Z",
+		"2024-09-31T00:00:00Z", "2024-11-31T00:00:00Z", "2024-13-01T00:00:00Z",
+		"2024-00-10T00:00:00Z", "2024-12-00T00:00:00Z", "2024-12-32T00:00:00Z",
+		"2024-12-01T24:00:00Z", "2024-12-01T02:60:00Z",
+		"2024-12-01T02:00:00+24:00", "2024-12-01T02:00:00+02:60", "2024-12-01T02:00:00+2:00",
+		"2024-12-01T02:00:00+023", "2024-12-01T02:00:00+02:0", "2024-12-01T02:00:00 +02:00",
+		"2024-12-01T02:00:00ZZ", "2024-12-01T02:00:00UTC", "",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int64_t ms;
+		CHECK(parse_iso_ms(bad[i], &ms) < 0);
+	}
+	int64_t ms;
+	CHECK(parse_iso_ms("2024-02-29T12:00:00Z", &ms) == 0 && ms == 1709208000000);
+	CHECK(parse_iso_ms("2000-02-29T00:00:00Z", &ms) == 0 && ms == 951782400000);
+	CHECK(parse_iso_ms("2024-12-31T23:59:59.999Z", &ms) == 0 && ms == 1735689599999);
+	long east;
+	CHECK(iso_zone("", &east) == 0 && east == 0);
+	CHECK(iso_zone("+05:45", &east) == 0 && east == 20700);
+	CHECK(iso_zone("-0330", &east) == 0 && east == -12600);
+	CHECK(iso_zone("+23:59", &east) == 0 && iso_zone("+24", &east) < 0);
+}
+
 static void test_table_keys(void)
 {
 	const char *cases[][2] = {
@@ -206,7 +247,7 @@ static void test_table_keys(void)
 		{ "Category", "categories" }, { "Box", "boxes" }, { "Day", "days" }, { "Stats", "stats" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		char *k = pg_table_key(cases[i][0]);
+		char *k = bkfile_table_key(cases[i][0]);
 		CHECK(!strcmp(k, cases[i][1]));
 		free(k);
 	}
@@ -220,6 +261,7 @@ int main(void)
 	test_jsonw_random();
 	test_copyjson();
 	test_times();
+	test_iso_forms();
 	test_table_keys();
 	printf("core: %d passed, %d failed\n", passed, failed);
 	return failed != 0;

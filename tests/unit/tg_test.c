@@ -7,13 +7,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "tg-relay/spawn.h"
+#include "tg-relay/tgcmd.h"
+#include "tg-relay/tgguard.h"
+#include "tg-relay/tgreply.h"
+#include "tg-relay/tgstate.h"
 #include "tg.h"
-#include "tgcmd.h"
 #include "tgfmt.h"
-#include "tgguard.h"
-#include "tgreply.h"
-#include "tgstate.h"
 
 static int passed, failed;
 

@@ -103,11 +103,8 @@ int load_prepare(struct rctx *c)
 
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
-	if (!strcmp(key, "raffle"))
-		return pg_schema_table(&c->s, "Raffle");
-	if (!strcmp(key, "analytics"))
-		return pg_schema_table(&c->s, "RaffleAnalytics");
-	return pg_schema_table(&c->s, key);
+	const char *single = bkfile_single_table(key);
+	return pg_schema_table(&c->s, single ? single : key);
 }
 
 static void *table_begin(void *ud, const char *key, bool nested)

@@ -1,9 +1,13 @@
-/* bk-restore's insides, shared by lib/restore*.c only. */
+/* bk-restore's insides, shared by its passes (restore*.c) and fuzz_jsonr. */
 #ifndef BK_RESTORE_INT_H
 #define BK_RESTORE_INT_H
 
+#include <stddef.h>
 #include <stdio.h>
 
+#include "buf.h"
+#include "jsonr.h"
+#include "pg.h"
 #include "restore.h"
 #include "verify.h"
 
@@ -64,6 +68,22 @@ int plan_apply(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
+/* The group a table belongs to (GROUP_*), from its name and foreign keys. */
+unsigned restore_group(const struct pg_schema *s, const char *table);
+
+/*
+ * restore_value.c: one JSON value (first token already read) as a field of COPY text for a
+ * column of the given kind, appended to out: strings escaped, numbers as
+ * written, timestamps with an offset converted to UTC for columns without
+ * a time zone, arrays as array literals, anything into json columns as JSON
+ * text, null as \N. Returns 0, or -1 with why in err.
+ */
+int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
+		  struct buf *scratch, char *err, size_t errlen);
+
+/* restore_value.c: "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
+ * column; text that is not such a timestamp is appended unchanged. */
+void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,

@@ -153,10 +153,9 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
-	static const char *const names[] = { "raffles", "analytics", "users", "redis" };
-	for (unsigned b = 0; b < 4; b++)
-		if (c->opt->skip & (1u << b))
-			cJSON_AddItemToArray(skipped, cJSON_CreateString(names[b]));
+	for (unsigned b = 1; b & GROUP_SKIPPABLE; b <<= 1)
+		if (c->opt->skip & b)
+			cJSON_AddItemToArray(skipped, cJSON_CreateString(group_name(b)));
 	cJSON_AddNumberToObject(o, "redisKeys", (double)redis_keys);
 	if (safety)
 		cJSON_AddStringToObject(o, "safetyBackup", safety);

@@ -6,6 +6,7 @@
 #ifndef BK_TGCMD_H
 #define BK_TGCMD_H
 
+#include "groups.h"
 #include "ids.h"
 
 enum tgcmd_kind {
@@ -20,13 +21,13 @@ enum tgcmd_kind {
 	TGCMD_CLEANUP,
 };
 
-/* bk-restore's --skip-* groups */
+/* bk-restore's --skip-* groups: the table of lib/groups.h */
 enum {
-	TGCMD_SKIP_RAFFLES = 1 << 0,
-	TGCMD_SKIP_ANALYTICS = 1 << 1,
-	TGCMD_SKIP_USERS = 1 << 2,
-	TGCMD_SKIP_REDIS = 1 << 3,
-	TGCMD_SKIP_ALL = (1 << 4) - 1,
+	TGCMD_SKIP_RAFFLES = GROUP_RAFFLES,
+	TGCMD_SKIP_ANALYTICS = GROUP_ANALYTICS,
+	TGCMD_SKIP_USERS = GROUP_USERS,
+	TGCMD_SKIP_REDIS = GROUP_REDIS,
+	TGCMD_SKIP_ALL = GROUP_SKIPPABLE,
 };
 
 struct tgcmd {

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "jsonw.h"
-#include "restore.h"
+#include "restore_int.h"
 
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
 static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size_t errlen)

@@ -10,6 +10,7 @@
 #include "clean.h"
 #include "ids.h"
 #include "store.h"
+#include "timefmt.h"
 
 struct tally {
 	double bytes;		/* freed, or that would be */

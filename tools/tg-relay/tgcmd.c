@@ -22,24 +22,14 @@ static const struct {
 	{ "backup_cleanup", TGCMD_CLEANUP },
 };
 
-static const char *skip_names[] = { "raffles", "analytics", "users", "redis" };
-
 const char *tgcmd_skip_group(unsigned bit)
 {
-	for (unsigned i = 0; i < 4; i++)
-		if (bit == 1u << i)
-			return skip_names[i];
-	return NULL;
+	return group_name(bit);
 }
 
 const char *tgcmd_skip_option(unsigned bit)
 {
-	static const char *opts[] = { "--skip-raffles", "--skip-analytics",
-	    "--skip-users", "--skip-redis" };
-	for (unsigned i = 0; i < 4; i++)
-		if (bit == 1u << i)
-			return opts[i];
-	return NULL;
+	return group_option(bit);
 }
 
 static int fail(struct tgcmd *cmd, const char *fmt, const char *arg)

@@ -6,14 +6,16 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "bkfile.h"
 #include "dump.h"
 #include "ids.h"
 #include "jsonw.h"
 #include "raffledump.h"
 #include "store.h"
+#include "timefmt.h"
 
 /* The two tables SPEC §4.3 names; every other one is found from the catalog. */
-static const char raffle_table[] = "Raffle", analytics_table[] = "RaffleAnalytics";
+static const char raffle_table[] = BKFILE_RAFFLE_TABLE, analytics_table[] = BKFILE_ANALYTICS_TABLE;
 
 /* A table with a foreign key to Raffle, and what picks this raffle's rows. */
 struct child {
@@ -166,40 +168,22 @@ static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PG
 static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta,
 			struct raffle_rows *rr, struct out *out)
 {
-	char *head = cJSON_PrintUnformatted(meta);
-	struct buf b = { 0 };
-	buf_adds(&b, "{\"metadata\":");
-	buf_adds(&b, head);
-	buf_adds(&b, ",\n\"data\":{\"raffle\":");
-	free(head);
-	buf_add(&b, rr->raffle.data, rr->raffle.len - 1);	/* open: without its '}' */
-	bool first = rr->raffle.len == 2;	/* "{}": a raffle with no columns */
-	out_buf(out, &b);
+	bkfile_write_head(out, meta);
+	bool first = bkfile_write_raffle_begin(out, &rr->raffle);
 	int rc = 0;
 	for (int k = 0; !rc && k < rr->nkids; k++) {
 		long long rows;
-		if (!first)
-			buf_addc(&b, ',');
+		bkfile_write_rows_begin(out, rr->kids[k].t->key, first ? "" : ",");
 		first = false;
-		jsonw_key(&b, rr->kids[k].t->key);
-		buf_addc(&b, '[');
-		out_buf(out, &b);
 		rc = dump_rows(conn, s, rr->kids[k].t, rr->kids[k].where.data, out, &rows);
-		out_write(out, "\n]", 2);
+		bkfile_write_rows_end(out);
 		if (!rc && rows != rr->kids[k].rows) {
 			warnx("%s: read %lld rows, counted %lld in the same snapshot",
 			      rr->kids[k].t->name, rows, rr->kids[k].rows);
 			rc = EX_SOFTWARE;
 		}
 	}
-	buf_adds(&b, "},\n\"analytics\":");
-	if (rr->analytics.len)
-		buf_add(&b, rr->analytics.data, rr->analytics.len);
-	else
-		buf_adds(&b, "null");
-	buf_adds(&b, "}}\n");
-	out_buf(out, &b);
-	buf_free(&b);
+	bkfile_write_raffle_end(out, &rr->analytics);
 	return rc;
 }
 

@@ -1,0 +1,45 @@
+#include <err.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "profile.h"
+
+/* Nanoseconds per phase; the writer thread adds to some while the main thread adds to others. */
+static _Atomic long long spent_ns[PROF_NPHASES];
+
+double prof_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void prof_add_seconds(enum prof_phase phase, double seconds)
+{
+	atomic_fetch_add(&spent_ns[phase], (long long)(seconds * 1e9));
+}
+
+void prof_add(enum prof_phase phase, double since)
+{
+	prof_add_seconds(phase, prof_now() - since);
+}
+
+static double secs(enum prof_phase phase)
+{
+	return (double)atomic_load(&spent_ns[phase]) / 1e9;
+}
+
+void prof_report(void)
+{
+	const char *on = config_get("BK_PROFILE", NULL);
+	if (!on || strcmp(on, "1") != 0)
+		return;
+	warnx("profile: main thread: count %.2f, waiting for COPY rows %.2f, "
+	      "converting %.2f, waiting for the writer %.2f; writer thread: hashing %.2f, "
+	      "writing %.2f; fsync %.2f (seconds)",
+	      secs(PROF_COUNT), secs(PROF_COPY_WAIT),
+	      secs(PROF_CONVERT) - secs(PROF_OUT_WAIT), secs(PROF_OUT_WAIT), secs(PROF_HASH),
+	      secs(PROF_WRITE), secs(PROF_SYNC));
+}
