@@ -13,7 +13,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 BK_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DBK_VERSION='"$(VERSION)"' \
             -I/usr/include/postgresql -Ilib
-LDLIBS  = -lpq -lhiredis -lcjson -lcurl -lcrypto -lpthread
+LDLIBS  = -lpq -lhiredis -lcjson -lcurl -lcrypto -lexpat -lpthread
 
 BUILD   ?= build
 BIN     ?= bin
@@ -65,6 +65,7 @@ $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 	@mkdir -p $(dir $@)
 	$(LINK)
 $(BUILD)/unit/tg_test: $(call tool_mods,tg-relay)
+$(BUILD)/unit/restore_test: $(call tool_mods,bk-restore)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done
@@ -201,8 +202,8 @@ install: all
 	sed -e 's|@VERSION@|$(VERSION)|' scripts/lib/bk-common.sh >$(DESTDIR)$(SHAREDIR)/bk-common.sh
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk-common.sh
 	for m in $(MANPAGES); do case $$m in *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
-	install -m 0644 tests/fixtures/schema.sql $(DESTDIR)$(SHAREDIR)/schema.sql
 	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
+	install -m 0644 scripts/raffle-watch.service $(DESTDIR)$(SHAREDIR)/raffle-watch.service
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 

@@ -1,16 +1,22 @@
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fnmatch.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "bkfile.h"
+#include "config.h"
 #include "jsonw.h"
-#include "xalloc.h"
 #include "timefmt.h"
+#include "verify_check.h"
+#include "xalloc.h"
 
 #define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
+#define SCHEMA_MAX (64 << 20)	/* per table, not per row: DDL up to 16 MB and the catalog */
+#define TTL_MAX 9007199254740991LL	/* 2^53 - 1 ms: anything Redis's PX takes */
 
 /* The state of one walk. */
 struct walk {
@@ -18,7 +24,13 @@ struct walk {
 	const struct verify_sink *sink;
 	struct verify_result *res;
 	struct buf key;		/* the member name being handled */
-	bool have_data;
+	bool have_data, have_meta, have_redis;
+	struct keyset members[2];	/* of the row being read; [1]: rows nested in the raffle */
+	struct keyset data_keys, redis_keys;	/* members of data, of redis */
+	struct buf table_rows;		/* the first member of data that holds rows of a table */
+	struct vschema schema;		/* the backup's own column types, when it carries them */
+	const struct vtable *vt[2];	/* the table of the rows being read, per level */
+	int guess[2];
 };
 
 static const char *tok_name(int t)
@@ -52,14 +64,72 @@ static int unexpected(struct walk *w, int t, const char *where, const char *want
 		   (unsigned long long)w->r->tok_at);
 }
 
+/*
+ * The slot of key in res->index (open addressing, FNV-1a): it holds the
+ * table's position + 1, or 0 where key would go. A backup may hold any
+ * number of keys; a list scan per key would be quadratic.
+ */
+static size_t table_slot(const struct verify_result *res, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	size_t mask = res->index_cap - 1, i = (size_t)h & mask;
+	while (res->index[i] && strcmp(res->tables[res->index[i] - 1].key, key))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void index_grow(struct verify_result *res)
+{
+	size_t cap = res->index_cap ? res->index_cap * 2 : 64;
+	free(res->index);
+	res->index = xcalloc(cap, sizeof *res->index);
+	res->index_cap = cap;
+	for (int i = 0; i < res->ntables; i++)
+		res->index[table_slot(res, res->tables[i].key)] = i + 1;
+}
+
+/* A member name just read: NUL inside would cut it short everywhere after. */
+static int name_ok(struct walk *w, const char *where)
+{
+	if (memchr(w->r->tok.data, '\0', w->r->tok.len))
+		return bad(w, "%s: a member name holding \\u0000 (byte %llu)", where,
+			   (unsigned long long)w->r->tok_at);
+	return 0;
+}
+
+/* The value just started, against its column in the backup's own schema. */
+static int check_value(struct walk *w, bool nested, const char *table, const char *key, int t)
+{
+	const struct vtable *vt = w->vt[nested];
+	int col = vt ? vtable_column(vt, key, &w->guess[nested]) : -1;
+	char why[200];
+	if (col < 0)
+		return 0;
+	if (t == JSONR_NULL && vt->not_null[col])
+		snprintf(why, sizeof why, "null in a NOT NULL column");
+	else if (value_fits(vt->cols[col], t, w->r->tok.data, w->r->tok.len, why, sizeof why) == 0)
+		return 0;
+	return bad(w, "data.%s%s.%s: %s (byte %llu)", nested ? "raffle." : "", table, key, why,
+		   (unsigned long long)w->r->tok_at);
+}
+
 static struct verify_table *count_table(struct walk *w, const char *key, bool nested)
 {
 	struct verify_result *res = w->res;
-	for (int i = 0; i < res->ntables; i++)
-		if (!strcmp(res->tables[i].key, key))
-			return &res->tables[i];
-	res->tables = xrealloc(res->tables, (size_t)(res->ntables + 1) * sizeof *res->tables);
-	res->tables[res->ntables] = (struct verify_table){ .key = xstrdup(key), .nested = nested };
+	if (2 * ((size_t)res->ntables + 1) > res->index_cap)
+		index_grow(res);
+	size_t slot = table_slot(res, key);
+	if (res->index[slot])
+		return &res->tables[res->index[slot] - 1];
+	int n = res->ntables;
+	if (n >= 8 && !(n & (n - 1)))	/* 8, 16, 32...: doubled when full */
+		res->tables = xrealloc(res->tables, 2 * (size_t)n * sizeof *res->tables);
+	else if (n == 0)
+		res->tables = xmalloc(8 * sizeof *res->tables);
+	res->tables[n] = (struct verify_table){ .key = xstrdup(key), .nested = nested };
+	res->index[slot] = n + 1;
 	return &res->tables[res->ntables++];
 }
 
@@ -88,6 +158,12 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		if (t != JSONR_KEY)
 			return unexpected(w, t, row_where(at, sizeof at, table, nested, row),
 					  "a member name");
+		if (memchr(w->r->tok.data, '\0', w->r->tok.len))	/* where only on failure: rows are many */
+			return name_ok(w, row_where(at, sizeof at, table, nested, row));
+		if (!keyset_add(&w->members[nested], w->r->tok.data, w->r->tok.len))
+			return bad(w, "%s: the member %s appears twice (byte %llu)",
+				   row_where(at, sizeof at, table, nested, row), w->r->tok.data,
+				   (unsigned long long)w->r->tok_at);
 		w->key.len = 0;
 		buf_add(&w->key, w->r->tok.data, w->r->tok.len + 1);
 		const char *key = w->key.data;
@@ -106,6 +182,9 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		}
 		if (t == JSONR_ERROR || t == JSONR_END)
 			return unexpected(w, t, row_where(at, sizeof at, table, nested, row), "a value");
+		rc = check_value(w, nested, table, key, t);
+		if (rc)
+			return rc;
 		if (h && s->field)
 			rc = s->field(s->ud, h, key, w->r, t);
 		else
@@ -123,6 +202,8 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 static int walk_row(struct walk *w, void *h, const char *key, bool nested, long long row, bool raffle)
 {
 	const struct verify_sink *s = w->sink;
+	keyset_clear(&w->members[nested]);
+	w->guess[nested] = 0;
 	int rc = h && s->row_begin ? s->row_begin(s->ud, h) : 0;
 	if (!rc)
 		rc = walk_fields(w, h, key, nested, row, raffle);
@@ -137,6 +218,7 @@ static int walk_rows(struct walk *w, const char *key, bool nested)
 	const struct verify_sink *s = w->sink;
 	void *h = s && s->table_begin ? s->table_begin(s->ud, key, nested) : NULL;
 	struct verify_table *vt = count_table(w, key, nested);
+	w->vt[nested] = vschema_table(&w->schema, key);
 	long long rows = vt->rows;
 	int rc = 0;
 	for (;;) {
@@ -172,6 +254,7 @@ static int walk_single(struct walk *w, const char *key, int t)
 		return unexpected(w, t, where, strcmp(key, "raffle") ? "an object or null" : "an object");
 	}
 	vt->rows++;
+	w->vt[false] = vschema_table(&w->schema, strcmp(key, "raffle") ? "raffleAnalytics" : "raffles");
 	void *h = s && s->table_begin ? s->table_begin(s->ud, key, false) : NULL;
 	int rc = walk_row(w, h, key, false, 1, !strcmp(key, "raffle"));
 	if (!rc && h && s->table_end)
@@ -191,8 +274,15 @@ static int walk_data(struct walk *w)
 			return 0;
 		if (t != JSONR_KEY)
 			return unexpected(w, t, "data", "a member name");
+		int rc = name_ok(w, "data");
+		if (rc)
+			return rc;
+		if (!keyset_add(&w->data_keys, w->r->tok.data, w->r->tok.len))
+			return bad(w, "data.%s appears twice (byte %llu)", w->r->tok.data,
+				   (unsigned long long)w->r->tok_at);
 		char *key = xstrdup(w->r->tok.data);
-		int rc;
+		if (strcmp(key, "raffle") && strcmp(key, "analytics") && !w->table_rows.len)
+			buf_add(&w->table_rows, key, strlen(key) + 1);
 		t = jsonr_next(w->r);
 		if (!strcmp(key, "raffle") || !strcmp(key, "analytics")) {
 			w->res->raffle_object |= !strcmp(key, "raffle");
@@ -210,10 +300,30 @@ static int walk_data(struct walk *w)
 	}
 }
 
+/* -2 (gone), -1 (no expiry) or a number of ms Redis's PX takes. */
+static bool ttl_ok(const char *text)
+{
+	if (strpbrk(text, ".eE"))
+		return false;
+	errno = 0;
+	char *end;
+	long long ms = strtoll(text, &end, 10);
+	return !errno && !*end && ms >= -2 && ms <= TTL_MAX;
+}
+
+/* The keys a backup may hold: those of its own pattern, else of BK_REDIS_PATTERN. */
+static const char *redis_pattern(struct walk *w)
+{
+	const cJSON *redis = cJSON_GetObjectItemCaseSensitive(w->res->meta, "redis");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(redis, "pattern");
+	return cJSON_IsString(p) ? p->valuestring : config_get("BK_REDIS_PATTERN", "conversation:*");
+}
+
 /* redis.conversations: key → string; redis.ttl: key → ms. */
 static int walk_redis_map(struct walk *w, bool ttl)
 {
 	const char *where = ttl ? "redis.ttl" : "redis.conversations";
+	const char *pattern = redis_pattern(w);
 	const struct verify_sink *s = w->sink;
 	int t = jsonr_next(w->r);
 	if (t != JSONR_OBJECT)
@@ -224,13 +334,20 @@ static int walk_redis_map(struct walk *w, bool ttl)
 			return 0;
 		if (t != JSONR_KEY)
 			return unexpected(w, t, where, "a member name");
+		int rc = name_ok(w, where);
+		if (!rc && fnmatch(pattern, w->r->tok.data, 0))
+			rc = bad(w, "%s: the key \"%.100s\" does not match the backup's pattern \"%s\" "
+				 "(byte %llu)", where, w->r->tok.data, pattern, (unsigned long long)w->r->tok_at);
+		if (rc)
+			return rc;
 		w->key.len = 0;
 		buf_add(&w->key, w->r->tok.data, w->r->tok.len + 1);
 		t = jsonr_next(w->r);
 		if (t != (ttl ? JSONR_NUMBER : JSONR_STRING))
 			return unexpected(w, t, where, ttl ? "a number (ms)" : "a string");
-		if (ttl && (strchr(w->r->tok.data, '.') || strpbrk(w->r->tok.data, "eE")))
-			return bad(w, "%s: %s is not a whole number of ms", where, w->r->tok.data);
+		if (ttl && !ttl_ok(w->r->tok.data))
+			return bad(w, "%s: %.40s is not a TTL in ms (a whole number from -2 to %lld)", where,
+				   w->r->tok.data, TTL_MAX);
 		*(ttl ? &w->res->redis_ttls : &w->res->redis_keys) += 1;
 		if (s && s->redis) {
 			int rc = ttl ? s->redis(s->ud, w->key.data, w->key.len - 1, NULL, 0, w->r->tok.data)
@@ -253,7 +370,11 @@ static int walk_redis(struct walk *w)
 			return 0;
 		if (t != JSONR_KEY)
 			return unexpected(w, t, "redis", "a member name");
-		int rc;
+		int rc = name_ok(w, "redis");
+		if (!rc && !keyset_add(&w->redis_keys, w->r->tok.data, w->r->tok.len))
+			rc = bad(w, "redis.%s appears twice", w->r->tok.data);
+		if (rc)
+			return rc;
 		if (!strcmp(w->r->tok.data, "conversations"))
 			rc = walk_redis_map(w, false);
 		else if (!strcmp(w->r->tok.data, "ttl"))
@@ -277,9 +398,69 @@ static int read_metadata(struct walk *w)
 		buf_free(&text);
 		return bad(w, "metadata: %s", jsonr_error(w->r));
 	}
-	cJSON_Delete(w->res->meta);
+	if (json_text_holds_nul(text.data, text.len)) {
+		buf_free(&text);
+		return bad(w, "metadata: a string or name holding \\u0000");
+	}
 	w->res->meta = xnonnull(cJSON_ParseWithLength(text.data, text.len));
 	buf_free(&text);
+	const char *twice = json_duplicate_member(w->res->meta);
+	if (twice)
+		return bad(w, "metadata: the member %.100s appears twice", twice);
+	return 0;
+}
+
+/*
+ * The "schema" member (format 1.1): kept whole, since it is per table, not
+ * per row; its column types check the rows that follow it.
+ */
+static int read_schema(struct walk *w)
+{
+	struct buf text = { 0 };
+	int t = jsonr_next(w->r);
+	if (t != JSONR_OBJECT)
+		return unexpected(w, t, "schema", "an object");
+	if (w->res->schema)
+		return bad(w, "two schema objects");
+	if (jsonr_capture(w->r, t, &text, SCHEMA_MAX) < 0) {
+		buf_free(&text);
+		return bad(w, "schema: %s", jsonr_error(w->r));
+	}
+	cJSON *schema = xnonnull(cJSON_ParseWithLength(text.data, text.len));
+	bool nul = json_text_holds_nul(text.data, text.len);
+	buf_free(&text);
+	w->res->schema = schema;
+	const char *twice = json_duplicate_member(schema);
+	if (nul)
+		return bad(w, "schema: a string or name holding \\u0000");
+	if (twice)
+		return bad(w, "schema: the member %.100s appears twice", twice);
+	vschema_load(&w->schema, schema, w->res->meta);
+	return 0;
+}
+
+/* Its shape: {"tables":{"T":{"columns":[{"name":..,"type":..},...]},...},"ddl":text|null} */
+static int check_schema(struct walk *w)
+{
+	const cJSON *sch = w->res->schema, *tables = cJSON_GetObjectItemCaseSensitive(sch, "tables"), *t;
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(w->res->meta, "version");
+	if (!sch)
+		return cJSON_IsString(version) && strcmp(version->valuestring, "1.0") ?
+			bad(w, "a format %.20s backup without its schema object", version->valuestring) : 0;
+	if (!cJSON_IsObject(tables))
+		return bad(w, "schema.tables is not an object");
+	cJSON_ArrayForEach(t, tables) {
+		const cJSON *cols = cJSON_GetObjectItemCaseSensitive(t, "columns"), *c;
+		if (!cJSON_IsArray(cols))
+			return bad(w, "schema.tables.%s.columns is not an array", t->string);
+		cJSON_ArrayForEach(c, cols)
+			if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "name")) ||
+			    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "type")))
+				return bad(w, "schema.tables.%s: a column without a name or type", t->string);
+	}
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(sch, "ddl");
+	if (ddl && !cJSON_IsString(ddl) && !cJSON_IsNull(ddl))
+		return bad(w, "schema.ddl is not text");
 	return 0;
 }
 
@@ -308,6 +489,18 @@ static int check_metadata(struct walk *w)
 		return bad(w, "no data object");
 	if (!strcmp(res->type, "raffle") && !res->raffle_object)
 		return bad(w, "a raffle backup without data.raffle");
+	if (!strcmp(res->type, "raffle") && w->table_rows.len)
+		return bad(w, "a raffle backup holding data.%s: it may hold only data.raffle and "
+			   "data.analytics", w->table_rows.data);
+	static const char *const not_raffle[] = {
+		"raffles", "raffle", "analytics", "walletUsers", "admins", "notificationPreferences",
+		"dailyAnalytics", "dexDailyStats", "raffleAnalytics", "userActivities",
+	};
+	for (int i = 0; i < res->ntables; i++)
+		for (size_t j = 0; res->tables[i].nested && j < sizeof not_raffle / sizeof *not_raffle; j++)
+			if (!strcmp(res->tables[i].key, not_raffle[j]))
+				return bad(w, "data.raffle.%s: a raffle backup holds only rows of its raffle",
+					   res->tables[i].key);
 	if (!strcmp(res->type, "full") && verify_rows(res, "raffle") + verify_rows(res, "analytics"))
 		return bad(w, "a full backup holding data.raffle or data.analytics objects");
 	return 0;
@@ -325,12 +518,18 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 			break;
 		if (t != JSONR_KEY) {
 			rc = unexpected(&w, t, "the backup", "a member name");
+		} else if (name_ok(&w, "the backup")) {
+			rc = EX_DATAERR;
 		} else if (!strcmp(r->tok.data, "metadata")) {
-			rc = read_metadata(&w);
+			rc = w.have_meta ? bad(&w, "two metadata objects") : read_metadata(&w);
+			w.have_meta = true;
+		} else if (!strcmp(r->tok.data, "schema")) {
+			rc = w.schema.tables ? bad(&w, "two schema objects") : read_schema(&w);
 		} else if (!strcmp(r->tok.data, "data")) {
 			rc = w.have_data ? bad(&w, "two data objects") : walk_data(&w);
 		} else if (!strcmp(r->tok.data, "redis")) {
-			rc = walk_redis(&w);
+			rc = w.have_redis ? bad(&w, "two redis objects") : walk_redis(&w);
+			w.have_redis = true;
 		} else if (jsonr_skip(r, jsonr_next(r)) < 0) {
 			rc = unexpected(&w, JSONR_ERROR, "the backup", "");
 		}
@@ -339,7 +538,15 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 		rc = unexpected(&w, t, "after the backup", "nothing");
 	if (!rc)
 		rc = check_metadata(&w);
+	if (!rc)
+		rc = check_schema(&w);
 	buf_free(&w.key);
+	for (int i = 0; i < 2; i++)
+		keyset_free(&w.members[i]);
+	keyset_free(&w.data_keys);
+	keyset_free(&w.redis_keys);
+	buf_free(&w.table_rows);
+	vschema_free(&w.schema);
 	return rc;
 }
 
@@ -348,16 +555,18 @@ void verify_result_free(struct verify_result *res)
 	for (int i = 0; i < res->ntables; i++)
 		free(res->tables[i].key);
 	free(res->tables);
+	free(res->index);
 	cJSON_Delete(res->meta);
+	cJSON_Delete(res->schema);
 	*res = (struct verify_result){ 0 };
 }
 
 long long verify_rows(const struct verify_result *res, const char *key)
 {
-	for (int i = 0; i < res->ntables; i++)
-		if (!strcmp(res->tables[i].key, key))
-			return res->tables[i].rows;
-	return 0;
+	if (!res->index_cap)
+		return 0;
+	int at = res->index[table_slot(res, key)];
+	return at ? res->tables[at - 1].rows : 0;
 }
 
 /* Reading the head: the metadata only, from the file's first bytes. */
@@ -375,9 +584,23 @@ int bkfile_read_meta(const void *head, size_t len, cJSON **meta)
 				break;
 		if (t == JSONR_KEY && (t = jsonr_next(&r)) == JSONR_OBJECT)
 			rc = jsonr_capture(&r, t, &text, META_MAX) < 0 ? -2 : 0;
+		if (!rc && json_text_holds_nul(text.data, text.len))
+			rc = -2;
+		/* a second metadata within the head: which one would a reader believe? */
+		while (!rc && (t = jsonr_next(&r)) == JSONR_KEY) {
+			if (!strcmp(r.tok.data, "metadata"))
+				rc = -3;
+			else if (jsonr_skip(&r, jsonr_next(&r)) < 0)
+				break;
+		}
 	}
 	if (!rc)
 		*meta = xnonnull(cJSON_ParseWithLength(text.data, text.len));
+	if (!rc && json_duplicate_member(*meta)) {
+		cJSON_Delete(*meta);
+		*meta = NULL;
+		rc = -4;
+	}
 	buf_free(&text);
 	jsonr_free(&r);
 	return rc;
@@ -413,6 +636,24 @@ char *bkfile_table_key(const char *table)
 	return key;
 }
 
+bool bkfile_fixed_table(const char *table)
+{
+	for (size_t i = 0; i < sizeof fixed_keys / sizeof *fixed_keys; i++)
+		if (!strcmp(table, fixed_keys[i][0]))
+			return true;
+	return false;
+}
+
+bool bkfile_reserved_key(const char *key)
+{
+	static const char *const reserved[] = { "raffle", "analytics", "metadata", "data",
+						"redis", "schema", NULL };
+	for (const char *const *r = reserved; *r; r++)
+		if (!strcmp(key, *r))
+			return true;
+	return false;
+}
+
 const char *bkfile_single_table(const char *key)
 {
 	if (!strcmp(key, "raffle"))
@@ -429,13 +670,19 @@ static void put(struct out *out, const char *s)
 	out_write(out, s, strlen(s));
 }
 
-void bkfile_write_head(struct out *out, const cJSON *meta)
+void bkfile_write_head(struct out *out, const cJSON *meta, const cJSON *schema)
 {
 	char *head = xnonnull(cJSON_PrintUnformatted(meta));
 	put(out, "{\"metadata\":");
 	put(out, head);
-	put(out, ",\n\"data\":{");
 	free(head);
+	if (schema) {
+		char *sch = xnonnull(cJSON_PrintUnformatted(schema));
+		put(out, ",\n\"schema\":");
+		put(out, sch);
+		free(sch);
+	}
+	put(out, ",\n\"data\":{");
 }
 
 void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep)

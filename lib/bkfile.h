@@ -53,9 +53,12 @@ struct verify_table {
 
 struct verify_result {
 	cJSON *meta;		/* the metadata object */
+	cJSON *schema;		/* the schema object (format 1.1), or NULL */
 	const char *id, *type;	/* in meta */
 	struct verify_table *tables;
 	int ntables;
+	int *index;		/* hash of tables by key (bkfile.c) */
+	size_t index_cap;
 	bool raffle_object;	/* data.raffle was there */
 	long long redis_keys, redis_ttls;
 	const char *checksum;	/* "ok" or "absent" */
@@ -81,7 +84,9 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 /*
  * The metadata object of a backup whose first len bytes are at head, without
  * reading the rest: 0 with *meta set, -1 when no metadata object is found
- * there (other members first, or not a backup), -2 when it is not valid JSON.
+ * there (other members first, or not a backup), -2 when it is not valid JSON
+ * (or holds \u0000), -3 when a second metadata object follows within len,
+ * -4 when a member of the metadata is given twice.
  */
 int bkfile_read_meta(const void *head, size_t len, cJSON **meta);
 
@@ -93,6 +98,13 @@ int bkfile_read_meta(const void *head, size_t len, cJSON **meta);
  * lower-camel plural ("AuditLog" -> "auditLogs"). Malloc'd. */
 char *bkfile_table_key(const char *table);
 
+/* Whether the table is one of the bot's twelve, whose keys are fixed. */
+bool bkfile_fixed_table(const char *table);
+
+/* Names that mean something else in a backup (raffle, analytics, metadata,
+ * data, redis, schema): never a table's key (pg.c then keys it by name). */
+bool bkfile_reserved_key(const char *key);
+
 /* The table of a raffle backup's single-row member ("raffle", "analytics"),
  * or NULL for a key that names its table by bkfile_table_key. */
 const char *bkfile_single_table(const char *key);
@@ -103,8 +115,8 @@ const char *bkfile_single_table(const char *key);
  *   raffle: head, raffle_begin, { rows_begin, rows..., rows_end } per child
  *           table, raffle_end
  */
-/* {"metadata":<meta>,\n"data":{ */
-void bkfile_write_head(struct out *out, const cJSON *meta);
+/* {"metadata":<meta>,\n"schema":<schema>,\n"data":{ (no schema member when NULL) */
+void bkfile_write_head(struct out *out, const cJSON *meta, const cJSON *schema);
 /* sep (",\n" between a full backup's tables, "," between a raffle's
  * children, "" or "\n" first), then "<key>":[ */
 void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep);

@@ -24,6 +24,12 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+void buf_shed(struct buf *b, size_t keep)
+{
+	if (b->cap > keep)
+		buf_free(b);
+}
+
 const char *buf_cstr(struct buf *b)
 {
 	buf_addc(b, '\0');

@@ -13,6 +13,9 @@ struct buf {
 /* Makes room for n more bytes; aborts the process only if malloc fails. */
 void buf_grow(struct buf *b, size_t n);
 void buf_free(struct buf *b);
+/* Frees b's memory when it holds more than keep bytes: after one huge value,
+ * a buffer reused for every value must not keep its size. */
+void buf_shed(struct buf *b, size_t keep);
 
 static inline void buf_add(struct buf *b, const void *p, size_t n)
 {

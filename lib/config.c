@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+#include "fsafe.h"
 #include "config.h"
 
 static char *trim(char *s)
@@ -68,7 +70,7 @@ int config_load(void)
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		if (named || errno != ENOENT) {
-			warn("%s", path);
+			warn("%s", ESC(path));
 			return EX_USAGE;
 		}
 		return 0;
@@ -91,7 +93,7 @@ int config_load(void)
 				continue;
 			}
 		}
-		warnx("%s:%d: not a KEY=value line", path, lineno);
+		warnx("%s:%d: not a KEY=value line", ESC(path), lineno);
 		status = EX_USAGE;
 	}
 	fclose(f);
@@ -125,8 +127,95 @@ int config_get_long(const char *name, long fallback, long min, long max, long *o
 		return 0;
 	}
 	if (parse_long(v, min, max, out) != 0) {
-		warnx("%s=%s: expected an integer from %ld to %ld", name, v, min, max);
+		warnx("%s=%s: expected an integer from %ld to %ld", name, ESC(v), min, max);
 		return EX_USAGE;
 	}
 	return 0;
+}
+
+/* Adds the n bytes at s to the list of secrets, and their percent-decoding. */
+static void add_secret(struct buf *list, const char *s, size_t n)
+{
+	if (!n)
+		return;
+	buf_add(list, s, n);
+	buf_addc(list, '\0');
+	struct buf dec = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2]) && sscanf(s + i + 1, "%2x", &v) == 1) {
+			buf_addc(&dec, (char)v);
+			i += 2;
+		} else {
+			buf_addc(&dec, s[i]);
+		}
+	}
+	if (dec.len != n)
+		add_secret(list, dec.data, dec.len);
+	buf_free(&dec);
+}
+
+/* The password of a connection URL (scheme://user:PASSWORD@host...) or of
+ * a keyword string (password=PASSWORD), and the whole of either. */
+static void url_secrets(struct buf *list, const char *url)
+{
+	if (!url)
+		return;
+	const char *auth = strstr(url, "://");
+	if (auth) {
+		auth += 3;
+		const char *at = strrchr(auth, '@');	/* the last: a password may hold an '@' */
+		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon) {
+			add_secret(list, url, strlen(url));
+			add_secret(list, colon + 1, (size_t)(at - colon - 1));
+		}
+	}
+	for (const char *p = url; (p = strstr(p, "password")); p += 8) {
+		const char *v = p + 8;
+		while (*v == ' ')
+			v++;
+		if (*v++ != '=')
+			continue;
+		while (*v == ' ')
+			v++;
+		size_t n = *v == '\'' ? strcspn(++v, "'") : strcspn(v, " \t");
+		add_secret(list, url, strlen(url));
+		add_secret(list, v, n);
+	}
+}
+
+char *config_scrub(const char *msg)
+{
+	static const char *const vars[] = {
+		"PGPASSWORD", "REDISCLI_AUTH", "TELEGRAM_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY",
+		"AWS_SESSION_TOKEN",
+	};
+	struct buf list = { 0 }, out = { 0 };
+	url_secrets(&list, config_get("DATABASE_URL", NULL));
+	url_secrets(&list, config_get("REDIS_URL", NULL));
+	for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+		const char *v = config_get(vars[i], NULL);
+		if (v)
+			add_secret(&list, v, strlen(v));
+	}
+	buf_adds(&out, msg);
+	/* the list holds whole URLs before their passwords: the longer goes first */
+	for (size_t at = 0; at < list.len; at += strlen(list.data + at) + 1) {
+		const char *secret = list.data + at;
+		size_t n = strlen(secret);
+		struct buf next = { 0 };
+		const char *p = buf_cstr(&out), *hit;
+		while (n && (hit = strstr(p, secret))) {
+			buf_add(&next, p, (size_t)(hit - p));
+			buf_adds(&next, "***");
+			p = hit + n;
+		}
+		buf_adds(&next, p);
+		buf_free(&out);
+		out = next;
+	}
+	buf_free(&list);
+	return (char *)buf_cstr(&out);
 }

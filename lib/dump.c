@@ -181,7 +181,7 @@ cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *t
 	cJSON_AddStringToObject(meta, "id", id);
 	cJSON_AddStringToObject(meta, "timestamp", ts);
 	cJSON_AddStringToObject(meta, "type", type);
-	cJSON_AddStringToObject(meta, "version", "1.0");
+	cJSON_AddStringToObject(meta, "version", BK_FORMAT_VERSION);
 	cJSON_AddStringToObject(meta, "tool", tool);
 	cJSON_AddStringToObject(meta, "database", PQdb(conn));
 	cJSON_AddStringToObject(meta, "schema", s->name);

@@ -9,6 +9,9 @@
 #include "out.h"
 #include "pg.h"
 
+/* The format written: 1.1 adds the "schema" member (1.0 files still restore). */
+#define BK_FORMAT_VERSION "1.1"
+
 /* Starts the one REPEATABLE READ READ ONLY transaction every table is read in. */
 int dump_snapshot(PGconn *conn);
 
@@ -37,6 +40,19 @@ int dump_close(struct out *out, cJSON *meta);
 /* The metadata every backup starts with: id, timestamp, type, version, tool, database, schema. */
 cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
 		     PGconn *conn, const struct pg_schema *s);
+
+/*
+ * The "schema" member (format 1.1) for the tables named in only (NULL: every
+ * table of s), read in the current snapshot; with ddl, also Prisma's applied
+ * migrations and the DDL from pg_dump on the exported snapshot (when that
+ * fails, meta.ddlError says why and the backup goes on without it).
+ * 0 or a sysexits code.
+ */
+int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, bool ddl,
+		cJSON *meta, cJSON **schema);
+
+/* EX_DATAERR after saying which tables cannot have distinct backup keys, else 0. */
+int dump_check_keys(const struct pg_schema *s);
 
 /* The backup id for prefix and now, not yet taken in dir: prefix_<ms>. */
 void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms);

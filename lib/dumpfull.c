@@ -74,6 +74,8 @@ static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days)
 	int rc = dump_snapshot(conn);
 	if (!rc)
 		rc = pg_schema_load(conn, s);
+	if (!rc)
+		rc = dump_check_keys(s);
 	for (int i = 0; !rc && i < s->ntables; i++) {
 		char sql[256];
 		rc = dump_count(conn, s, &s->tables[i], where_for(&s->tables[i], days, sql, sizeof sql),
@@ -115,11 +117,14 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		int64_t ms;
 		struct out out;
 		dump_new_id(opt->dir, opt->id_prefix ? opt->id_prefix : "full", id, sizeof id, &ms);
+		cJSON *schema = NULL;
 		*meta = new_metadata(id, ms, conn, &s, days);
 		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
-		rc = dump_open(&out, opt->dir, id, opt->output);
+		rc = dump_schema(conn, &s, NULL, true, *meta, &schema);
+		if (!rc)
+			rc = dump_open(&out, opt->dir, id, opt->output);
 		if (!rc) {
-			bkfile_write_head(&out, *meta);
+			bkfile_write_head(&out, *meta, schema);
 			rc = write_tables(conn, &s, days, &out);
 			bkfile_write_redis(&out, opt->no_redis ? NULL : snap.values,
 					   opt->no_redis ? NULL : snap.ttls);
@@ -127,6 +132,7 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 				rc = pg_command(conn, "COMMIT");
 			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 		}
+		cJSON_Delete(schema);
 	}
 	if (rc && *meta) {
 		cJSON_Delete(*meta);

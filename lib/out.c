@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "fsafe.h"
 #include "chunkq.h"
 #include "out.h"
 #include "profile.h"
@@ -90,6 +91,7 @@ static void start(struct out *o, int fd)
 {
 	o->fd = fd;
 	o->error = 0;
+	o->expect = NULL;	/* set by the caller after opening */
 	o->bytes = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
@@ -130,8 +132,10 @@ int out_open_path(struct out *o, const char *path)
 		err(70, "out of memory");
 	free(copy);
 	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
+	if (fd >= 0)
+		fsafe_tmp_track(o->tmp_path);
 	if (fd < 0) {
-		warn("cannot create a backup file in %s", o->dir);
+		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
 		free(o->final_path);
 		o->dir = o->final_path = NULL;
@@ -184,6 +188,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 	if (fd < 0)
 		e = errno;
 	else {
+		fsafe_tmp_track(tmp);
 		e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
@@ -193,7 +198,8 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 			e = errno;
 		if (e)
 			unlink(tmp);
-		else
+		fsafe_tmp_untrack(tmp);	/* renamed or removed: after, so no moment is unguarded */
+		if (!e)
 			e = fsync_dir(dirname(dcopy));
 	}
 	free(tmp);
@@ -215,7 +221,7 @@ static void finish_hash(struct out *o, char *hex)
 static int fail(struct out *o, const char *what, int e)
 {
 	errno = e;
-	warn("%s %s", what, o->final_path ? o->final_path : o->tmp_path ? o->tmp_path : "output");
+	warn("%s %s", what, ESC(o->final_path ? o->final_path : o->tmp_path ? o->tmp_path : "output"));
 	out_discard(o);
 	return EX_IOERR;
 }
@@ -228,6 +234,12 @@ int out_finish(struct out *o, char *hex)
 		return fail(o, "cannot write", o->error);
 	if (!o->tmp_path)	/* a stream: nothing to rename */
 		return out_discard(o), 0;
+	if (o->expect && strcmp(o->expect, hex)) {
+		warnx("%s: SHA-256 %.12s... is not the expected %.12s...: not kept", o->final_path, hex,
+		      o->expect);
+		out_discard(o);
+		return EX_DATAERR;
+	}
 	double since = prof_now();
 	if (fsync(o->fd) < 0)
 		return fail(o, "cannot sync", errno);
@@ -240,6 +252,7 @@ int out_finish(struct out *o, char *hex)
 	if (rename(o->tmp_path, o->final_path) < 0)
 		return fail(o, "cannot rename into place", errno);
 	/* From here a failure must also take back the renamed file. */
+	fsafe_tmp_untrack(o->tmp_path);
 	free(o->tmp_path);
 	o->tmp_path = o->final_path;
 	o->final_path = NULL;
@@ -250,7 +263,9 @@ int out_finish(struct out *o, char *hex)
 		return fail(o, "cannot sync the directory of", e);
 
 	/* sha256sum -c format: the name relative to the directory */
-	char *line, *sum_path, *base = strrchr(o->tmp_path, '/') + 1;
+	/* -o NAME: a name without a directory part has no '/' */
+	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
+	const char *base = slash ? slash + 1 : o->tmp_path;
 	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
 	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
 		err(70, "out of memory");
@@ -260,7 +275,7 @@ int out_finish(struct out *o, char *hex)
 	free(sum_path);
 	if (rc < 0) {
 		errno = e;
-		warn("cannot write the checksum file of %s", o->tmp_path);
+		warn("cannot write the checksum file of %s", ESC(o->tmp_path));
 		out_discard(o);
 		return EX_IOERR;
 	}
@@ -275,6 +290,7 @@ void out_discard(struct out *o)
 	writer_stop(o);
 	if (o->tmp_path) {
 		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
 		free(o->tmp_path);
 		o->tmp_path = NULL;
 	}

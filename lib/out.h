@@ -17,6 +17,7 @@ struct out {
 	void *sha;		/* EVP_MD_CTX */
 	struct writer *writer;	/* the thread that hashes and writes */
 	char *dir, *tmp_path, *final_path;
+	const char *expect;	/* SHA-256 (hex) the file must have to be renamed into place, or NULL */
 };
 
 /*
@@ -36,7 +37,8 @@ void out_write(struct out *o, const void *p, size_t n);
 void out_buf(struct out *o, struct buf *b);	/* writes and empties b */
 
 /*
- * Flushes, fsyncs, renames the file into place, fsyncs the directory and
+ * Flushes; when o->expect is set and the digest differs, says so, removes
+ * the temporary file and returns EX_DATAERR. Then fsyncs, renames the file into place, fsyncs the directory and
  * writes <id>.json.sha256 the same way. sha256_hex gets 65 bytes.
  * Returns 0, or EX_IOERR after saying what failed (the temporary file is
  * then removed: nothing that looks like a backup is left).

@@ -44,12 +44,30 @@ int pg_command(PGconn *conn, const char *sql)
 
 int pg_fail(PGconn *conn, const char *what)
 {
-	const char *msg = PQerrorMessage(conn);
+	char *msg = config_scrub(PQerrorMessage(conn));
 	size_t n = strlen(msg);
 	while (n && isspace((unsigned char)msg[n - 1]))
 		n--;
 	warnx("database: %s: %.*s", what, (int)n, msg);
+	free(msg);
 	return PQstatus(conn) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
+}
+
+/* A URL libpq cannot even parse is a configuration error (64), not an
+ * unreachable server; its message is scrubbed, for libpq quotes it whole. */
+static int check_dsn(const char *dsn)
+{
+	char *why = NULL;
+	PQconninfoOption *o = PQconninfoParse(dsn, &why);
+	PQconninfoFree(o);
+	if (o)
+		return 0;
+	char *msg = config_scrub(why ? why : "out of memory");
+	warnx("DATABASE_URL is malformed: %.*s (percent-encode special characters of the password)",
+	      (int)strcspn(msg, "\n"), msg);
+	free(msg);
+	PQfreemem(why);
+	return EX_USAGE;
 }
 
 int pg_connect(PGconn **conn)
@@ -62,11 +80,17 @@ int pg_connect(PGconn **conn)
 	}
 	char *dsn = strdup(url);
 	char *schema = take_schema_param(dsn);
+	if (check_dsn(dsn)) {
+		free(dsn);
+		free(schema);
+		return EX_USAGE;
+	}
 	*conn = PQconnectdb(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
-		const char *msg = PQerrorMessage(*conn);
+		char *msg = config_scrub(PQerrorMessage(*conn));
 		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+		free(msg);
 		PQfinish(*conn);
 		*conn = NULL;
 		free(schema);
@@ -109,7 +133,7 @@ static enum col_kind kind_of(const char *typname, const char *category)
 static const char columns_sql[] =
 	"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
 	"       t.typcategory, coalesce(e.typname, ''), coalesce(e.typcategory, ''), "
-	"       a.attnotnull, a.atthasdef "
+	"       a.attnotnull, a.atthasdef OR a.attidentity <> '' "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
 	"     AND a.attgenerated = '' "
@@ -120,7 +144,7 @@ static const char columns_sql[] =
 	"ORDER BY c.relname COLLATE \"C\", a.attnum";
 
 static const char fkeys_sql[] =
-	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype "
+	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype, k.confupdtype "
 	"FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
 	"JOIN pg_class p ON p.oid = k.confrelid "
 	"JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -138,7 +162,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(70, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table), .key = bkfile_table_key(table) };
+		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -155,6 +179,51 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	jsonw_key(&key, PQgetvalue(r, row, 1));
 	t->cols[t->ncols - 1].json_key_len = key.len;
 	t->cols[t->ncols - 1].json_key = (char *)buf_cstr(&key);
+}
+
+static bool key_taken(const struct pg_schema *s, const char *key)
+{
+	for (int i = 0; i < s->ntables; i++)
+		if (s->tables[i].key && !strcmp(s->tables[i].key, key))
+			return true;
+	return false;
+}
+
+/*
+ * Backup keys, injectively (SPEC §4.2): the bot's twelve tables keep theirs;
+ * every other table, in name order, takes its lower-camel plural, or its
+ * own name when that plural is reserved or already taken. A table whose
+ * name is taken too gets no key, and s->key_error says which tables clash.
+ */
+static void assign_keys(struct pg_schema *s)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < s->ntables; i++) {
+			struct pg_table *t = &s->tables[i];
+			if (bkfile_fixed_table(t->name) != !pass)
+				continue;
+			char *key = bkfile_table_key(t->name);
+			if (bkfile_reserved_key(key) || key_taken(s, key)) {
+				free(key);
+				key = strdup(t->name);
+			}
+			if (!pass || (!bkfile_reserved_key(key) && !key_taken(s, key))) {
+				t->key = key;
+				continue;
+			}
+			const struct pg_table *other = NULL;
+			for (int j = 0; j < s->ntables && !other; j++)
+				if (s->tables[j].key && !strcmp(s->tables[j].key, key))
+					other = &s->tables[j];
+			if (!s->key_error && asprintf(&s->key_error,
+				"tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
+				"(\"%s\" is %s): rename one of them", t->name,
+				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
+				key, other ? "taken" : "reserved") < 0)
+				err(70, "out of memory");
+			free(key);
+			t->key = strdup("");
+		}
 }
 
 int pg_schema_load(PGconn *conn, struct pg_schema *s)
@@ -175,6 +244,7 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 	for (int i = 0; i < PQntuples(r); i++)
 		add_column(s, r, i);
 	PQclear(r);
+	assign_keys(s);
 	r = PQexec(conn, fkeys_sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);
@@ -188,6 +258,7 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 			.ref_table = strdup(PQgetvalue(r, i, 2)),
 			.ref_column = strdup(PQgetvalue(r, i, 3)),
 			.on_delete = *PQgetvalue(r, i, 4),
+			.on_update = *PQgetvalue(r, i, 5),
 		};
 	PQclear(r);
 	return 0;
@@ -215,13 +286,17 @@ void pg_schema_free(struct pg_schema *s)
 	free(s->fkeys);
 	free(s->tables);
 	free(s->name);
+	free(s->key_error);
 	*s = (struct pg_schema){ 0 };
 }
 
 struct pg_table *pg_schema_table(const struct pg_schema *s, const char *name)
 {
 	for (int i = 0; i < s->ntables; i++)
-		if (!strcmp(s->tables[i].name, name) || !strcmp(s->tables[i].key, name))
+		if (!strcmp(s->tables[i].name, name))
+			return &s->tables[i];
+	for (int i = 0; i < s->ntables; i++)
+		if (*s->tables[i].key && !strcmp(s->tables[i].key, name))
 			return &s->tables[i];
 	return NULL;
 }

@@ -33,6 +33,7 @@ struct pg_fkey {
 	char *table, *column;	/* the referencing side (first column) */
 	char *ref_table, *ref_column;
 	char on_delete;		/* confdeltype: a, r, c, n, d */
+	char on_update;		/* confupdtype: the same letters */
 };
 
 struct pg_schema {
@@ -40,6 +41,7 @@ struct pg_schema {
 	int ntables, nfkeys;
 	struct pg_table *tables;	/* sorted by name */
 	struct pg_fkey *fkeys;
+	char *key_error;	/* two tables cannot have distinct backup keys, or NULL */
 };
 
 /*
@@ -58,7 +60,7 @@ int pg_command(PGconn *conn, const char *sql);
 int pg_schema_load(PGconn *conn, struct pg_schema *schema);
 void pg_schema_free(struct pg_schema *schema);
 
-/* The table whose name or backup key is name, or NULL. */
+/* The table whose name (else whose backup key) is name, or NULL. */
 struct pg_table *pg_schema_table(const struct pg_schema *schema, const char *name);
 
 /* Says what failed and maps it: connection gone → EX_UNAVAILABLE, else EX_SOFTWARE. */

@@ -10,9 +10,17 @@
 
 #define BATCH 500
 
+/* A Redis error, scrubbed of the configuration's secrets (config_scrub). */
+void redis_warn(const char *what, const char *why)
+{
+	char *msg = config_scrub(why);
+	warnx("redis: %s: %s", what, msg);
+	free(msg);
+}
+
 int redis_fail(redisContext *ctx, const char *what)
 {
-	warnx("redis: %s: %s", what, ctx && ctx->err ? ctx->errstr : "no reply");
+	redis_warn(what, ctx && ctx->err ? ctx->errstr : "no reply");
 	return EX_UNAVAILABLE;
 }
 
@@ -20,7 +28,7 @@ static int command_ok(redisContext *ctx, redisReply *r, const char *what)
 {
 	int ok = r && r->type != REDIS_REPLY_ERROR;
 	if (r && !ok)
-		warnx("redis: %s: %s", what, r->str);
+		redis_warn(what, r->str);
 	else if (!r)
 		redis_fail(ctx, what);
 	freeReplyObject(r);

@@ -15,6 +15,9 @@ int redis_open(redisContext **ctx);
 /* Says what failed; returns EX_UNAVAILABLE. */
 int redis_fail(redisContext *ctx, const char *what);
 
+/* "redis: what: why" on stderr, why scrubbed of secrets (config_scrub). */
+void redis_warn(const char *what, const char *why);
+
 struct redis_snapshot {
 	FILE *values;	/* "key":"value" pairs, comma separated: a JSON object body */
 	FILE *ttls;	/* "key":ms pairs; -1 for a key that never expires */

@@ -15,6 +15,7 @@
 
 #include "bkfile.h"
 #include "config.h"
+#include "fsafe.h"
 #include "ids.h"
 #include "store.h"
 #include "timefmt.h"
@@ -26,24 +27,44 @@ int store_dir(const char **dir)
 {
 	*dir = config_get("BACKUP_DIR", "./backups");
 	if (mkdir(*dir, 0700) < 0 && errno != EEXIST) {
-		warn("cannot create the backup directory %s", *dir);
+		warn("cannot create the backup directory %s", ESC(*dir));
 		return EX_CANTCREAT;
 	}
 	struct stat st;
 	if (stat(*dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		warnx("%s: not a directory (BACKUP_DIR)", *dir);
+		warnx("%s: not a directory (BACKUP_DIR)", ESC(*dir));
 		return EX_CANTCREAT;
+	}
+	return 0;
+}
+
+int store_dir_read(const char **dir)
+{
+	struct stat st;
+	*dir = config_get("BACKUP_DIR", "./backups");
+	if (stat(*dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		warnx("%s: not a directory (BACKUP_DIR)", ESC(*dir));
+		return EX_NOINPUT;
 	}
 	return 0;
 }
 
 int store_lock(const char *dir, long wait_seconds, int *fd)
 {
+	return store_lock_named(dir, ".bk.lock", wait_seconds, fd);
+}
+
+int store_lock_named(const char *dir, const char *name, long wait_seconds, int *fd)
+{
 	char path[4096];
-	snprintf(path, sizeof path, "%s/.bk.lock", dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	const char *why;
+	*fd = fsafe_open(path, O_RDWR | O_CREAT, 0600, &why);
 	if (*fd < 0) {
-		warn("cannot open the lock file %s", path);
+		if (why)
+			warnx("the lock file %s is %s, not a regular file: remove it", ESC(path), why);
+		else
+			warn("cannot open the lock file %s", ESC(path));
 		return EX_CANTCREAT;
 	}
 	for (long tries = wait_seconds * 10;; tries--) {
@@ -53,7 +74,7 @@ int store_lock(const char *dir, long wait_seconds, int *fd)
 			break;
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
 	}
-	warnx("another bk job holds the lock %s; try again later (or use --wait SECONDS)", path);
+	warnx("another bk job holds the lock %s; try again later (or use --wait SECONDS)", ESC(path));
 	close(*fd);
 	*fd = -1;
 	return EX_TEMPFAIL;
@@ -77,6 +98,11 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	int rc = bkfile_read_meta(head, len, &meta);
 	if (rc == -1) {
 		info->error = xstrdup("no metadata object at the start of the file");
+		return;
+	}
+	if (rc == -3 || rc == -4) {	/* verify and restore refuse it too */
+		info->error = xstrdup(rc == -3 ? "two metadata objects"
+					       : "a member of the metadata appears twice");
 		return;
 	}
 	if (rc < 0) {
@@ -111,17 +137,19 @@ int backup_info_read(const char *path, struct backup_info *info)
 	*info = (struct backup_info){ .path = xstrdup(path) };
 	char sum[4096];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
-	info->checksum = access(sum, F_OK) == 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	info->checksum = fsafe_regular(sum, &why) == 0;
+	int fd = fsafe_open(path, O_RDONLY, 0, &why);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		info->error = xstrdup(strerror(errno));
+		info->error = xstrdup(why ? why : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return 0;
 	}
 	info->size = st.st_size;
 	info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
+	int64_t now = now_ms();
 	char *head = malloc(HEAD_BYTES);
 	ssize_t n = head ? pread(fd, head, HEAD_BYTES, 0) : -1;
 	if (n < 0)
@@ -130,6 +158,7 @@ int backup_info_read(const char *path, struct backup_info *info)
 		read_metadata(head, (size_t)n, info);
 	if (!info->error && !ends_whole(fd, st.st_size))
 		info->error = xstrdup("truncated: the file does not end its JSON object");
+	info->future = !info->error && fsafe_future(info->ts_ms, now);
 	free(head);
 	close(fd);
 	return 0;
@@ -158,9 +187,13 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 	*list = NULL;
 	*n = 0;
 	DIR *d = opendir(dir);
+	if (!d && errno == ENOENT) {	/* nothing was ever backed up there */
+		warnx("%s: no such backup directory (BACKUP_DIR): no backups", ESC(dir));
+		return 0;
+	}
 	if (!d) {
-		warn("cannot read the backup directory %s", dir);
-		return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+		warn("cannot read the backup directory %s", ESC(dir));
+		return EX_IOERR;
 	}
 	size_t cap = 0;
 	struct dirent *e;
@@ -170,7 +203,13 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 			continue;
 		struct backup_info info;
 		char path[4096];
+		const char *why;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (fsafe_regular(path, &why) < 0) {
+			if (why)
+				fsafe_skip(path, why);
+			continue;
+		}
 		backup_info_read(path, &info);
 		if (type && (!info.type || strcmp(info.type, type))) {
 			backup_info_free(&info);
@@ -208,12 +247,18 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 	if (rc)
 		return rc;
 	*path = NULL;
-	for (size_t i = 0; i < n && !*path; i++)
-		if (!list[i].error && (!*raffle || (list[i].raffle_id && !strcmp(list[i].raffle_id, raffle))))
+	for (size_t i = 0; i < n && !*path; i++) {
+		if (list[i].error || (*raffle && (!list[i].raffle_id || strcmp(list[i].raffle_id, raffle))))
+			continue;
+		if (list[i].future)
+			warnx("%s: dated %s, in the future of this clock: skipped by %s "
+			      "(check the clock, or the file)", ESC(list[i].path), ESC(list[i].timestamp), alias);
+		else
 			*path = xstrdup(list[i].path);
+	}
 	store_list_free(list, n);
 	if (!*path) {
-		warnx("%s: no such backup in %s", alias, dir);
+		warnx("%s: no such backup in %s", alias, ESC(dir));
 		return EX_NOINPUT;
 	}
 	return 0;
@@ -224,7 +269,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 	if (!strcmp(arg, "-") || strchr(arg, '/')) {
 		*path = xstrdup(arg);
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
-			warn("%s", arg);
+			warn("%s", ESC(arg));
 			free(*path);
 			*path = NULL;	/* callers free it whatever the result */
 			return EX_NOINPUT;
@@ -235,12 +280,16 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		return resolve_alias(dir, arg, path);
 	if (!id_valid(arg)) {
 		warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-		      "letters, digits, _ and - only)", arg);
+		      "letters, digits, _ and - only)", ESC(arg));
 		return EX_USAGE;
 	}
 	*path = xasprintf("%s/%s.json", dir, arg);
-	if (access(*path, F_OK) < 0) {
-		warnx("%s: no such backup in %s (see bk-list)", arg, dir);
+	const char *why;
+	if (fsafe_regular(*path, &why) < 0) {
+		if (why)
+			warnx("%s: %s in %s, not a regular file: refused", arg, why, ESC(dir));
+		else
+			warnx("%s: no such backup in %s (see bk-list)", arg, ESC(dir));
 		free(*path);
 		*path = NULL;	/* callers free it whatever the result */
 		return EX_NOINPUT;

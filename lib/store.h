@@ -4,10 +4,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /* $BACKUP_DIR (default ./backups), created 0700 if missing. 0 or EX_CANTCREAT. */
 int store_dir(const char **dir);
+
+/*
+ * $BACKUP_DIR for reading only: never created. 0, or EX_NOINPUT when it is
+ * something else than a directory; a missing one lists as empty.
+ */
+int store_dir_read(const char **dir);
 
 /*
  * Takes the one lock of the backup directory, waiting up to wait_seconds.
@@ -16,12 +23,16 @@ int store_dir(const char **dir);
  */
 int store_lock(const char *dir, long wait_seconds, int *fd);
 
+/* The same for another lock of the directory, the file <dir>/<name>. */
+int store_lock_named(const char *dir, const char *name, long wait_seconds, int *fd);
+
 /* What the head of a backup file says about it. */
 struct backup_info {
 	char *id, *type, *timestamp, *raffle_id, *path;
 	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
 	off_t size;
 	bool checksum;		/* <id>.json.sha256 exists */
+	bool future;		/* dated more than FSAFE_FUTURE_MS ahead of this clock */
 	char *error;		/* why it is corrupt, or NULL */
 };
 
@@ -35,16 +46,19 @@ void backup_info_free(struct backup_info *info);
 /*
  * Every <id>.json in dir whose name is a valid id, newest first by metadata
  * timestamp. type filters ("full", "raffle" or NULL). Temporary files and
- * other names are skipped. Returns 0 or EX_NOINPUT/EX_IOERR.
+ * other names are skipped, and so, with a warning, are entries that are not
+ * regular files (a symlink, a FIFO that would hang a reader, a directory).
+ * Returns 0 or EX_NOINPUT/EX_IOERR.
  */
 int store_list(const char *dir, const char *type, struct backup_info **list, size_t *n);
 void store_list_free(struct backup_info *list, size_t n);
 
 /*
  * Turns what the operator typed into a path: "-" stays "-", anything with a
- * '/' is a path, an alias names the newest match, an id names <dir>/<id>.json.
- * Returns 0 with *path malloc'd, EX_USAGE for a malformed id, EX_NOINPUT when
- * there is no such backup (after saying so).
+ * '/' is a path, an alias names the newest match, an id names <dir>/<id>.json
+ * (a regular file: not a symlink, not a FIFO). Returns 0 with *path malloc'd,
+ * EX_USAGE for a malformed id, EX_NOINPUT when there is no such backup (after
+ * saying so).
  */
 int store_resolve(const char *dir, const char *arg, char **path);
 

@@ -114,6 +114,11 @@ void tg_scrub(char *text, const char *secret)
 		scrub_one(text, colon + 1);
 }
 
+void tg_scrub_token(const struct tg *tg, char *text)
+{
+	tg_scrub(text, tg->token);
+}
+
 static void set_error(struct tg *tg, const char *fmt, ...)
 {
 	va_list ap;
@@ -316,22 +321,48 @@ static int add_part(curl_mime *mime, const char *name, const char *value)
 	    curl_mime_data(part, value, CURL_ZERO_TERMINATED) == CURLE_OK ? 0 : -1;
 }
 
-int tg_send_document(struct tg *tg, const char *chat, const char *path,
-    const char *filename, const char *caption, const char *parse_mode)
+/* The document's bytes come from an open descriptor: what was checked is sent. */
+struct upload {
+	int fd;
+	off_t pos;
+};
+
+static size_t upload_read(char *dst, size_t size, size_t n, void *arg)
+{
+	struct upload *u = arg;
+	ssize_t got = pread(u->fd, dst, size * n, u->pos);
+	if (got < 0)
+		return CURL_READFUNC_ABORT;
+	u->pos += got;
+	return (size_t)got;
+}
+
+static int upload_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct upload *u = arg;
+	if (origin != SEEK_SET)
+		return CURL_SEEKFUNC_CANTSEEK;
+	u->pos = (off_t)offset;	/* a retry starts the part again */
+	return CURL_SEEKFUNC_OK;
+}
+
+int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename,
+    const char *caption, const char *parse_mode)
 {
 	struct stat st;
-	errno = 0;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, R_OK) < 0) {
-		set_error(tg, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_error(tg, "%s: not a regular file", filename);
 		return EX_NOINPUT;
 	}
+	struct upload u = { fd, 0 };
 	curl_mime *mime = curl_mime_init(tg->curl);
 	curl_mimepart *doc = mime ? curl_mime_addpart(mime) : NULL;
 	int bad = !doc || add_part(mime, "chat_id", chat) < 0 ||
 	    (caption && add_part(mime, "caption", caption) < 0) ||
 	    (parse_mode && add_part(mime, "parse_mode", parse_mode) < 0) ||
 	    curl_mime_name(doc, "document") != CURLE_OK ||
-	    curl_mime_filedata(doc, path) != CURLE_OK ||
+	    curl_mime_data_cb(doc, (curl_off_t)st.st_size, upload_read, upload_seek,
+	        NULL, &u) != CURLE_OK ||
 	    curl_mime_filename(doc, filename) != CURLE_OK ||
 	    curl_mime_type(doc, "application/octet-stream") != CURLE_OK;
 	int rc = EX_SOFTWARE;
@@ -341,5 +372,18 @@ int tg_send_document(struct tg *tg, const char *chat, const char *path,
 		rc = perform(tg, "sendDocument", 60 + (long)(st.st_size / (5L << 20)) * 60,
 		    NULL, mime, NULL);
 	curl_mime_free(mime);
+	return rc;
+}
+
+int tg_send_document(struct tg *tg, const char *chat, const char *path,
+    const char *filename, const char *caption, const char *parse_mode)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_error(tg, "%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	int rc = tg_send_document_fd(tg, chat, fd, filename, caption, parse_mode);
+	close(fd);
 	return rc;
 }

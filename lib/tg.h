@@ -51,8 +51,16 @@ int tg_send_text(struct tg *tg, const char *chat, const char *text,
 int tg_send_document(struct tg *tg, const char *chat, const char *path,
     const char *filename, const char *caption, const char *parse_mode);
 
+/* The same from an open regular file: the bytes sent are those of fd,
+ * whatever path names by then. */
+int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename,
+    const char *caption, const char *parse_mode);
+
 /* The last error, token-free. */
 const char *tg_error(const struct tg *tg);
+
+/* tg_scrub of this handle's token. */
+void tg_scrub_token(const struct tg *tg, char *text);
 
 /* Replaces every occurrence of secret in text, in place, by "<token>"
  * (or as much of it as fits when secret is shorter). */

@@ -1,6 +1,7 @@
 /* Time: now, and ISO 8601 timestamps written and read (the one parser). */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,24 +61,56 @@ int iso_zone(const char *s, long *east)
 	return 0;
 }
 
-int parse_iso_ms(const char *s, int64_t *ms)
+int parse_iso(const char *s, size_t n, struct iso_time *t)
 {
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-	if (!p || tm.tm_mday > month_days(tm.tm_year + 1900, tm.tm_mon + 1))
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	char text[64];
+	*t = (struct iso_time){ 0 };
+	if (n >= sizeof text || n < 19 || memchr(s, '\0', n))
 		return -1;
-	int64_t frac = 0, scale = 1000;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	for (size_t i = 0; i < 19; i++) {	/* strptime would take "2024-1-2 3:4:5" too */
+		char c = text[i];
+		bool ok = shape[i] == 'd' ? c >= '0' && c <= '9' : c == shape[i] || (i == 10 && c == ' ');
+		if (!ok)
+			return -1;
+	}
+	struct tm tm = {
+		.tm_year = atoi(text) - 1900, .tm_mon = atoi(text + 5) - 1, .tm_mday = atoi(text + 8),
+		.tm_hour = atoi(text + 11), .tm_min = atoi(text + 14), .tm_sec = atoi(text + 17),
+	};
+	/* timegm would make 2024-02-30 March 1st: refused, not shifted; a leap
+	 * second (:60) is the next minute's first, as PostgreSQL reads it */
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+	    tm.tm_mday > month_days(tm.tm_year + 1900, tm.tm_mon + 1) || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	const char *p = text + 19;
 	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale > 1)
-				frac += (*p - '0') * (scale /= 10);
-		}
+		t->frac = s + 19;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+		t->frac_len = (size_t)(p - text) - 19;
+		if (t->frac_len == 1)
+			return -1;	/* a dot without digits */
 	}
 	long offset;
 	if (iso_zone(p, &offset) < 0)
 		return -1;
-	*ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
+	t->zone = *p != '\0';
+	t->sec = (int64_t)timegm(&tm) - offset;
+	return 0;
+}
+
+int parse_iso_ms(const char *s, int64_t *ms)
+{
+	struct iso_time t;
+	if (parse_iso(s, strlen(s), &t) < 0)
+		return -1;
+	int64_t frac = 0, scale = 1000;
+	for (size_t i = 1; i < t.frac_len && scale > 1; i++)
+		frac += (t.frac[i] - '0') * (scale /= 10);
+	*ms = t.sec * 1000 + frac;
 	return 0;
 }

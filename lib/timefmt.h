@@ -2,6 +2,8 @@
 #ifndef BK_TIMEFMT_H
 #define BK_TIMEFMT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Wall-clock time in epoch ms. */
@@ -16,6 +18,16 @@ void format_iso_ms(int64_t ms, char *out);
  * outside leap years, hour 24) are refused. Returns 0 or -1.
  */
 int parse_iso_ms(const char *s, int64_t *ms);
+
+/* The same, of n bytes, into its parts: restore keeps the fraction's
+ * digits as written (microseconds), which ms would round. */
+struct iso_time {
+	int64_t sec;		/* epoch seconds, the offset applied */
+	const char *frac;	/* ".5" as written (in the input), or NULL */
+	size_t frac_len;
+	bool zone;		/* an offset or Z was given */
+};
+int parse_iso(const char *s, size_t n, struct iso_time *t);
 
 /*
  * The zone suffix of an ISO 8601 timestamp, the whole rest of the string:

@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "fsafe.h"
 #include "verify.h"
 
 __attribute__((format(printf, 2, 3)))
@@ -66,9 +67,14 @@ static int read_expected(const char *path, char *hex)
 {
 	char sum[4096], line[256];
 	snprintf(sum, sizeof sum, "%s.sha256", path);
-	FILE *f = fopen(sum, "r");
-	if (!f)
-		return errno == ENOENT ? 1 : -1;
+	const char *why;
+	int fd = fsafe_open(sum, O_RDONLY, 0, &why);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return errno == ENOENT && !why ? 1 : -1;
+	}
 	bool ok = fgets(line, sizeof line, f) != NULL;
 	fclose(f);
 	for (int i = 0; ok && i < 64; i++)
@@ -119,12 +125,8 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 	*res = (struct verify_result){ .checksum = "absent" };
 	bool is_stdin = !strcmp(path, "-");
 	char expect[65];
-	int have = is_stdin ? 1 : read_expected(path, expect);
-	if (have < 0) {
-		snprintf(res->error, sizeof res->error, "%s.sha256 is unreadable or not sha256sum format", path);
-		return EX_DATAERR;
-	}
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO without a writer must not stop us before fstat */
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(res->error, sizeof res->error, "%s", strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
@@ -134,6 +136,17 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 		snprintf(res->error, sizeof res->error, "not a backup file (a directory)");
 		close(fd);
 		return EX_NOINPUT;
+	}
+	if (!is_stdin)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* Only a regular file has a checksum: a pipe or device named on the command
+	 * line is read as a stream, never hashed as a file of unknown end. */
+	int have = is_stdin || !S_ISREG(st.st_mode) ? 1 : read_expected(path, expect);
+	if (have < 0) {
+		snprintf(res->error, sizeof res->error, "%s.sha256 is unreadable, not a regular file "
+			 "or not sha256sum format", ESC(path));
+		close(fd);
+		return EX_DATAERR;
 	}
 	struct jsonr r;
 	jsonr_init_fd(&r, fd);
@@ -159,6 +172,40 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 	return rc;
 }
 
+const char *verify_ddl(const struct verify_result *res)
+{
+	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(res->schema, "ddl");
+	return cJSON_IsString(ddl) ? ddl->valuestring : NULL;
+}
+
+const char *verify_ddl_error(const struct verify_result *res)
+{
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(res->meta, "ddlError");
+	if (cJSON_IsString(why))
+		return why->valuestring;
+	if (!res->schema)
+		return "a format 1.0 backup: it does not describe its schema";
+	if (!verify_ddl(res) && !strcmp(res->type, "full"))
+		return "the schema object holds no DDL";
+	return NULL;
+}
+
+/* "schema":{"tables":N,"ddl":bool}, and "ddlError" when a full backup has no DDL. */
+static void add_schema_summary(cJSON *o, const struct verify_result *res)
+{
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(res->schema, "tables");
+	if (res->schema) {
+		cJSON *s = cJSON_AddObjectToObject(o, "schema");
+		cJSON_AddNumberToObject(s, "tables", cJSON_GetArraySize(tables));
+		cJSON_AddBoolToObject(s, "ddl", verify_ddl(res) != NULL);
+	} else {
+		cJSON_AddNullToObject(o, "schema");
+	}
+	const char *why = verify_ddl_error(res);
+	if (why && !strcmp(res->type, "full"))
+		cJSON_AddStringToObject(o, "ddlError", why);
+}
+
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -173,10 +220,14 @@ cJSON *verify_summary(const struct verify_result *res, const char *path, int rc)
 		return o;
 	}
 	cJSON_AddStringToObject(o, "type", res->type);
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(res->meta, "timestamp");
+	if (cJSON_IsString(ts))
+		cJSON_AddStringToObject(o, "timestamp", ts->valuestring);
 	cJSON *rows = cJSON_AddObjectToObject(o, "rows");
 	for (int i = 0; i < res->ntables; i++)
 		cJSON_AddNumberToObject(rows, res->tables[i].key, (double)res->tables[i].rows);
 	cJSON_AddNumberToObject(o, "redisKeys", (double)res->redis_keys);
+	add_schema_summary(o, res);
 	cJSON_AddStringToObject(o, "checksum", res->checksum);
 	if (res->sha256[0])
 		cJSON_AddStringToObject(o, "sha256", res->sha256);

@@ -21,6 +21,10 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 /* The walk of bkfile_walk over any reader, then the counts checked. */
 int verify_stream(struct jsonr *r, const struct verify_sink *sink, struct verify_result *res);
 
+/* The backup's DDL, or NULL; and why a full backup has none (NULL: it has). */
+const char *verify_ddl(const struct verify_result *res);
+const char *verify_ddl_error(const struct verify_result *res);
+
 /* {"id":...,"path":...,"ok":true,"type":...,"rows":{...},"redisKeys":N,"checksum":...} */
 cJSON *verify_summary(const struct verify_result *res, const char *path, int rc);
 

@@ -101,9 +101,39 @@ deleted_ids() {
 	backup full_50 full 50
 	run --separate-stderr bk-clean 30 --keep-last 2
 	[ "$(deleted_ids)" = full_60 ]
+	# --keep-last 0 still keeps the newest full backup that verifies
 	run --separate-stderr bk-clean 30 --keep-last 0
-	[ "$(deleted_ids)" = "$(printf '%s\n' full_40 full_50)" ]
-	[ -z "$(remaining)" ]
+	[ "$(deleted_ids)" = full_50 ]
+	[ "$(remaining)" = "$(printf '%s\n' full_40.json full_40.json.sha256)" ]
+}
+
+# damage ID: flips a byte in the middle of the backup; its checksum no longer matches
+damage() {
+	python3 - "$BACKUP_DIR/$1.json" <<-'PY'
+	import sys
+	b = bytearray(open(sys.argv[1], "rb").read())
+	b[len(b) // 2] ^= 1
+	open(sys.argv[1], "wb").write(b)
+	PY
+}
+
+@test "only backups that verify count toward --keep-last: a damaged newer one never costs the good one" {
+	backup full_40 full 40
+	backup full_35 full 35
+	damage full_35
+	run --separate-stderr bk-clean 30
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *full_35.json*checksum*"does not count"* ]]
+	[ "$(jq -r '.damaged[0].path' <<<"$output")" = "$BACKUP_DIR/full_35.json" ]
+	[ "$(deleted_ids)" = full_35 ]
+	[ "$(remaining)" = "$(printf '%s\n' full_40.json full_40.json.sha256)" ]
+	# a young damaged one stays by age, and still does not count
+	backup full_2 full 2
+	damage full_2
+	run --separate-stderr bk-clean 30
+	[ -z "$(deleted_ids)" ]
+	[ "$(remaining)" = "$(printf '%s\n' full_2.json full_2.json.sha256 full_40.json full_40.json.sha256)" ]
 }
 
 @test "young full backups count towards --keep-last" {

@@ -52,7 +52,7 @@ meta() {
 	import json, sys
 	d = json.load(open(sys.argv[1]))
 	m = d["metadata"]
-	assert m["type"] == "full" and m["version"] == "1.0" and m["database"] == "bk", m
+	assert m["type"] == "full" and m["version"] == "1.1" and m["database"] == "bk", m
 	assert set(d["data"]) == set(m["rowCounts"]) == set(m["tables"]), d["data"].keys()
 	for key, table in sorted(m["tables"].items()):
 	    assert len(d["data"][key]) == m["rowCounts"][key], key

@@ -3,18 +3,25 @@
 
     fake_telegram.py serve DIR [--token T] [--idle S] [--poll-max S]
         Serves http://127.0.0.1:PORT/bot<T>/<method> and writes PORT to
-        DIR/port. Every call is one JSON line in DIR/calls.jsonl; uploaded
+        DIR/port. Every call is one JSON line in DIR/calls.jsonl (a MarkdownV2
+        text also as "visible", what the user reads, which --contains
+        matches too); uploaded
         documents are kept as DIR/documents/<seq>-<filename>. Stops after
         S seconds without a request (default 30), or when told to.
 
 The other subcommands talk to a running server in DIR:
-    push DIR --text TEXT [--from ID] [--chat ID]   queue a message update
+    push DIR --text TEXT [--from ID] [--chat ID] [--chat-type T]
+                                                   queue a message update (chat
+                                                   type default: private; a
+                                                   negative --chat: supergroup)
     push DIR --callback DATA [--from ID]           queue a button press on the
                                                    last message with a keyboard
     push DIR --json JSON|-                         queue raw update(s)
     fail DIR JSON      answer the next calls badly, e.g.
                        {"method":"sendMessage","status":429,"retry_after":1,"count":1}
                        {"status":500,"count":2}  {"hang":5,"count":1}
+                       {"method":"sendMessage","per_second":10}: flood
+                       control, calls beyond 10 a second get 429
                        {"method":"sendMessage","chat_id":"-5","status":400,
                         "description":"Bad Request: chat not found","count":9}
     wait DIR [--method M] [--contains S] [--count N] [--timeout S]
@@ -53,6 +60,7 @@ class State:
         self.next_update = 1
         self.next_message = 100
         self.failures = []
+        self.flood = {}  # method -> (calls allowed per second, recent call times)
         self.seq = 0
         self.last_keyboard = None
         self.last_request = time.time()
@@ -67,6 +75,20 @@ class State:
             entry["time"] = round(time.time(), 3)
             self.log.write(json.dumps(entry, ensure_ascii=False) + "\n")
             return self.seq
+
+    def over_rate(self, method):
+        """Telegram's flood control: more than N calls a second get 429."""
+        with self.lock:
+            if method not in self.flood:
+                return False
+            limit, times = self.flood[method]
+            now = time.time()
+            while times and now - times[0] >= 1:
+                times.pop(0)
+            if len(times) >= limit:
+                return True
+            times.append(now)
+            return False
 
     def take_failure(self, method, chat_id):
         with self.lock:
@@ -84,6 +106,23 @@ class State:
 
 def utf16_len(text):
     return len(text.encode("utf-16-le")) // 2
+
+
+def md_visible(text):
+    """What a MarkdownV2 text shows: escapes and entity marks removed."""
+    out, i, code = [], 0, False
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == "`":
+            code = not code
+        elif code or c not in "*_~":
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def markdown_v2_error(text):
@@ -210,10 +249,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "message_id"):
             if key in params:
                 entry[key] = str(params[key]) if key == "chat_id" else params[key]
+        if entry.get("parse_mode") == "MarkdownV2" and isinstance(entry.get("text"), str):
+            entry["visible"] = md_visible(entry["text"])  # what the admin reads
         if token != st.token:
             entry["status"] = 401
             st.record(entry)
             return self.error(401, "Unauthorized")
+        if st.over_rate(method):
+            entry["status"] = 429
+            st.record(entry)
+            return self.error(429, "Too Many Requests: retry after 1", retry_after=1)
         fail = st.take_failure(method, params.get("chat_id"))
         if fail and fail.get("hang"):
             entry["status"] = "hang"
@@ -347,6 +392,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     st.updates.append(u)
                 st.lock.notify_all()
                 result = True
+            elif what == "fail" and "per_second" in body:
+                st.flood[body.get("method", "sendMessage")] = (body["per_second"], [])
+                result = True
             elif what == "fail":
                 st.failures.append(body)
                 result = True
@@ -415,9 +463,10 @@ def push(args):
     user = {"id": args.from_id, "is_bot": False, "first_name": "U%d" % args.from_id}
     if args.text is not None:
         chat = args.chat if args.chat is not None else args.from_id
+        ctype = args.chat_type or ("supergroup" if chat < 0 else "private")
         return control(args.dir, "updates", {"message": {
             "message_id": int(time.time() * 1000) % 1000000, "date": int(time.time()),
-            "from": user, "chat": {"id": chat, "type": "private"}, "text": args.text}})
+            "from": user, "chat": {"id": chat, "type": ctype}, "text": args.text}})
     kb = control(args.dir, "keyboard", None)
     mid, chat = (kb[0], kb[1]) if kb else (1, str(args.from_id))
     return control(args.dir, "updates", {"callback_query": {
@@ -441,6 +490,7 @@ def main():
     s.add_argument("--json")
     s.add_argument("--from", dest="from_id", type=int, default=111)
     s.add_argument("--chat", type=int)
+    s.add_argument("--chat-type")
     s = sub.add_parser("fail")
     s.add_argument("dir")
     s.add_argument("spec")

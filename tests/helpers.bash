@@ -524,3 +524,149 @@ bk_wait_lock_open() {
 	echo "helpers: process $pid did not reach the lock $path" >&2
 	return 1
 }
+
+# bk_start_s3 [BUCKET]: starts s3rver (tests/node_modules, installed by
+# scripts/install-deps.sh) on a random loopback port with BUCKET (default bk-test)
+# and tests/s3proxy.py in front of it, which checks every request's SigV4
+# signature with a secret made here. Everything lives in $BK_TMP/s3 (data/:
+# s3rver's files; requests.jsonl: what reached the proxy; fail: injected
+# faults, see s3proxy.py). Exports the configuration the tools read
+# (BK_S3_URL=s3://BUCKET/backups/, AWS_*), sets S3RVER_PID and S3PROXY_PID,
+# and points the AWS CLI at the same endpoint. Call after bk_start_servers.
+bk_start_s3() {
+	local bucket=${1:-bk-test} dir=$BK_TMP/s3 port i try
+	local s3rver=$BK_REPO/tests/node_modules/s3rver/bin/s3rver.js
+	if [[ ! -f $s3rver ]]; then
+		echo "helpers: s3rver is not installed (run scripts/install-deps.sh)" >&2
+		return 1
+	fi
+	mkdir -p "$dir/data"
+	for ((try = 0; try < 20; try++)); do
+		port=$((20000 + RANDOM % 40000))
+		_bk_port_busy "$port" && continue
+		# s3rver's continuation tokens are DES, which OpenSSL 3 keeps in its legacy provider
+		node --openssl-legacy-provider "$s3rver" -d "$dir/data" -a 127.0.0.1 -p "$port" --silent \
+			--allow-mismatched-signatures --service-endpoint localhost \
+			--configure-bucket "$bucket" \
+			>"$dir/s3rver.log" 2>&1 3>&- &
+		S3RVER_PID=$!
+		for ((i = 0; i < 200; i++)); do
+			_bk_port_busy "$port" && break
+			bk_alive "$S3RVER_PID" || break
+			sleep 0.05
+		done
+		_bk_port_busy "$port" && bk_alive "$S3RVER_PID" && break
+		kill "$S3RVER_PID" 2>/dev/null
+		S3RVER_PID=
+	done
+	if [[ -z ${S3RVER_PID:-} ]]; then
+		echo "helpers: s3rver did not start:" >&2
+		cat "$dir/s3rver.log" >&2
+		return 1
+	fi
+	S3_UPSTREAM_PORT=$port
+	AWS_ACCESS_KEY_ID=S3RVER
+	AWS_SECRET_ACCESS_KEY=$(head -c 24 /dev/urandom | base64 | tr '+/' 'xy')
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_UPSTREAM_PORT
+	bk_start_s3proxy || return 1
+	BK_S3_URL=s3://$bucket/backups/
+	BK_S3_DIR=$dir
+	BK_S3_PATH_STYLE=1
+	AWS_REGION=us-east-1
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
+	# the AWS CLI: no configuration of the machine's, no checksum trailers
+	AWS_CONFIG_FILE=$dir/aws-config
+	AWS_SHARED_CREDENTIALS_FILE=$dir/aws-credentials
+	AWS_EC2_METADATA_DISABLED=true
+	AWS_REQUEST_CHECKSUM_CALCULATION=when_required
+	AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
+	AWS_PAGER=
+	export BK_S3_URL BK_S3_DIR BK_S3_PATH_STYLE AWS_REGION AWS_CONFIG_FILE \
+		AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED \
+		AWS_REQUEST_CHECKSUM_CALCULATION AWS_RESPONSE_CHECKSUM_VALIDATION AWS_PAGER
+}
+
+# bk_start_s3proxy: (re)starts the signature-checking proxy in front of the
+# running s3rver (on the port it had, if any; its pid in $BK_TMP/s3/proxy.pid);
+# exports AWS_ENDPOINT_URL.
+bk_start_s3proxy() {
+	local dir=$BK_TMP/s3 i port=0
+	[[ -s $dir/port ]] && port=$(cat "$dir/port")
+	rm -f "$dir/port"
+	S3PROXY_SECRET=$AWS_SECRET_ACCESS_KEY python3 "$BK_REPO/tests/s3proxy.py" serve "$dir" \
+		--upstream "$S3_UPSTREAM_PORT" --data "$dir/data" --port "$port" \
+		>>"$dir/proxy.log" 2>&1 3>&- &
+	S3PROXY_PID=$!
+	echo "$S3PROXY_PID" >"$dir/proxy.pid"
+	for ((i = 0; i < 200; i++)); do
+		[[ -s $dir/port ]] && break
+		bk_alive "$S3PROXY_PID" || break
+		sleep 0.05
+	done
+	if [[ ! -s $dir/port ]]; then
+		echo "helpers: the S3 proxy did not start:" >&2
+		cat "$dir/proxy.log" >&2
+		return 1
+	fi
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$dir/port")
+	export AWS_ENDPOINT_URL S3PROXY_PID
+}
+
+# bk_stop_s3proxy: stops the proxy alone (the "server down" tests).
+bk_stop_s3proxy() {
+	local pid i
+	pid=$(cat "$BK_TMP/s3/proxy.pid" 2>/dev/null) || return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		bk_alive "$pid" || break
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null || true
+	rm -f "$BK_TMP/s3/proxy.pid"
+	S3PROXY_PID=
+}
+
+# bk_stop_s3: stops the proxy and s3rver. Never fails.
+bk_stop_s3() {
+	bk_stop_s3proxy
+	if [[ -n ${S3RVER_PID:-} ]]; then
+		kill "$S3RVER_PID" 2>/dev/null || true
+		wait "$S3RVER_PID" 2>/dev/null || true
+		S3RVER_PID=
+	fi
+	return 0
+}
+
+# bk_aws ARGS...: the AWS CLI against the test server (Debian's /usr/bin/aws
+# when there, else the first on $PATH).
+bk_aws() {
+	local aws=/usr/bin/aws
+	[[ -x $aws ]] || aws=aws
+	"$aws" --endpoint-url "$AWS_ENDPOINT_URL" "$@"
+}
+
+# bk_s3_put FILE KEY: puts FILE into the test bucket as KEY (a fixture; signed
+# by tests/s3proxy.py, much quicker to start than the AWS CLI).
+bk_s3_put() {
+	local bucket=${BK_S3_URL#s3://}
+	bucket=${bucket%%/*}
+	python3 "$BK_REPO/tests/s3proxy.py" put "$AWS_ENDPOINT_URL" "$bucket" "$2" "$1"
+}
+
+# bk_s3_names [PREFIX]: the object names under PREFIX (default: that of
+# $BK_S3_URL) as s3rver holds them, sorted.
+bk_s3_names() {
+	local rest=${BK_S3_URL#s3://} bucket prefix
+	bucket=${rest%%/*}
+	prefix=${1-${rest#*/}}
+	find "$BK_S3_DIR/data/$bucket/$prefix" -maxdepth 1 -name '*._S3rver_object' -printf '%f\n' 2>/dev/null |
+		sed 's/\._S3rver_object$//' | LC_ALL=C sort
+}
+
+# bk_s3_open_uploads: how many multipart uploads are open in the test bucket.
+bk_s3_open_uploads() {
+	local rest=${BK_S3_URL#s3://}
+	find "$BK_S3_DIR/data/${rest%%/*}/._S3rver_uploads" -mindepth 2 -maxdepth 2 -name key 2>/dev/null | wc -l
+}

@@ -134,3 +134,21 @@ assert l["full_1"]["status"] == "ok"'
 	run --separate-stderr bk-verify raffle_nosuch_latest
 	[ "$status" -eq 66 ]
 }
+
+@test "a FIFO, a symlink or a directory named like a backup is skipped with a warning, never read" {
+	fake_backup full_1701396000000 2023-12-01T02:00:00.000Z
+	mkfifo "$BACKUP_DIR/full_1701500000000.json"
+	echo secret >"$BK_TMP/elsewhere"
+	ln -s "$BK_TMP/elsewhere" "$BACKUP_DIR/full_1701600000000.json"
+	mkdir "$BACKUP_DIR/full_1701700000000.json"
+	run --separate-stderr timeout 10 bk-list
+	[ "$status" -eq 0 ]
+	[ "$(ids <<<"$output")" = full_1701396000000 ]
+	[[ $stderr == *"full_1701500000000.json: skipped: not a regular file (a FIFO)"* ]]
+	[[ $stderr == *"full_1701600000000.json: skipped: not a regular file (a symlink)"* ]]
+	[[ $stderr == *"full_1701700000000.json: skipped: not a regular file (a directory)"* ]]
+	# nor named by an id
+	run --separate-stderr timeout 10 bk-verify full_1701600000000
+	[ "$status" -eq 66 ]
+	[[ $stderr == *"not a regular file"* ]]
+}

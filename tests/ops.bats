@@ -306,7 +306,7 @@ old_backup() {
 	local id
 	id=$(bk-dump | jq -r .id)
 	# Same length, one byte changed: the checksum no longer matches.
-	sed -i '1s/"version":"1.0"/"version":"1.1"/' "$BACKUP_DIR/$id.json"
+	sed -i '1s/"version":"1.1"/"version":"1.0"/' "$BACKUP_DIR/$id.json"
 	run --separate-stderr "$S/bk-check"
 	echo "$output"
 	[ "$status" -eq 1 ]
@@ -370,6 +370,49 @@ old_backup() {
 		run --separate-stderr "$S/bk-recover" --yes
 	[ "$status" -eq 69 ]
 	[[ $stderr == *"cannot connect"* ]]
+}
+
+@test "secrets: a malformed DATABASE_URL exits 64 and its password is in no message, log or Telegram text" {
+	fake_tg
+	local bad="postgresql://bk:Hunter%zz2secret@/bk?host=$PGHOST&port=$PGPORT"
+	run --separate-stderr env DATABASE_URL="$bad" bk-dump
+	[ "$status" -eq 64 ]
+	[[ $stderr == *"DATABASE_URL is malformed"* && $stderr != *zz2secret* ]]
+	run --separate-stderr env DATABASE_URL="$bad" bk-restore --yes "$BK_FIXTURES/restore_values.json"
+	[ "$status" -eq 64 ]
+	[[ $stderr != *zz2secret* ]]
+	run --separate-stderr env DATABASE_URL="$bad" "$S/bk-job" full -- bk-dump
+	[ "$status" -eq 64 ]
+	[[ $stderr != *zz2secret* ]]
+	grep -q "failed: .*(exit 64)" "$BK_LOG_DIR/backup.log"
+	! grep -rq zz2secret "$BK_LOG_DIR"
+	run tg_calls
+	[ "${#lines[@]}" -eq 1 ]
+	[[ $output == *"exit 64"* && $output != *zz2secret* ]]
+	run --separate-stderr env DATABASE_URL="$bad" "$S/bk-recover" --dry-run </dev/null
+	[ "$status" -eq 64 ]
+	[[ $stderr != *zz2secret* && $output != *zz2secret* ]]
+}
+
+@test "secrets: bk-recover gives psql the password in PGPASSWORD, never in its argv" {
+	need bk-dump bk-verify bk-restore
+	export BACKUP_DIR=$WORK/backups
+	bk-dump >/dev/null
+	local url shim=$WORK/shim
+	url=$(bk_createdb pwdargv)
+	mkdir -p "$shim"
+	# a psql that writes down what ps would show, and its environment's password
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv"\nprintf "%%s\\n" "$PGPASSWORD" >>"%s/pw"\nexec "%s/psql" "$@"\n' \
+		"$WORK" "$WORK" "$BK_PG_BIN" >"$shim/psql"
+	chmod +x "$shim/psql"
+	DATABASE_URL=${url/bk@/bk:s3cr%40tpw@} PATH="$shim:$PATH" \
+		run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ -s "$WORK/argv" ]
+	! grep -q s3cr "$WORK/argv"
+	[ "$(sort -u "$WORK/pw")" = 's3cr@tpw' ]
+	bk_dropdb pwdargv
 }
 
 @test "bk-recover: -h prints usage" {

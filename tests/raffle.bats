@@ -51,7 +51,7 @@ raffle_with_status() {
 	[ "$(jq -cS 'del(.path, .size, .sha256)' <<<"$output")" = "$(jq -cS .metadata "$f")" ]
 	[ "$(jq -r .metadata.type "$f")" = raffle ]
 	[ "$(jq -r .metadata.raffleId "$f")" = "$rid" ]
-	[ "$(jq -r .metadata.version "$f")" = 1.0 ]
+	[ "$(jq -r .metadata.version "$f")" = 1.1 ]
 	[ "$(jq -r .data.raffle.id "$f")" = "$rid" ]
 
 	# every table with a foreign key to Raffle, from the catalog
@@ -182,7 +182,7 @@ crafted_backup() {
 		"$id" "$2" "$1" "$1" >"$BACKUP_DIR/$id.json"
 }
 
-@test "--ended backs up exactly the ended raffles with no winner and no backup since their end" {
+@test "--ended backs up every ended raffle, winner or not, once after its end" {
 	insert_raffle ended-backed-up '-2 hours'
 	insert_raffle ended-backup-before-end '-1 minute'
 	insert_raffle ends-later '+1 hour'
@@ -194,20 +194,25 @@ crafted_backup() {
 	echo '{"metadata":{"id":"raffle_cawkward00000000000000000b_2","timestamp":"2099-01-01T00:00:00.000Z","type":"raffle","raffleId":"cawkward00000000000000000b"' \
 		>"$BACKUP_DIR/raffle_cawkward00000000000000000b_2.json"
 
-	# what the fixture says: 'ended' = ended without a winner, 'completed' = with one
-	expected=$(bk_psql -c "SELECT id FROM \"Raffle\" WHERE status = 'ended'
-		AND id NOT IN ('ended-backed-up', 'ends-later')" | LC_ALL=C sort)
+	# every raffle that has ended, with a winner ('completed') or not ('ended')
+	expected=$(bk_psql -c "SELECT id FROM \"Raffle\" WHERE \"endTime\" < now() AT TIME ZONE 'UTC'
+		AND id <> 'ended-backed-up'" | LC_ALL=C sort)
 	[[ $expected == *cawkward00000000000000000b* && $expected == *ended-backup-before-end* ]]
 	[ "$(bk_psql -c "SELECT count(*) FROM \"Raffle\" r JOIN \"Winner\" w ON w.\"raffleId\" = r.id
-		WHERE r.status = 'ended'")" = 0 ]
+		WHERE r.\"endTime\" < now() AT TIME ZONE 'UTC'")" -gt 0 ]
 
 	run --separate-stderr bk-raffle --ended
 	[ "$status" -eq 0 ]
 	diff <(printf '%s\n' "$expected") <(printf '%s\n' "$output" | jq -r .raffleId | LC_ALL=C sort)
 	for line in "${lines[@]}"; do
 		f=$(jq -r .path <<<"$line")
-		[ "$(jq -r .metadata.raffleId "$f")" = "$(jq -r .raffleId <<<"$line")" ]
+		rid=$(jq -r .raffleId <<<"$line")
+		[ "$(jq -r .metadata.raffleId "$f")" = "$rid" ]
 		(cd "$BACKUP_DIR" && sha256sum -c --quiet "$(basename "$f").sha256")
+		# the metadata says whether the winner was drawn, and how late it was taken
+		drawn=$(bk_psql -c "SELECT count(*) > 0 FROM \"Winner\" WHERE \"raffleId\" = $(sql_lit "$rid")")
+		[ "$(jq -r .metadata.winnerDrawn "$f")" = "$([ "$drawn" = t ] && echo true || echo false)" ]
+		[ "$(jq -r '.metadata.raffleEnded and .metadata.secondsAfterEnd > 0' "$f")" = true ]
 	done
 
 	# the second run has nothing to do
@@ -217,13 +222,66 @@ crafted_backup() {
 	[ -z "$output" ]
 	[ "$(ls "$BACKUP_DIR" | wc -l)" -eq "$files" ]
 
-	# once its winner is drawn, a raffle is never taken again; a new ending one is
+	# a raffle that ends later is taken once it has ended
 	bk_psql -c "UPDATE \"Raffle\" SET \"endTime\" = (now() AT TIME ZONE 'UTC') - interval '1 second'
 		WHERE id = 'ends-later'"
 	run --separate-stderr bk-raffle --ended
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .raffleId <<<"$output")" = ends-later ]
 	bk_psql -c "DELETE FROM \"Raffle\" WHERE id IN ('ended-backed-up', 'ended-backup-before-end', 'ends-later')"
+}
+
+@test "a raffle whose winner is drawn a minute after its end is still backed up by the next --ended" {
+	bk-raffle --ended >/dev/null	# everything else that ended is taken now
+	insert_raffle drawn-late '-2 minutes'
+	bk_psql -c "INSERT INTO \"Winner\" (id, \"raffleId\", \"walletAddress\", \"ticketCount\", \"selectedAt\")
+		VALUES ('w-drawn-late', 'drawn-late', 'wallet', 1, (now() AT TIME ZONE 'UTC') - interval '1 minute')"
+	run --separate-stderr bk-raffle --ended
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r .raffleId <<<"$output")" = drawn-late ]
+	f=$(jq -r .path <<<"$output")
+	[ "$(jq -r .metadata.winnerDrawn "$f")" = true ]
+	[ "$(jq -r '.data.raffle.winners | length' "$f")" -eq 1 ]
+	[ "$(jq -r '.metadata.secondsAfterEnd >= 120' "$f")" = true ]
+	# exactly once
+	run --separate-stderr bk-raffle --ended
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	bk_psql -c "DELETE FROM \"Raffle\" WHERE id = 'drawn-late'"
+}
+
+@test "bk-raffle RAFFLE_ID before the draw: winnerDrawn false, not ended yet" {
+	insert_raffle ends-soon '+1 hour'
+	run --separate-stderr bk-raffle ends-soon
+	[ "$status" -eq 0 ]
+	f=$(jq -r .path <<<"$output")
+	[ "$(jq -r '.metadata.winnerDrawn, .metadata.raffleEnded' "$f" | tr '\n' ' ')" = "false false " ]
+	[ "$(jq -r '.metadata | has("secondsAfterEnd")' "$f")" = false ]
+	bk_psql -c "DELETE FROM \"Raffle\" WHERE id = 'ends-soon'"
+}
+
+@test "--watch backs up a raffle soon after its end, holds no lock between rounds, stops on SIGTERM" {
+	bk-raffle --ended >/dev/null
+	timeout 60 bk-raffle --watch --interval 1 >"$BK_TMP/watch.out" 2>"$BK_TMP/watch.err" &
+	pid=$!
+	insert_raffle watched '-1 second'
+	for _ in $(seq 150); do
+		grep -q '"raffleId":"watched"' "$BK_TMP/watch.out" && break
+		sleep 0.1
+	done
+	grep -q '"raffleId":"watched"' "$BK_TMP/watch.out"
+	# between rounds the lock is free: another job can take it
+	timeout 10 flock -w 5 "$BACKUP_DIR/.bk.lock" true
+	# a round that finds the lock taken is tried again, not fatal
+	flock "$BACKUP_DIR/.bk.lock" sleep 2
+	kill -0 "$pid"
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(grep -c '"raffleId":"watched"' "$BK_TMP/watch.out")" -eq 1 ]
+	bk_psql -c "DELETE FROM \"Raffle\" WHERE id = 'watched'"
 }
 
 @test "bk-raffle waits for or gives up on the backup lock" {
@@ -254,12 +312,16 @@ crafted_backup() {
 @test "--help, --version and bad options" {
 	run bk-raffle --help
 	[ "$status" -eq 0 ]
-	[[ $output == usage:\ bk-raffle* && $output == *--ended* && $output == *--wait* ]]
+	[[ $output == usage:\ bk-raffle* && $output == *--ended* && $output == *--wait* && $output == *--watch* ]]
 	run bk-raffle --version
 	[ "$status" -eq 0 ]
 	[[ $output =~ ^bk-raffle\ [0-9] ]]
 	run bk-raffle --bogus
 	[ "$status" -eq 64 ]
 	run bk-raffle --wait x abc
+	[ "$status" -eq 64 ]
+	run bk-raffle --watch --interval 0
+	[ "$status" -eq 64 ]
+	run bk-raffle --watch some-id
 	[ "$status" -eq 64 ]
 }

@@ -23,7 +23,7 @@ setup() {
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-relay.XXXXXX")
 	mkdir "$T/bin" "$T/backups"
 	bk_fake_telegram "$T/fake" "$TOKEN" 600
-	unset STUB_HOLD STUB_EXIT TG_RELAY_STATE STATE_DIRECTORY
+	unset STUB_HOLD STUB_EXIT STUB_ERR TG_RELAY_STATE STATE_DIRECTORY BK_ADMINS_FROM_DB
 	export TELEGRAM_ADMIN_IDS="$ADMIN, $OTHER_ADMIN"
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
 	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30 TG_RATE_LIMIT=100
@@ -60,32 +60,14 @@ env >"$STUB_DIR/env.bk-dump"
 i=0
 while [ -n "$STUB_HOLD" ] && [ ! -e "$STUB_HOLD" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
 if [ -n "$STUB_EXIT" ]; then
+	[ -z "$STUB_ERR" ] || echo "$STUB_ERR" >&2
 	echo "bk-dump: something went wrong ($STUB_EXIT)" >&2
 	exit "$STUB_EXIT"
 fi
 id=full_$(date +%s%3N)
 f=$BACKUP_DIR/$id.json
-printf '{"metadata":{"id":"%s","type":"full"},"data":{}}\n' "$id" >"$f"
+printf '{"metadata":{"id":"%s","timestamp":"2024-12-01T02:00:00.000Z","type":"full"},"data":{}}\n' "$id" >"$f"
 printf '{"id":"%s","timestamp":"2024-12-01T02:00:00.000Z","type":"full","version":"1.0","tool":"bk-dump 0.1.0","database":"bot","tables":{"raffles":3},"redis":{"keys":2},"path":"%s","size":2569012,"sha256":"00"}\n' "$id" "$f"
-EOF
-	cat >"$T/bin/bk-list" <<'EOF'
-#!/usr/bin/env python3
-import json, os, sys, time
-open(os.environ["STUB_LOG"], "a").write("bk-list %s\n" % " ".join(sys.argv[1:]))
-d = os.environ["BACKUP_DIR"]
-out = []
-for name in os.listdir(d):
-    if not name.endswith(".json"):
-        continue
-    bid = name[:-5]
-    parts = bid.split("_")
-    ms = int(parts[-1])
-    out.append({"id": bid, "type": parts[0], "size": os.path.getsize(os.path.join(d, name)),
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ms // 1000)),
-                "raffleId": "_".join(parts[1:-1]) if parts[0] == "raffle" else None,
-                "checksum": True, "path": os.path.join(d, name), "_ms": ms})
-out.sort(key=lambda e: e.pop("_ms") * 0 + int(e["id"].rsplit("_", 1)[1]), reverse=True)
-print(json.dumps(out))
 EOF
 	cat >"$T/bin/bk-restore" <<'EOF'
 #!/bin/sh
@@ -102,7 +84,7 @@ if [ "$1" = missing ]; then
 	exit 66
 fi
 id=raffle_$1_1733018400000
-printf '{}' >"$BACKUP_DIR/$id.json"
+printf '{"metadata":{"id":"%s","timestamp":"2024-12-01T02:00:00.000Z","type":"raffle","raffleId":"%s"},"data":{}}\n' "$id" "$1" >"$BACKUP_DIR/$id.json"
 printf '{"id":"%s","timestamp":"2024-12-01T02:00:00.000Z","type":"raffle","raffleId":"%s","version":"1.0","path":"%s","size":1536}\n' "$id" "$1" "$BACKUP_DIR/$id.json"
 EOF
 	cat >"$T/bin/bk-clean" <<'EOF'
@@ -114,6 +96,23 @@ EOF
 }
 
 fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
+
+# mk_backup ID [BYTES]: a backup file with its metadata (dated by the id's
+# milliseconds), padded to BYTES when that is more than the metadata takes.
+mk_backup() {
+	python3 - "$T/backups/$1.json" "$1" "${2:-0}" <<'PY'
+import json, sys, time
+path, bid, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+parts = bid.split("_")
+ms = int(parts[-1])
+meta = {"id": bid, "type": parts[0], "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)}
+if parts[0] == "raffle":
+    meta["raffleId"] = "_".join(parts[1:-1])
+head, tail = '{"metadata":%s,"data":{"pad":"' % json.dumps(meta), '"}}\n'
+open(path, "w").write(head + "x" * max(0, size - len(head) - len(tail)) + tail)
+PY
+}
 
 start_relay() {
 	local n
@@ -150,10 +149,11 @@ reply() {
 		cat "$T/relay.log" >&2; return 1; }
 }
 
-# The text of the last sent message containing TEXT.
+# The text of the last sent message containing TEXT, as the admin sees it
+# (MarkdownV2 escapes and code span marks removed).
 text_of() {
-	fake calls --method sendMessage --contains "$1" |
-		tail -n 1 | python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["text"])'
+	fake calls --method sendMessage --contains "$1" | tail -n 1 |
+		python3 -c 'import json, sys; c = json.loads(sys.stdin.read()); print(c.get("visible", c["text"]))'
 }
 
 # Everything sent before this returns has been handled: /help is answered in
@@ -235,7 +235,10 @@ no_token() {
 📦 ID: $id
 📅 Timestamp: Dec 1, 2024, 2:00 AM UTC
 📊 Type: full
-💾 Size: 2.45 MB" ]
+💾 Size: 2.45 MB
+
+Use /backup_download $id to download" ]
+	[[ $(fake calls --method sendMessage --contains "Backup Created") == *"📦 ID: \`$id\`"* ]]
 	[ "$(ran bk-dump)" -eq 1 ]
 	grep -q "user $ADMIN: /backup: ok" "$T/relay.log"
 	stop_relay
@@ -253,9 +256,9 @@ no_token() {
 }
 
 @test "/backup_list groups the newest backups and counts the rest" {
-	head -c 2569012 /dev/zero >"$T/backups/full_1701482400000.json"
-	head -c 100 /dev/zero >"$T/backups/full_1701396000000.json"
-	head -c 1536 /dev/zero >"$T/backups/raffle_abc_1701400000000.json"
+	mk_backup full_1701482400000 2569012
+	mk_backup full_1701396000000 2048
+	mk_backup raffle_abc_1701400000000 1536
 	start_relay
 	say /backup_list
 	reply "Available Backups"
@@ -266,16 +269,19 @@ no_token() {
 • full_1701482400000
   📅 Dec 2, 2023, 2:00 AM | 💾 2.45 MB
 • full_1701396000000
-  📅 Dec 1, 2023, 2:00 AM | 💾 100 Bytes
+  📅 Dec 1, 2023, 2:00 AM | 💾 2 KB
 
 📄 RAFFLE BACKUPS:
 • raffle_abc_1701400000000
-  📅 Dec 1, 2023, 3:06 AM | 💾 1.5 KB" ]
-	for i in $(seq 10 20); do : >"$T/backups/full_17015000000$i.json"; done
+  📅 Dec 1, 2023, 3:06 AM | 💾 1.5 KB
+
+Use /backup_download <id> to download a backup
+Use /backup_restore <id> to restore one" ]
+	for i in $(seq 10 20); do mk_backup "full_17015000000$i"; done
 	say /backup_list
 	reply "Available Backups" 2
 	run text_of "Available Backups"
-	[[ $output == *"... and 4 more" ]]
+	[[ $output == *"... and 4 more"* ]]
 	[ "$(grep -c "^• " <<<"$output")" -eq 10 ]
 	rm "$T"/backups/*
 	say /backup_list
@@ -299,8 +305,8 @@ no_token() {
 }
 
 @test "/backup_download sends exactly the file's bytes" {
-	head -c 200000 /dev/urandom >"$T/backups/full_1701396000000.json"
-	head -c 1000 /dev/urandom >"$T/backups/full_1701300000000.json"
+	mk_backup full_1701396000000 200000
+	mk_backup full_1701300000000 1000
 	start_relay
 	say "/backup_download full_1701396000000"
 	fake wait --method sendDocument
@@ -319,7 +325,7 @@ no_token() {
 }
 
 @test "/backup_download above the upload limit says so instead" {
-	head -c 5000 /dev/zero >"$T/backups/full_1701396000000.json"
+	mk_backup full_1701396000000 5000
 	TG_UPLOAD_LIMIT=4096 start_relay
 	say "/backup_download full_1701396000000"
 	reply "above Telegram's upload limit"
@@ -329,14 +335,14 @@ no_token() {
 }
 
 @test "/backup_restore: nothing until Confirm, then bk-restore --yes and the summary" {
-	: >"$T/backups/full_1701396000000.json"
+	mk_backup full_1701396000000
 	start_relay
 	say "/backup_restore full_1701396000000 --skip-redis"
 	reply "Restore backup full_1701396000000?"
 	run text_of "Restore backup"
 	[[ $output == *"♻️ Will restore: raffles, analytics, users, other tables"* ]]
 	[[ $output == *"⏭️ Skipping: redis"* ]]
-	[[ $output == *"Confirm within 600 seconds."* ]]
+	[[ $output == *"Confirm within 600 seconds (the button, or type CONFIRM)."* ]]
 	[[ $(fake calls --method sendMessage --contains "Restore backup") == *'"inline_keyboard": [[{"text": "✅ Confirm", "callback_data": "rc:'*'{"text": "❌ Cancel", "callback_data": "rx:'* ]]
 	barrier
 	[ "$(ran bk-restore)" -eq 0 ]
@@ -374,7 +380,7 @@ no_token() {
 }
 
 @test "/backup_restore: Cancel, then Confirm of the cancelled one, run nothing" {
-	: >"$T/backups/full_1701396000000.json"
+	mk_backup full_1701396000000
 	start_relay
 	say "/backup_restore full_1701396000000"
 	reply "Restore backup full_1701396000000?"
@@ -390,11 +396,11 @@ no_token() {
 }
 
 @test "/backup_restore: a Confirm after the confirmation window runs nothing" {
-	: >"$T/backups/full_1701396000000.json"
+	mk_backup full_1701396000000
 	TG_CONFIRM_TIMEOUT=1 start_relay
 	say "/backup_restore latest"
 	reply "Restore backup full_1701396000000?"
-	[[ $(text_of "Restore backup") == *"Confirm within 1 seconds."* ]]
+	[[ $(text_of "Restore backup") == *"Confirm within 1 seconds"* ]]
 	yes=$(fake button 0)
 	sleep 2.2
 	press "$yes"
@@ -423,7 +429,7 @@ no_token() {
 	: >"$T/backups/full_1701396000000.json"
 	say "/backup_restore full_1701396000000"
 	reply "Restore backup full_1701396000000?"
-	[[ $(text_of "Restore backup") == *"Confirm within 60 seconds."* ]]
+	[[ $(text_of "Restore backup") == *"Confirm within 60 seconds (the button, or type CONFIRM)."* ]]
 	stop_relay
 }
 
@@ -456,10 +462,13 @@ no_token() {
 	# the three in one batch: they fall in the same minute however slow the machine
 	help='{"message": {"message_id": 1, "date": 1, "from": {"id": 111}, "chat": {"id": 111, "type": "private"}, "text": "/help"}}'
 	fake push --json "[$help, $help, $help]"
-	reply "Too many commands: at most 2 a minute"
+	reply "Too many commands: at most 2 /help a minute"
 	say /help "$OTHER_ADMIN"
 	reply "Backup Bot Commands" 3
 	[ "$(fake calls --method sendMessage --contains "Backup Bot Commands" | wc -l)" -eq 3 ]
+	# the limit is per command: another command still goes through
+	say /backup_list
+	reply "No backups found"
 	stop_relay
 }
 
@@ -482,7 +491,7 @@ for c in map(json.loads, sys.stdin):
     for k in ("Busy", "Bot Commands", "Backup Created"):
         if k in c["text"]:
             seq[k] = c["seq"]
-assert seq["Busy"] < seq["Backup Created"] and seq["Bot Commands"] < seq["Backup Created"], seq'
+assert seq["Busy"] < seq["Backup Created"] and seq["Bot Commands"] < seq["Backup Created"], seq' || { fake calls >&2; cat "$T/relay.log" >&2; false; }
 	[ "$(ran bk-dump)" -eq 1 ]
 	# and the tools' own lock (exit 75) says the same
 	stop_relay
@@ -501,6 +510,15 @@ assert seq["Busy"] < seq["Backup Created"] and seq["Bot Commands"] < seq["Backup
 
 🔌 The database or Redis is unreachable. (exit 69)
 bk-dump: something went wrong (69)" ]
+	stop_relay
+	# the first line says why (later ones are consequences), without secrets
+	STUB_EXIT=69 STUB_ERR="bk-dump: cannot connect to postgresql://bk:hunter2@db/bot (token $TOKEN)" start_relay
+	say /backup
+	reply "Backup failed" 2
+	run text_of "cannot connect"
+	[[ $output == *"bk-dump: cannot connect to postgresql://bk:***@db/bot"* ]]
+	[[ $output != *hunter2* && $output != *something\ went\ wrong* ]]
+	no_token "$T/fake/calls.jsonl"
 	rm "$T/bin/bk-clean"
 	say /backup_cleanup
 	reply "Cleanup failed"
@@ -517,7 +535,7 @@ bk-dump: something went wrong (69)" ]
 	say "/backup_raffle clx123abc"
 	reply "Creating backup of raffle clx123abc"
 	reply "Raffle Backup Created Successfully"
-	[[ $(text_of "Raffle Backup Created") == *"📦 ID: raffle_clx123abc_1733018400000"*"🎟️ Raffle: clx123abc"*"💾 Size: 1.5 KB" ]]
+	[[ $(text_of "Raffle Backup Created") == *"📦 ID: raffle_clx123abc_1733018400000"*"🎟️ Raffle: clx123abc"*"💾 Size: 1.5 KB"* ]]
 	say "/backup_raffle missing"
 	reply "Raffle backup failed"
 	[[ $(text_of "Raffle backup failed") == *"Not found. (exit 66)"*"raffle missing not found" ]]
@@ -602,6 +620,181 @@ EOF
 	no_token "$T/relay.log"
 }
 
+@test "group chats: one refusal, nothing runs, no document ever sent there" {
+	mk_backup full_1701396000000 1000
+	start_relay
+	GROUP=-1001234567890
+	fake push --text "/backup_download full_1701396000000" --from "$ADMIN" --chat "$GROUP"
+	fake push --text /backup_list --from "$ADMIN" --chat "$GROUP"
+	fake push --text /backup --from "$STRANGER" --chat "$GROUP"
+	fake push --text "/backup_restore latest" --from "$ADMIN" --chat "$GROUP" --chat-type group
+	reply "Admin commands must be used in private messages"
+	barrier
+	# once per chat, whatever was asked and by whom; nothing ran
+	[ "$(fake calls --method sendMessage --contains "private messages" | wc -l)" -eq 1 ]
+	[[ $(fake calls --method sendMessage --contains "private messages") == *"\"chat_id\": \"$GROUP\""* ]]
+	[ "$(fake calls --method sendMessage | grep -c "\"chat_id\": \"$GROUP\"")" -eq 1 ]
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	[ "$(ran bk-)" -eq 0 ]
+	grep -q "in chat $GROUP: /backup_download: refused: not a private chat" "$T/relay.log"
+	# a private chat whose id is not the sender's is no private chat either
+	fake push --text /backup_list --from "$ADMIN" --chat "$OTHER_ADMIN" --chat-type private
+	barrier
+	[ "$(fake calls --method sendMessage --contains "Available Backups" | wc -l)" -eq 0 ]
+	# the same admin in private gets the document, in the private chat only
+	say "/backup_download full_1701396000000"
+	fake wait --method sendDocument
+	[[ $(fake calls --method sendDocument) == *"\"chat_id\": \"$ADMIN\""* ]]
+	stop_relay
+}
+
+@test "1,000 stranger messages under 429s: the admin's /backup and Confirm still complete in time" {
+	mk_backup full_1701396000000 1000
+	start_relay
+	# Telegram's flood control: beyond 10 sendMessage a second, 429 (retry after 1 s)
+	fake fail '{"method":"sendMessage","per_second":10}'
+	python3 - "$FAKE" "$T/fake" <<'PY'
+import json, subprocess, sys
+updates = [{"message": {"message_id": i, "date": 1, "from": {"id": 5000 + i % 100},
+            "chat": {"id": 5000 + i % 100, "type": "private"},
+            "text": ["/backup", "/backup_list", "/backup_download latest", "/help"][i % 4]}}
+           for i in range(1000)]
+for b in range(0, 1000, 100):
+    subprocess.run([sys.executable, sys.argv[1], "push", sys.argv[2], "--json", "-"],
+                   input=json.dumps(updates[b:b + 100]).encode(), check=True)
+PY
+	t0=$(date +%s.%N)
+	say /backup
+	reply "Backup Created Successfully"
+	t1=$(date +%s.%N)
+	say "/backup_restore latest"
+	reply "Restore backup"
+	press "$(fake button 0)"
+	reply "Restore Completed"
+	t2=$(date +%s.%N)
+	backup=$(echo "$t1 - $t0" | bc) restore=$(echo "$t2 - $t1" | bc)
+	echo "# admin latency under the flood: /backup ${backup}s, /backup_restore+Confirm ${restore}s" >&3
+	# well within the 60 s confirmation window each
+	[ "$(echo "$backup < 15 && $restore < 15" | bc)" -eq 1 ]
+	barrier
+	# strangers: at most one refusal each, never retried; nothing ran for them
+	strangers=$(fake calls --method sendMessage | python3 -c '
+import json, sys
+print(sum(1 for c in map(json.loads, sys.stdin) if 5000 <= int(c["chat_id"]) < 5100))')
+	echo "# refusal attempts to 100 strangers: $strangers" >&3
+	# the relay's own part: from the poll that brought /backup to its reply,
+	# and how many 429s the admin's chat met on the way
+	fake calls | python3 -c '
+import json, sys
+calls = [json.loads(l) for l in sys.stdin]
+# update 1001: the first after the 1,000 strangers
+polled = next(c["time"] for c in calls if c["method"] == "getUpdates" and
+              1001 in (c.get("update_ids") or []))
+first = next(c["time"] for c in calls if c["method"] == "getUpdates" and c.get("update_ids"))
+last = max(c["time"] for c in calls if c["method"] == "getUpdates" and
+           any(u <= 1000 for u in c.get("update_ids") or []))
+print("# relay: the 1,000 strangers handled in %.2fs" % (last - first))
+done = next(c["time"] for c in calls if "Backup Created" in (c.get("visible") or ""))
+hits = sum(1 for c in calls if c.get("chat_id") == "111" and c.get("status") == 429)
+print("# relay: /backup polled to replied %.2fs; 429s met by the admin: %d" % (done - polled, hits))' >&3
+	[ "$strangers" -le 100 ]
+	[ "$(ran bk-dump)" -eq 1 ]
+	[ "$(ran bk-restore)" -eq 1 ]
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	stop_relay
+}
+
+@test "a FIFO named like a backup hangs nothing: listing, restore lookup, download" {
+	mk_backup full_1701396000000 1000
+	mkfifo "$T/backups/full_1701500000000.json"
+	start_relay
+	say /backup_list
+	reply "Available Backups"
+	[[ $(text_of "Available Backups") == *"full_1701396000000"* ]]
+	[[ $(text_of "Available Backups") != *"full_1701500000000"* ]]
+	say "/backup_restore latest"
+	reply "Restore backup full_1701396000000?"
+	say "/backup_download full_1701500000000"
+	reply "Backup full_1701500000000 not found"
+	say "/backup_restore full_1701500000000"
+	reply "Backup full_1701500000000 not found" 2
+	barrier
+	grep -q "full_1701500000000.json: skipped: not a regular file (a FIFO)" "$T/relay.log"
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	stop_relay
+}
+
+@test "/backup_download never follows a symlink nor sends a damaged backup" {
+	echo "root-only secret" >"$T/secret"
+	ln -s "$T/secret" "$T/backups/full_1701396000000.json"
+	mk_backup full_1701300000000 1000
+	head -c 500 "$T/backups/full_1701300000000.json" >"$T/backups/full_1701200000000.json"
+	start_relay
+	say "/backup_download full_1701396000000"
+	reply "Backup full_1701396000000 not found"
+	say "/backup_download full_1701200000000"
+	reply "Backup full_1701200000000 is damaged"
+	say "/backup_restore full_1701200000000"
+	reply "Backup full_1701200000000 is damaged" 2
+	barrier
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	[ "$(ran bk-)" -eq 0 ]
+	# latest skips both: the newest whole, regular one
+	say "/backup_download latest"
+	fake wait --method sendDocument
+	[[ $(fake calls --method sendDocument) == *full_1701300000000.json* ]]
+	stop_relay
+}
+
+@test "typed CONFIRM (same admin, in time) confirms like the button; CANCEL cancels" {
+	mk_backup full_1701396000000
+	start_relay
+	say "/backup_restore full_1701396000000"
+	reply "Restore backup full_1701396000000?"
+	say CONFIRM "$OTHER_ADMIN"	# another admin has nothing waiting
+	reply "expired or was already used"
+	barrier
+	[ "$(ran bk-restore)" -eq 0 ]
+	say " confirm "
+	reply "Restore Completed"
+	grep -qx "bk-restore full_1701396000000 --yes" "$STUB_LOG"
+	say CONFIRM			# used up
+	reply "expired or was already used" 2
+	say "/backup_restore full_1701396000000"
+	reply "Restore backup full_1701396000000?" 2
+	say CANCEL
+	reply "cancelled: nothing was restored"
+	barrier
+	[ "$(ran bk-restore)" -eq 1 ]
+	stop_relay
+	TG_CONFIRM_TIMEOUT=1 start_relay
+	say "/backup_restore full_1701396000000"
+	reply "Restore backup full_1701396000000?" 3
+	sleep 2.2
+	say CONFIRM
+	reply "was not confirmed within 1 seconds"
+	barrier
+	[ "$(ran bk-restore)" -eq 1 ]
+	stop_relay
+}
+
+@test "/adminhelp answers like /help; ids are tap-to-copy code spans" {
+	mk_backup raffle_abc_1701400000000 1536
+	start_relay
+	say /adminhelp
+	reply "Backup Bot Commands"
+	say /backup_list
+	reply "Available Backups"
+	run fake calls --method sendMessage --contains "Available Backups"
+	[[ $output == *'"parse_mode": "MarkdownV2"'* && $output == *'`raffle_abc_1701400000000`'* ]]
+	# a raffle backup's restore warning lists only what it can change
+	say "/backup_restore raffle_latest"
+	reply "Restore backup raffle_abc_1701400000000?"
+	run text_of "Restore backup"
+	[[ $output == *"♻️ Will restore: raffles, analytics"$'\n'* && $output != *users* && $output != *redis* ]]
+	stop_relay
+}
+
 # ---- the real tools, on PostgreSQL and Redis (skipped until they exist) ----
 
 real_tools() {
@@ -669,4 +862,42 @@ real_tools() {
 	fake wait --method sendMessage --contains "Restore Completed" --timeout 600
 	[ "$(bk_count Ticket)" -eq "$before" ]
 	stop_relay
+}
+
+@test "real tools: BK_ADMINS_FROM_DB=1 takes the Admin table's users, re-read, and fails closed" {
+	real_tools
+	bk_psql -c "INSERT INTO \"Admin\" (id, \"telegramUserId\", \"updatedAt\") VALUES ('a-relay', 444, now())" >/dev/null
+	unset TELEGRAM_ADMIN_IDS
+	export BK_ADMINS_FROM_DB=1 TG_ADMINS_REFRESH=1 TG_REFUSAL_PERIOD=0
+	start_relay
+	say /help 444
+	reply "Backup Bot Commands"
+	say /help "$ADMIN"		# in neither list
+	reply "only the bot's administrators"
+	# removed from the table: refused within a refresh or two
+	bk_psql -c "DELETE FROM \"Admin\" WHERE id = 'a-relay'" >/dev/null
+	for _ in $(seq 50); do
+		say /help 444
+		if fake calls --method sendMessage --contains "only the bot's administrators" |
+			grep -q '"chat_id": "444"'; then
+			break
+		fi
+		sleep 0.2
+	done
+	fake calls --method sendMessage --contains "only the bot's administrators" | grep -q '"chat_id": "444"'
+	stop_relay
+	# the database down: only TELEGRAM_ADMIN_IDS count; without them, nobody
+	bk_psql -c "INSERT INTO \"Admin\" (id, \"telegramUserId\", \"updatedAt\") VALUES ('a-relay', 444, now())" >/dev/null
+	DATABASE_URL='postgresql://nobody@/nowhere?host=/nonexistent' start_relay
+	n=$(fake calls --method sendMessage --contains "only the bot's administrators" | wc -l)
+	say /help 444
+	reply "only the bot's administrators" $((n + 1))
+	grep -q "admins from the Admin table: none for now" "$T/relay.log"
+	stop_relay
+	TELEGRAM_ADMIN_IDS=$ADMIN DATABASE_URL='postgresql://nobody@/nowhere?host=/nonexistent' start_relay
+	n=$(fake calls --method sendMessage --contains "Backup Bot Commands" | wc -l)
+	say /help "$ADMIN"
+	reply "Backup Bot Commands" $((n + 1))
+	stop_relay
+	bk_psql -c "DELETE FROM \"Admin\" WHERE id = 'a-relay'" >/dev/null
 }

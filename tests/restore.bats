@@ -156,6 +156,31 @@ changed() {	# changed: which groups still hold their change
 	diff "$BK_TMP/src.data" "$BK_TMP/clean.data"
 }
 
+@test "--clean deletes only rows the backup could hold: older UserActivity stays; --dry-run says what would go" {
+	DB=$(restored window)
+	# history older than the backup's window, and one row newer than the backup
+	q "INSERT INTO \"UserActivity\" (id, \"telegramUserId\", \"activityType\", \"timestamp\")
+	   SELECT 'old-' || g, 1, 'x', now() - interval '400 days' - g * interval '1 day' FROM generate_series(1, 3) g"
+	q "INSERT INTO \"UserActivity\" (id, \"telegramUserId\", \"activityType\", \"timestamp\") VALUES ('new-1', 1, 'x', now())"
+	q "INSERT INTO \"AuditLog\" (id, action) VALUES ('extra', 'x')"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --dry-run --clean "$FULL"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"would delete"* ]]
+	grep -Eq '^  UserActivity +1 rows$' <<<"$stderr"
+	grep -Eq '^  AuditLog +1 rows$' <<<"$stderr"
+	[[ $stderr == *"keeps UserActivity rows older than"* ]]
+	[ "$(json "$output" deleted UserActivity)" = 1 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --clean "$FULL"
+	[ "$status" -eq 0 ]
+	[ "$(json "$output" deleted UserActivity)" = 1 ]
+	[ "$(q "SELECT count(*) FROM \"UserActivity\" WHERE id LIKE 'old-%'")" = 3 ]
+	[ "$(q "SELECT count(*) FROM \"UserActivity\" WHERE id = 'new-1'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"AuditLog\" WHERE id = 'extra'")" = 0 ]
+}
+
 @test "--clean is refused when a cascade would delete rows of a table not being restored" {
 	DB=$(restored refuse)
 	q 'CREATE TABLE "AdminNote" (id text PRIMARY KEY, "adminId" text NOT NULL REFERENCES "Admin"(id) ON DELETE CASCADE)'
@@ -172,21 +197,52 @@ changed() {	# changed: which groups still hold their change
 	[ "$status" -eq 0 ]
 }
 
-@test "merge is refused when replacing a row by another unique key would cascade into a table not restored" {
-	DB=$(restored cascade)
-	# a table the backup does not hold, hanging off a row that merge would replace
+@test "merge: a live row replaced by another unique key keeps its children, restored tables or not" {
+	DB=$(restored keepkids)
+	day=$(q 'SELECT min(id) FROM "DailyAnalytics"')
+	# the live row of that date under another id, with a child the backup does not have
+	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = '$day'"
+	q "INSERT INTO \"DexDailyStats\" (id, \"analyticsId\", dex) VALUES ('live-child', 'other-day-id', 'live-dex')"
+	# and a table the backup does not hold, hanging off the same row
 	q 'CREATE TABLE "DayNote" (id text PRIMARY KEY, "analyticsId" text NOT NULL
 	   REFERENCES "DailyAnalytics"(id) ON DELETE CASCADE ON UPDATE CASCADE)'
+	q "INSERT INTO \"DayNote\" VALUES ('note', 'other-day-id')"
+	dex=$(bk_count DexDailyStats "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	# the backup's row took the live one's place; nothing that hung off it is gone
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = 'other-day-id'")" = 0 ]
+	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = '$day'")" = 1 ]
+	[ "$(q "SELECT \"analyticsId\" FROM \"DexDailyStats\" WHERE id = 'live-child'")" = "$day" ]
+	[ "$(q "SELECT \"analyticsId\" FROM \"DayNote\" WHERE id = 'note'")" = "$day" ]
+	[ "$(bk_count DexDailyStats "$DB")" = "$dex" ]
+	[ "$(bk_count DailyAnalytics "$DB")" = "$(bk_count DailyAnalytics)" ]
+}
+
+@test "merge is refused, naming them, when a replaced row's children cannot follow (not ON UPDATE CASCADE)" {
+	DB=$(restored cascade)
+	q 'CREATE TABLE "DayNote" (id text PRIMARY KEY, "analyticsId" text NOT NULL
+	   REFERENCES "DailyAnalytics"(id) ON DELETE CASCADE)'
 	day=$(q 'SELECT min(id) FROM "DailyAnalytics"')
 	q "UPDATE \"DailyAnalytics\" SET id = 'other-day-id' WHERE id = '$day'"
 	q "INSERT INTO \"DayNote\" VALUES ('note', 'other-day-id')"
 	before=$(bk_pgdump_data "$DB")
 	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
 	[ "$status" -eq 77 ]
-	[[ $stderr == *"DailyAnalytics"*"DayNote"*"ON DELETE CASCADE"* ]]
+	[[ $stderr == *"DailyAnalytics"*"DayNote"*"ON UPDATE CASCADE"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	# a backup row holding the id of one live row and the date of another: refused too
+	q 'DELETE FROM "DayNote"'
+	q "INSERT INTO \"DailyAnalytics\" (id, date, \"updatedAt\") SELECT '$day', date + interval '1000 days', now()
+	   FROM \"DailyAnalytics\" WHERE id = 'other-day-id'"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *"DailyAnalytics"*"disappear"* ]]
 	[ "$before" = "$(bk_pgdump_data "$DB")" ]
 	# without rows to lose, the same restore goes through
-	q 'DELETE FROM "DayNote"'
+	q "DELETE FROM \"DailyAnalytics\" WHERE id = '$day'"
 	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
 	[ "$status" -eq 0 ]
 	[ "$(q "SELECT count(*) FROM \"DailyAnalytics\" WHERE id = '$day'")" = 1 ]
@@ -342,6 +398,105 @@ changed() {	# changed: which groups still hold their change
 	[ "$(q "SELECT \"telegramUserId\" FROM \"WalletUser\"")" = 9223372036854775807 ]
 	[ "$(q "SELECT \"averageTicketsPerUser\" FROM \"RaffleAnalytics\"")" = 0.1 ]
 	[ "$(q "SELECT array_length(\"targetUserIds\", 1) || ' ' || \"targetUserIds\"[2] FROM \"ScheduledNotification\"")" = '3 a "quoted", \ and {braces}' ]
+}
+
+@test "a date that does not exist is refused whatever its offset: 65 naming table.column and value" {
+	DB=$(fresh baddate)
+	for when in 2024-02-30T10:00:00+01:00 2024-02-30T10:00:00 2024-02-30T10:00:00Z 2023-02-29T23:00:00-0100; do
+		python3 - "$BK_FIXTURES/restore_values.json" "$BK_TMP/baddate.json" "$when" <<-'PY'
+		import sys
+		t = open(sys.argv[1], encoding="utf-8").read()
+		open(sys.argv[2], "w", encoding="utf-8").write(t.replace("2024-01-01T02:00:00.5+02:00", sys.argv[3]))
+		PY
+		run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup --skip-redis \
+			"$BK_TMP/baddate.json"
+		[ "$status" -eq 65 ]
+		[[ $stderr == *'Raffle.startTime'*"$when"* ]]
+		[ "$(bk_count Raffle "$DB")" = 0 ]
+	done
+}
+
+# edit SRC DST PYTHON: DST is SRC's text (t) or JSON (d) changed by the statements
+edit() {
+	python3 - "$1" "$2" "$3" <<-'PY'
+	import json, sys
+	src, dst, code = sys.argv[1:]
+	t = open(src, encoding="utf-8").read()
+	d = json.loads(t)
+	env = {"t": t, "d": d, "json": json}
+	exec(code, env)
+	out = env["t"] if env["t"] is not t else json.dumps(env["d"])
+	open(dst, "w", encoding="utf-8").write(out)
+	PY
+}
+
+# refused FILE [RESTORE OPTIONS]: bk-verify and bk-restore both exit 65 and nothing changes
+refused() {
+	local file=$1
+	shift
+	run --separate-stderr bk-verify "$file"
+	echo "verify: $output $stderr"
+	[ "$status" -eq 65 ]
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$@" "$file"
+	echo "restore: $stderr"
+	[ "$status" -eq 65 ]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+}
+
+@test "hostile: a member name holding \\u0000 is refused (65), never cut short onto another" {
+	DB=$(restored nul)
+	q "UPDATE \"Admin\" SET permissions = 'live'"
+	edit "$FULL" "$BK_TMP/nul1.json" 't = t.replace("\"permissions\":", "\"permissions\\u0000zzz\":", 1)'
+	refused "$BK_TMP/nul1.json"
+	[[ $stderr == *'\u0000'* ]]
+	edit "$FULL" "$BK_TMP/nul2.json" 't = t.replace("\"admins\":[", "\"admins\\u0000x\":[", 1)'
+	refused "$BK_TMP/nul2.json"
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions <> 'live'")" = 0 ]
+}
+
+@test "hostile: a raffle backup may hold only its raffle's rows" {
+	DB=$(restored hostraffle)
+	rid=cawkward00000000000000000a
+	path=$(json "$(DATABASE_URL=$DB bk-raffle "$rid")" path)
+	other=$(q "SELECT id FROM \"Raffle\" WHERE id <> '$rid' ORDER BY id LIMIT 1")
+	# nested admins, a top-level walletUsers: tables that do not hang off Raffle
+	edit "$path" "$BK_TMP/r1.json" 'd["data"]["raffle"]["admins"] = [{"id": "evil", "telegramUserId": 1, "updatedAt": "2024-01-01T00:00:00Z"}]'
+	refused "$BK_TMP/r1.json"
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE id = 'evil'")" = 0 ]
+	edit "$path" "$BK_TMP/r2.json" 'd["data"]["walletUsers"] = [{"walletAddress": "evil", "telegramUserId": 1, "updatedAt": "2024-01-01T00:00:00Z"}]'
+	refused "$BK_TMP/r2.json"
+	# a ticket of another raffle inside this one: verify cannot know, restore refuses
+	edit "$path" "$BK_TMP/r3.json" "d['data']['raffle']['tickets'][0]['raffleId'] = '$other'"
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$BK_TMP/r3.json"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *"Ticket"*"another raffle"* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+}
+
+@test "hostile: Redis keys outside the backup's pattern, of another type, or TTLs out of range are refused" {
+	DB=$(restored hostredis)
+	q "UPDATE \"Admin\" SET permissions = 'live'"
+	edit "$FULL" "$BK_TMP/k1.json" 'd["redis"]["conversations"]["victim:hash"] = "x"'
+	refused "$BK_TMP/k1.json"
+	[[ $stderr == *'victim:hash'*pattern* ]]
+	edit "$FULL" "$BK_TMP/k2.json" 'd["redis"]["ttl"]["conversation:111:222"] = 99999999999999999999'
+	grep -q 99999999999999999999 "$BK_TMP/k2.json"
+	refused "$BK_TMP/k2.json"
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --dry-run "$BK_TMP/k2.json"
+	[ "$status" -eq 65 ]
+	# a live key of another type is never overwritten; checked before the commit
+	bk_redis DEL conversation:111:222 >/dev/null
+	bk_redis HSET conversation:111:222 f v >/dev/null
+	before=$(bk_pgdump_data "$DB")
+	run --separate-stderr env DATABASE_URL="$DB" bk-restore --yes --no-safety-backup "$FULL"
+	[ "$status" -eq 65 ]
+	[[ $stderr == *'conversation:111:222'*hash* ]]
+	[ "$before" = "$(bk_pgdump_data "$DB")" ]
+	[ "$(bk_redis TYPE conversation:111:222)" = hash ]
+	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions <> 'live'")" = 0 ]
+	bk_redis DEL conversation:111:222 >/dev/null
 }
 
 @test "the database down: 69 with libpq's reason, nothing else" {

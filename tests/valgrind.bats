@@ -193,3 +193,36 @@ fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}";
 	[ "$status" -eq 0 ]
 	[ ! -s "$BK_TMP/vg.log" ]
 }
+
+@test "valgrind: a hostile directory (FIFO, symlinks, future dates, unknown keys, a big value, -o NAME)" {
+	rm -rf "$BACKUP_DIR"
+	mkdir -m 0700 "$BACKUP_DIR"
+	vg 0 bk-dump --no-redis
+	mkfifo "$BACKUP_DIR/full_200.json"
+	ln -s /dev/zero "$BACKUP_DIR/full_300.json"
+	printf '{"metadata":{"id":"full_900","timestamp":"2099-01-01T00:00:00.000Z","type":"full","version":"1.0"},"data":{}}\n' \
+		>"$BACKUP_DIR/full_900.json"
+	vg 0 bk-list --json
+	vg 0 bk-verify latest full_900
+	vg 66 bk-verify full_200
+	vg 65 bk-verify "$BACKUP_DIR/full_300.json"
+	vg 0 bk-clean --dry-run
+	vg 0 bk-clean
+	python3 - "$BACKUP_DIR/full_5.json" <<-'PY'
+	import sys
+	with open(sys.argv[1], "w") as f:
+	    f.write('{"metadata":{"id":"full_5","type":"full","timestamp":"2024-01-01T00:00:00.000Z",'
+	            '"version":"1.0"},"data":{')
+	    f.write(",".join('"t\\u001b%d":[]' % i for i in range(50)))
+	    f.write(',"Admin":[{"id":"a1","telegramUserId":1,"createdAt":"2024-01-01T00:00:00.000Z",'
+	            '"updatedAt":"2024-01-01T00:00:00.000Z","permissions":"' + "ab\\tc" * (2 << 20) + '"}]}}\n')
+	PY
+	vg 0 bk-restore --dry-run full_5
+	(cd "$BK_TMP" && vg 0 bk-dump --no-redis -o bare.json)
+	rm -f "$BK_TMP/bare.json" "$BK_TMP/bare.json.sha256"
+	rm -f "$BACKUP_DIR/.bk.lock"
+	ln -s "$BK_TMP/target" "$BACKUP_DIR/.bk.lock"
+	vg 73 bk-dump --no-redis
+	rm -f "$BACKUP_DIR/.bk.lock"
+	[ ! -e "$BK_TMP/target" ]
+}

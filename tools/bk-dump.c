@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "config.h"
 #include "dump.h"
+#include "fsafe.h"
 #include "profile.h"
 #include "store.h"
 
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
 		case 'R': opt.no_redis = true; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-dump " BK_VERSION); return 0;
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
 		rc = store_dir(&opt.dir);
 	if (!rc)
 		rc = store_lock(opt.dir, wait, &lock);
+	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+		fsafe_sweep_temps(opt.dir, "full_");
 	cJSON *meta = NULL;
 	if (!rc)
 		rc = dump_full(&opt, &meta);

@@ -10,13 +10,19 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "fsafe.h"
 #include "config.h"
+#include "remote.h"
+#include "s3.h"
 #include "store.h"
 #include "tgfmt.h"
+#include "timefmt.h"
+
+#define FUTURE_WHY "dated in the future (over 5 minutes ahead of this clock): check the clock"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-list [--json | --table] [--type full|raffle] [--limit N]\n"
+	fprintf(f, "usage: bk-list [--json | --table] [--type full|raffle] [--limit N] [--remote]\n"
 		   "       bk-list -h | --help | --version\n"
 		   "\n"
 		   "Lists the backups in $BACKUP_DIR, newest first by metadata timestamp:\n"
@@ -26,6 +32,7 @@ static void usage(FILE *f)
 		   "  -t, --table           aligned table, even off a terminal\n"
 		   "  -T, --type TYPE       only full or only raffle backups\n"
 		   "  -n, --limit N         at most N backups\n"
+		   "  -r, --remote          the backups in the bucket of $BK_S3_URL instead\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
 }
@@ -46,10 +53,71 @@ static cJSON *entry_json(const struct backup_info *b)
 			      b->raffle_id ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->checksum);
 	cJSON_AddStringToObject(e, "path", b->path);
-	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : "ok");
+	cJSON_AddStringToObject(e, "status", b->error ? "corrupt" : b->future ? "future" : "ok");
 	if (b->error)
 		cJSON_AddStringToObject(e, "error", b->error);
+	else if (b->future)
+		cJSON_AddStringToObject(e, "error", FUTURE_WHY);
 	return e;
+}
+
+/* A backup in the bucket, with the fields of a local one. */
+static cJSON *remote_json(struct s3 *s, const struct remote_backup *b)
+{
+	char ts[32], object[ID_MAX + 16];
+	cJSON *e = cJSON_CreateObject();
+	format_iso_ms(b->ts_ms, ts);
+	remote_object(b, object, sizeof object);
+	cJSON_AddStringToObject(e, "id", b->id);
+	cJSON_AddStringToObject(e, "type", b->type);
+	cJSON_AddStringToObject(e, "timestamp", ts);
+	cJSON_AddNumberToObject(e, "size", (double)b->size);
+	cJSON_AddItemToObject(e, "raffleId", b->raffle_id[0] ? cJSON_CreateString(b->raffle_id)
+							   : cJSON_CreateNull());
+	cJSON_AddBoolToObject(e, "checksum", b->whole);
+	cJSON_AddStringToObject(e, "path", s3_where(s, object));
+	cJSON_AddBoolToObject(e, "encrypted", b->encrypted);
+	/* no checksum object: its push did not finish (or is under way) */
+	cJSON_AddStringToObject(e, "status", b->whole ? "ok" : "incomplete");
+	return e;
+}
+
+static int list_remote(const char *type, long limit, int as_table)
+{
+	struct s3 *s;
+	struct remote_backup *list;
+	size_t n;
+	int rc = s3_open(&s);
+	if (!rc)
+		rc = remote_list(s, type, &list, &n);
+	if (rc) {
+		s3_close(s);
+		return rc;
+	}
+	size_t shown = limit >= 0 && (size_t)limit < n ? (size_t)limit : n;
+	if (as_table) {
+		printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", "ID", "TYPE", "TIMESTAMP", "SIZE",
+		       "SUM", "GPG", "STATUS");
+		for (size_t i = 0; i < shown; i++) {
+			char size[32], ts[32];
+			tgfmt_size(size, sizeof size, (double)list[i].size);
+			format_iso_ms(list[i].ts_ms, ts);
+			printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", list[i].id, list[i].type, ts,
+			       size, list[i].whole ? "yes" : "no", list[i].encrypted ? "yes" : "no",
+			       list[i].whole ? "ok" : "incomplete");
+		}
+	} else {
+		cJSON *all = cJSON_CreateArray();
+		for (size_t i = 0; i < shown; i++)
+			cJSON_AddItemToArray(all, remote_json(s, &list[i]));
+		char *text = cJSON_Print(all);
+		puts(text);
+		free(text);
+		cJSON_Delete(all);
+	}
+	free(list);
+	s3_close(s);
+	return 0;
 }
 
 static void print_json(const struct backup_info *list, size_t n)
@@ -79,7 +147,7 @@ static void print_table(const struct backup_info *list, size_t n)
 		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
 		printf("%-*.*s  %-6s  %-24s  %10s  %-3s  %s\n", w, (int)strlen(base) - 5, base,
 		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
-		       b->checksum ? "yes" : "no", b->error ? b->error : "ok");
+		       b->checksum ? "yes" : "no", b->error ? b->error : b->future ? FUTURE_WHY : "ok");
 	}
 }
 
@@ -90,25 +158,27 @@ int main(int argc, char **argv)
 		{ "table", no_argument, NULL, 't' },
 		{ "type", required_argument, NULL, 'T' },
 		{ "limit", required_argument, NULL, 'n' },
+		{ "remote", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	int as_table = isatty(STDOUT_FILENO), c;
+	int as_table = isatty(STDOUT_FILENO), c, remote = 0;
 	const char *type = NULL;
 	long limit = -1;
-	while ((c = getopt_long(argc, argv, "jtT:n:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jtT:n:rh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'r': remote = 1; break;
 		case 'j': as_table = 0; break;
 		case 't': as_table = 1; break;
 		case 'T':
 			if (strcmp(optarg, "full") && strcmp(optarg, "raffle"))
-				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", optarg);
+				errx(EX_USAGE, "--type: expected full or raffle, not '%s'", ESC(optarg));
 			type = optarg;
 			break;
 		case 'n':
 			if (parse_long(optarg, 0, 1000000000, &limit) < 0)
-				errx(EX_USAGE, "--limit: expected a number, not '%s'", optarg);
+				errx(EX_USAGE, "--limit: expected a number, not '%s'", ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-list " BK_VERSION); return 0;
@@ -122,8 +192,10 @@ int main(int argc, char **argv)
 	struct backup_info *list = NULL;
 	size_t n = 0;
 	int rc = config_load();
+	if (!rc && remote)
+		return list_remote(type, limit, as_table);
 	if (!rc)
-		rc = store_dir(&dir);
+		rc = store_dir_read(&dir);
 	if (!rc)
 		rc = store_list(dir, type, &list, &n);
 	if (rc)

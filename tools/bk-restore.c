@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fsafe.h"
 #include "bk-restore/restore.h"
 #include "cli.h"
 #include "config.h"
@@ -18,13 +19,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bk-restore [--skip-raffles] [--skip-analytics] [--skip-users] [--skip-redis]\n"
 		   "                  [--clean] [-n|--dry-run] [-y|--yes] [--no-safety-backup]\n"
-		   "                  [-w SECONDS] ID|FILE|-\n"
+		   "                  [--accept-loss TABLE[.COLUMN],...] [-w SECONDS] ID|FILE|-\n"
 		   "       bk-restore -h | --help | --version\n"
 		   "\n"
 		   "Verifies the backup, asks for confirmation, takes a safety backup of the\n"
 		   "current state, then restores every selected table in one transaction\n"
 		   "(all of it or nothing) and the Redis conversation states. Prints a JSON\n"
-		   "summary.\n"
+		   "summary. A backup value that would not land (a table or column the\n"
+		   "database lacks, a type that cannot hold it) is refused (exit 77) before\n"
+		   "anything changes, unless that loss is accepted with --accept-loss.\n"
 		   "\n"
 		   "  ID|FILE|-            a backup id or alias in $BACKUP_DIR, a path, or stdin\n"
 		   "      --skip-raffles   leave Raffle and the tables referencing it alone\n"
@@ -36,13 +39,39 @@ static void usage(FILE *f)
 		   "  -n, --dry-run        verify and print what would be restored; change nothing\n"
 		   "  -y, --yes            do not ask for confirmation (required without a terminal)\n"
 		   "      --no-safety-backup  do not take a full backup of the current state first\n"
+		   "      --accept-loss LIST  restore even though these backup tables or\n"
+		   "                       table.columns will not land (comma-separated; repeatable)\n"
 		   "  -w, --wait SECONDS   wait up to SECONDS for the backup lock (default 0)\n"
 		   "  -h, --help           this help\n"
 		   "      --version        the version\n");
 }
 
 enum { OPT_SKIP_RAFFLES = 256, OPT_SKIP_ANALYTICS, OPT_SKIP_USERS, OPT_SKIP_REDIS, OPT_CLEAN,
-       OPT_NO_SAFETY, OPT_VERSION };
+       OPT_NO_SAFETY, OPT_ACCEPT_LOSS, OPT_VERSION };
+
+/* --accept-loss A,B --accept-loss C: every name, NULL-terminated. */
+static void add_accepted(struct restore_options *opt, const char *list)
+{
+	size_t n = 0;
+	while (opt->accept_loss && opt->accept_loss[n])
+		n++;
+	char *copy = strdup(list), *save = NULL;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		opt->accept_loss = realloc(opt->accept_loss, (n + 2) * sizeof *opt->accept_loss);
+		if (!opt->accept_loss)
+			err(70, "out of memory");
+		opt->accept_loss[n++] = strdup(item);
+		opt->accept_loss[n] = NULL;
+	}
+	free(copy);
+}
+
+static void free_accepted(struct restore_options *opt)
+{
+	for (size_t i = 0; opt->accept_loss && opt->accept_loss[i]; i++)
+		free(opt->accept_loss[i]);
+	free(opt->accept_loss);
+}
 
 static int parse_args(int argc, char **argv, struct restore_options *opt, long *wait)
 {
@@ -55,6 +84,7 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "no-safety-backup", no_argument, NULL, OPT_NO_SAFETY },
+		{ "accept-loss", required_argument, NULL, OPT_ACCEPT_LOSS },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -71,9 +101,10 @@ static int parse_args(int argc, char **argv, struct restore_options *opt, long *
 		case 'n': opt->dry_run = true; break;
 		case 'y': opt->yes = true; break;
 		case OPT_NO_SAFETY: opt->no_safety_backup = true; break;
+		case OPT_ACCEPT_LOSS: add_accepted(opt, optarg); break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, wait) < 0) {
-				warnx("--wait: expected seconds from 0 to 86400, not '%s'", optarg);
+				warnx("--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
 				return EX_USAGE;
 			}
 			break;
@@ -109,18 +140,21 @@ int main(int argc, char **argv)
 	struct restore_options opt = { 0 };
 	long wait = 0;
 	int lock = -1, rc = parse_args(argc, argv, &opt, &wait);
-	if (rc)
+	if (rc) {
+		free_accepted(&opt);
 		return rc < 0 ? 0 : rc;
+	}
 	const char *arg = argv[optind];
 	char *path = NULL;
 	rc = config_load();
 	if (!rc)
-		rc = store_dir(&opt.dir);
+		rc = opt.dry_run ? store_dir_read(&opt.dir) : store_dir(&opt.dir);
 	if (!rc)
 		rc = store_resolve(opt.dir, arg, &path);
 	if (!rc)
 		rc = early_checks(&opt, arg);
-	if (!rc)
+	/* a dry run writes nothing: no lock, and a read-only directory will do */
+	if (!rc && !opt.dry_run)
 		rc = store_lock(opt.dir, wait, &lock);
 	cJSON *summary = NULL;
 	if (!rc) {
@@ -134,5 +168,6 @@ int main(int argc, char **argv)
 		cJSON_Delete(summary);
 	}
 	free(path);
+	free_accepted(&opt);
 	return rc;
 }

@@ -11,13 +11,16 @@
 
 #include "cli.h"
 #include "config.h"
+#include "fsafe.h"
 #include "ids.h"
+#include "out.h"
 #include "store.h"
+#include "timefmt.h"
 #include "verify.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bk-verify [-q] ID|FILE|- ...\n"
+	fprintf(f, "usage: bk-verify [-q] [--save-schema FILE] ID|FILE|- ...\n"
 		   "       bk-verify -h | --help | --version\n"
 		   "\n"
 		   "Checks each backup: its SHA-256 against <file>.sha256 (when present),\n"
@@ -28,6 +31,8 @@ static void usage(FILE *f)
 		   "  ID      a backup id in $BACKUP_DIR, or an alias (latest, raffle_latest, ...)\n"
 		   "  FILE    a path (anything containing /); - reads standard input\n"
 		   "  -q, --quiet   print nothing on stdout, only the exit status tells\n"
+		   "      --save-schema FILE  write the backup's schema object (format 1.1:\n"
+		   "                tables, migrations, DDL) to FILE, when it verifies\n"
 		   "  -h, --help    this help\n"
 		   "      --version the version\n");
 }
@@ -45,14 +50,31 @@ static int check_args(int argc, char **argv)
 			}
 		} else if (!strchr(a, '/') && !id_is_alias(a) && !id_valid(a)) {
 			warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-			      "letters, digits, _ and - only) nor a path", a);
+			      "letters, digits, _ and - only) nor a path", ESC(a));
 			return EX_USAGE;
 		}
 	}
 	return 0;
 }
 
-static int verify_one(const char *dir, const char *arg, bool quiet)
+/* The schema object as JSON in FILE (0600, atomically); 66 when the backup has none. */
+static int save_schema(const struct verify_result *res, const char *file)
+{
+	if (!res->schema) {
+		warnx("%s: the backup has no schema object (format 1.0): nothing saved", file);
+		return EX_NOINPUT;
+	}
+	char *text = cJSON_PrintUnformatted(res->schema);
+	if (!text)
+		err(70, "out of memory");
+	int rc = write_file_atomic(file, text, strlen(text));
+	free(text);
+	if (rc)
+		warn("%s", file);
+	return rc ? EX_CANTCREAT : 0;
+}
+
+static int verify_one(const char *dir, const char *arg, bool quiet, const char *schema_file)
 {
 	char *path = NULL;
 	struct verify_result res = { 0 };
@@ -61,9 +83,22 @@ static int verify_one(const char *dir, const char *arg, bool quiet)
 		return rc;
 	rc = verify_backup(path, NULL, &res);
 	if (rc)
-		warnx("%s: %s", arg, res.error[0] ? res.error : "cannot be read");
+		warnx("%s: %s", ESC(arg), res.error[0] ? ESC(res.error) : "cannot be read");
+	else if (res.type && !strcmp(res.type, "full") && verify_ddl_error(&res))
+		warnx("%s: no DDL to recreate the schema from: %s", ESC(arg), ESC(verify_ddl_error(&res)));
+	/* the summary says whether the backup is whole; saving is another matter */
+	int saved = !rc && schema_file ? save_schema(&res, schema_file) : 0;
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(res.meta, "timestamp");
+	int64_t ms;
+	bool future = !rc && cJSON_IsString(ts) && parse_iso_ms(ts->valuestring, &ms) == 0 &&
+		      fsafe_future(ms, now_ms());
+	if (future)	/* whole, so not a failure; but no alias picks it, and bk-check alerts */
+		warnx("%s: dated %s, in the future of this clock (over 5 minutes ahead): "
+		      "check the clock", ESC(arg), ESC(ts->valuestring));
 	if (!quiet) {
 		cJSON *o = verify_summary(&res, path, rc);
+		if (future)
+			cJSON_AddStringToObject(o, "warning", "dated in the future: check the clock");
 		char *line = cJSON_PrintUnformatted(o);
 		puts(line);
 		fflush(stdout);
@@ -72,22 +107,25 @@ static int verify_one(const char *dir, const char *arg, bool quiet)
 	}
 	verify_result_free(&res);
 	free(path);
-	return rc;
+	return rc ? rc : saved;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "save-schema", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	bool quiet = false;
+	const char *schema_file = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quiet = true; break;
+		case 'S': schema_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-verify " BK_VERSION); return 0;
 		default: return usage_error("bk-verify");
@@ -95,14 +133,18 @@ int main(int argc, char **argv)
 	}
 	if (optind == argc)
 		return usage_error("bk-verify");
+	if (schema_file && argc - optind != 1) {
+		warnx("--save-schema takes one backup");
+		return usage_error("bk-verify");
+	}
 	const char *dir;
 	int rc = config_load();
 	if (!rc)
 		rc = check_args(argc - optind, argv + optind);
 	if (!rc)
-		rc = store_dir(&dir);
+		rc = store_dir_read(&dir);
 	for (int i = optind; !(rc && rc != EX_DATAERR && rc != EX_NOINPUT) && i < argc; i++) {
-		int one = verify_one(dir, argv[i], quiet);
+		int one = verify_one(dir, argv[i], quiet, schema_file);
 		if (one && !rc)
 			rc = one;	/* the first failure decides the status; the rest are still checked */
 	}

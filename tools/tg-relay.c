@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "tg-relay/spawn.h"
+#include "spawn.h"
 #include "tg-relay/tgrelay.h"
 
 static volatile sig_atomic_t stop;
@@ -50,7 +50,11 @@ static int tunables(struct relay_config *c)
 	long rate = 0;
 	int rc = config_get_long("TG_POLL_TIMEOUT", 50, 0, 600, &c->poll_timeout);
 	rc = rc ? rc : config_get_long("TG_CONFIRM_TIMEOUT", 60, 1, 3600, &c->confirm_seconds);
-	rc = rc ? rc : config_get_long("TG_RATE_LIMIT", 10, 1, 1000, &rate);
+	rc = rc ? rc : config_get_long("TG_RATE_LIMIT", 30, 1, 1000, &rate);
+	rc = rc ? rc : config_get_long("TG_REFUSAL_PERIOD", 600, 0, 86400,
+	    &c->refusal_period);
+	rc = rc ? rc : config_get_long("TG_ADMINS_REFRESH", 60, 1, 86400,
+	    &c->admins_period);
 	rc = rc ? rc : config_get_long("TG_UPLOAD_LIMIT", 50L << 20, 1, 2000L << 20,
 	    &c->upload_limit);
 	rc = rc ? rc : config_get_long("TG_RETRY_DELAY_MS", 1000, 0, 60000,
@@ -123,11 +127,19 @@ int main(int argc, char *argv[])
 	if (optind < argc)
 		return usage_error("tg-relay");
 	cfg.admins = config_get("TELEGRAM_ADMIN_IDS", NULL);
-	if (!cfg.admins) {
+	cfg.admins_from_db = !strcmp(config_get("BK_ADMINS_FROM_DB", "0"), "1");
+	if (!cfg.admins && !cfg.admins_from_db) {
 		warnx("TELEGRAM_ADMIN_IDS is not set: refusing to start, as the relay "
-		    "answers only its admins");
+		    "answers only its admins (or set BK_ADMINS_FROM_DB=1)");
 		return EX_USAGE;
 	}
+	if (cfg.admins_from_db && !config_get("DATABASE_URL", NULL)) {
+		warnx("BK_ADMINS_FROM_DB=1 needs DATABASE_URL");
+		return EX_USAGE;
+	}
+	/* a database that does not answer must not stall the Admin table's reader */
+	if (cfg.admins_from_db && !getenv("PGCONNECT_TIMEOUT"))
+		setenv("PGCONNECT_TIMEOUT", "10", 1);
 	if ((rc = take_token(token, sizeof token)) != 0 || (rc = tunables(&cfg)) != 0)
 		return rc;
 	if (spawn_bin_dir(bin_dir, sizeof bin_dir) < 0) {

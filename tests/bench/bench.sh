@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: bk-dump against pg_dump --data-only on the same database, in
-# the same run, alternately; then bk-restore against psql (restore.sh).
+# the same run, alternately; then bk-restore against psql (restore.sh), and
+# bk-push / bk-pull against a local S3 server (s3.sh).
 # Usage: tests/bench/bench.sh [SCALE]   (default 1000000 tickets and buy events)
 set -euo pipefail
 
@@ -76,4 +77,7 @@ printf 'bk-dump of 10,000 tickets   median %6.2f s   (target < 1 s)\n' "$(median
 
 if [ -x "$here/restore.sh" ]; then
 	BENCH_BACKUP=$BK_TMP/bk.json BENCH_PGDUMP=$BK_TMP/pg_dump.sql BENCH_RUNS=$RUNS "$here/restore.sh"
+fi
+if [ -x "$here/s3.sh" ]; then
+	BENCH_BACKUP=$BK_TMP/bk.json BENCH_RUNS=$RUNS "$here/s3.sh"
 fi

@@ -198,7 +198,61 @@ static void test_times(void)
 	CHECK(parse_iso_ms("2024-12-01T02:00:00+2", &ms) < 0);
 	format_iso_ms(1733018400007, s);
 	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
+	/* every offset form names the same instant */
+	const char *same[] = {
+		"2024-12-01T02:00:00Z", "2024-12-01T02:00:00z", "2024-12-01 02:00:00",
+		"2024-12-01T02:00:00", "2024-12-01T04:00:00+02", "2024-12-01T04:00:00+0200",
+		"2024-12-01T04:00:00+02:00", "2024-11-30T23:30:00-0230", "2024-11-30T23:30:00-02:30",
+		"2024-12-01T02:00:00-00:00", "2024-12-01T02:00:00+00:00",
+	};
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+		CHECK(parse_iso_ms(same[i], &ms) == 0 && ms == 1733018400000);
+	/* dates that do not exist are refused, whatever the offset; so are broken offsets */
+	const char *bad[] = {
+		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
+		"2024-02-30 10:00:00-0500", "2023-02-29T00:00:00+00", "2024-04-31T00:00:00Z",
+		"2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z", "2024-01-00T00:00:00Z",
+		"2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-01-01T23:59:61Z",
+		"2024-01-01T00:00:00+24:00", "2024-01-01T00:00:00+01:60", "2024-01-01T00:00:00.Z",
+		"2024-1-01T00:00:00Z", " 2024-01-01T00:00:00Z", "2024-01-01T00:00:00+01:0",
+		"2024-01-01T00:00:00 +01:00",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		CHECK(parse_iso_ms(bad[i], &ms) < 0);
+	CHECK(parse_iso_ms("2024-02-29T00:00:00Z", &ms) == 0);
+	CHECK(parse_iso_ms("2000-02-29T00:00:00Z", &ms) == 0);
+	CHECK(parse_iso_ms("2016-12-31T23:59:60Z", &ms) == 0 && ms == 1483228800000);
+	CHECK(parse_iso_ms("1900-02-29T00:00:00Z", &ms) < 0);
+	struct iso_time t;
+	CHECK(parse_iso("2024-12-01T02:00:00.123456+01", 29, &t) == 0 && t.zone &&
+	      t.sec == 1733014800 && t.frac_len == 7 && !strncmp(t.frac, ".123456", 7));
+	CHECK(parse_iso("2024-12-01T02:00:00\0Z", 21, &t) < 0);
 }
+
+/* Every connection error goes through config_scrub before it is shown. */
+static void test_scrub(void)
+{
+	setenv("DATABASE_URL", "postgresql://bk:pa%zz@w%40rd@db.example/bk?sslmode=require", 1);
+	setenv("REDIS_URL", "redis://:r3dis%21pw@cache:6379/0", 1);
+	setenv("TELEGRAM_BOT_TOKEN", "123:TOKENabc", 1);
+	char *m = config_scrub("invalid percent-encoded token: \"pa%zz@w%40rd\" in "
+			       "postgresql://bk:pa%zz@w%40rd@db.example/bk?sslmode=require; "
+			       "AUTH r3dis!pw or r3dis%21pw; pa%zz@w@rd; bot123:TOKENabc");
+	CHECK(!strstr(m, "pa%zz") && !strstr(m, "r3dis") && !strstr(m, "TOKENabc") && !strstr(m, "w@rd"));
+	CHECK(strstr(m, "invalid percent-encoded token") != NULL);
+	free(m);
+	setenv("DATABASE_URL", "host=db password='se cret' user=bk", 1);
+	m = config_scrub("bad: password='se cret' and se cret");
+	CHECK(!strstr(m, "se cret"));
+	free(m);
+	unsetenv("DATABASE_URL");
+	unsetenv("REDIS_URL");
+	unsetenv("TELEGRAM_BOT_TOKEN");
+	m = config_scrub("nothing to hide");
+	CHECK(!strcmp(m, "nothing to hide"));
+	free(m);
+}
+
 
 /* The one ISO 8601 parser: every offset form, and dates that do not exist. */
 static void test_iso_forms(void)
@@ -261,6 +315,7 @@ int main(void)
 	test_jsonw_random();
 	test_copyjson();
 	test_times();
+	test_scrub();
 	test_iso_forms();
 	test_table_keys();
 	printf("core: %d passed, %d failed\n", passed, failed);

@@ -7,7 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "tg-relay/spawn.h"
+#include "spawn.h"
 #include "tg-relay/tgcmd.h"
 #include "tg-relay/tgguard.h"
 #include "tg-relay/tgreply.h"
@@ -175,11 +175,21 @@ static void test_guard(void)
 	guard_free(&g);
 	CHECK(guard_init(&g, " 111 , 222,", 2, 60, &bad) == 0 && g.nadmins == 2);
 	CHECK(guard_is_admin(&g, 111) && guard_is_admin(&g, 222) && !guard_is_admin(&g, 333));
-	CHECK(guard_allow(&g, 111, 1000) && guard_allow(&g, 111, 1001));
-	CHECK(!guard_allow(&g, 111, 1002));		/* 3 in a minute, rate 2 */
-	CHECK(guard_allow(&g, 222, 1002));		/* per admin */
-	CHECK(guard_allow(&g, 111, 1060));		/* the first one aged out */
-	CHECK(!guard_allow(&g, 333, 1000));
+	CHECK(guard_allow(&g, 111, 0, 1000) && guard_allow(&g, 111, 0, 1001));
+	CHECK(!guard_allow(&g, 111, 0, 1002));		/* 3 in a minute, rate 2 */
+	CHECK(guard_allow(&g, 222, 0, 1002));		/* per admin */
+	CHECK(guard_allow(&g, 111, 0, 1060));		/* the first one aged out */
+	CHECK(!guard_allow(&g, 333, 0, 1000));
+	CHECK(guard_allow(&g, 111, 1, 1002));		/* per command */
+	for (int i = 0; i < 3; i++)			/* global: 4 x rate = 8 a minute */
+		guard_allow(&g, 222, 10 + i, 1003);
+	CHECK(!guard_allow(&g, 222, 20, 1003));
+	CHECK(guard_allow(&g, 222, 20, 1063));
+	long long db[] = { 333 };
+	guard_set_db_admins(&g, db, 1);
+	CHECK(guard_is_admin(&g, 333) && guard_is_admin(&g, 111));
+	guard_set_db_admins(&g, NULL, 0);			/* database down */
+	CHECK(!guard_is_admin(&g, 333) && guard_is_admin(&g, 111));
 
 	struct guard_pending p;
 	const struct guard_pending *a = guard_add(&g, 111, "111", "full_1", TGCMD_SKIP_REDIS, 1000);
@@ -195,6 +205,13 @@ static void test_guard(void)
 	strcpy(nonce, a->nonce);
 	CHECK(guard_take(&g, nonce, 111, 1061, &p) == GUARD_EXPIRED && !strcmp(p.id, "full_2"));
 	CHECK(guard_take(&g, nonce, 111, 1061, &p) == GUARD_UNKNOWN);
+	/* typed CONFIRM: the newest of that admin's */
+	guard_add(&g, 111, "111", "full_4", 0, 1000);
+	guard_add(&g, 111, "111", "full_5", 0, 1010);
+	CHECK(guard_take_newest(&g, 222, 1011, &p) == GUARD_UNKNOWN);
+	CHECK(guard_take_newest(&g, 111, 1011, &p) == GUARD_OK && !strcmp(p.id, "full_5"));
+	CHECK(guard_take_newest(&g, 111, 1100, &p) == GUARD_EXPIRED && !strcmp(p.id, "full_4"));
+	CHECK(guard_take_newest(&g, 111, 1100, &p) == GUARD_UNKNOWN);
 	for (int i = 0; i < GUARD_PENDING_MAX + 5; i++)
 		guard_add(&g, 111, "111", "full_3", 0, 2000);
 	CHECK(g.npending == GUARD_PENDING_MAX);
@@ -203,36 +220,48 @@ static void test_guard(void)
 
 static void test_replies(void)
 {
-	cJSON *list = cJSON_Parse("[{\"id\":\"raffle_x_3\",\"type\":\"raffle\",\"raffleId\":\"x\","
-	    "\"timestamp\":\"2024-12-03T00:00:00Z\",\"size\":10},"
-	    "{\"id\":\"full_2\",\"type\":\"full\",\"timestamp\":\"2024-12-02T00:00:00Z\","
-	    "\"size\":2048,\"status\":\"corrupt\"},"
-	    "{\"id\":\"full_1\",\"type\":\"full\",\"timestamp\":\"2024-12-01T02:00:00.000Z\","
-	    "\"size\":1536,\"path\":\"/b/full_1.json\"}]");
-	CHECK(!strcmp(reply_str(reply_find_backup(list, "full_1"), "path", ""), "/b/full_1.json"));
-	CHECK(!strcmp(reply_str(reply_find_backup(list, "latest"), "id", ""), "full_1"));
-	CHECK(!strcmp(reply_str(reply_find_backup(list, "raffle_latest"), "id", ""), "raffle_x_3"));
-	CHECK(!strcmp(reply_str(reply_find_backup(list, "raffle_x_latest"), "id", ""), "raffle_x_3"));
-	CHECK(reply_find_backup(list, "raffle_y_latest") == NULL);
-	CHECK(reply_find_backup(list, "full_9") == NULL);
-	CHECK_STR(reply_list(list, 2), "📋 Available Backups (times in UTC)\n\n"
-	    "🗂️ FULL BACKUPS:\n• full_2\n  📅 Dec 2, 2024, 12:00 AM | 💾 2 KB | ⚠️ corrupt\n\n"
-	    "📄 RAFFLE BACKUPS:\n• raffle_x_3\n  📅 Dec 3, 2024, 12:00 AM | 💾 10 Bytes\n\n"
-	    "... and 1 more");
+	struct backup_info list[3] = {
+		{ .id = "raffle_x_3", .type = "raffle", .raffle_id = "x",
+		  .timestamp = "2024-12-03T00:00:00Z", .size = 10 },
+		{ .id = "full_2", .type = "full", .timestamp = "2024-12-02T00:00:00Z",
+		  .size = 2048, .error = "truncated" },
+		{ .id = "full_1", .type = "full", .timestamp = "2024-12-01T02:00:00.000Z",
+		  .size = 1536, .path = "/b/full_1.json" },
+	};
+	CHECK_STR(reply_list(list, 3, 2), "📋 Available Backups (times in UTC)\n\n"
+	    "🗂️ FULL BACKUPS:\n• `full_2`\n  📅 Dec 2, 2024, 12:00 AM | 💾 2 KB | ⚠️ corrupt\n\n"
+	    "📄 RAFFLE BACKUPS:\n• `raffle_x_3`\n  📅 Dec 3, 2024, 12:00 AM | 💾 10 Bytes\n\n"
+	    "... and 1 more\n\nUse /backup_download <id> to download a backup\n"
+	    "Use /backup_restore <id> to restore one");
+	CHECK_STR(reply_list(list, 0, 10), "📭 No backups found.");
+	cJSON *meta = cJSON_Parse("{\"id\":\"full_1\",\"type\":\"full\","
+	    "\"timestamp\":\"2024-12-01T02:00:00.000Z\",\"size\":1536}");
+	CHECK_STR(reply_backup_created(meta), "✅ Backup Created "
+	    "Successfully\n\n📦 ID: `full_1`\n📅 Timestamp: Dec 1, 2024, 2:00 AM UTC\n"
+	    "📊 Type: full\n💾 Size: 1.5 KB\n\nUse /backup_download `full_1` to download");
 	cJSON *empty = cJSON_CreateArray();
-	CHECK_STR(reply_list(empty, 10), "📭 No backups found.");
-	CHECK_STR(reply_backup_created(cJSON_GetArrayItem(list, 2)), "✅ Backup Created "
-	    "Successfully\n\n📦 ID: full_1\n📅 Timestamp: Dec 1, 2024, 2:00 AM UTC\n"
-	    "📊 Type: full\n💾 Size: 1.5 KB");
 	CHECK_STR(reply_backups_created(empty), "ℹ️ No ended raffle needed a backup.");
 	CHECK_STR(reply_tool_failed("Backup", 75, "bk-dump: locked\n"), "❌ Backup failed\n\n"
 	    "⏳ Busy: another backup job holds the lock, try again in a few minutes.\n"
-	    "bk-dump: locked");
-	CHECK_STR(reply_tool_failed("Backup", 3, "one\ntwo \xff\n\n"),
-	    "❌ Backup failed\n\nThe tool failed. (exit 3)\ntwo \xEF\xBF\xBD");
-	char *w = reply_restore_warning("full_1", NULL, TGCMD_SKIP_ANALYTICS | TGCMD_SKIP_REDIS, 60);
+	    "`bk-dump: locked`");
+	/* the first line says why; the rest are consequences */
+	CHECK_STR(reply_tool_failed("Backup", 3, "one \xff\ntwo\n\n"),
+	    "❌ Backup failed\n\nThe tool failed. (exit 3)\n`one \xEF\xBF\xBD`");
+	CHECK_STR(reply_tool_failed("Restore", 69, "bk-restore: cannot connect to "
+	    "postgresql://bk:s3cret@db/bot: refused\nnothing has been changed\n"),
+	    "❌ Restore failed\n\n🔌 The database or Redis is unreachable. (exit 69)\n"
+	    "`bk-restore: cannot connect to postgresql://bk:***@db/bot: refused`");
+	char scrub[] = "host=db password=hunter2 user=bk; redis://:pw@r:6379/0";
+	reply_scrub(scrub);
+	CHECK(!strcmp(scrub, "host=db password=*** user=bk; redis://:***@r:6379/0"));
+	char *w = reply_restore_warning("full_1", &list[2], TGCMD_SKIP_ANALYTICS | TGCMD_SKIP_REDIS, 60);
 	CHECK(w && strstr(w, "Will restore: raffles, users, other tables\n") &&
 	    strstr(w, "Skipping: analytics, redis\n") && strstr(w, "within 60 seconds"));
+	free(w);
+	/* a raffle backup touches only its raffle's rows and analytics */
+	w = reply_restore_warning("raffle_x_3", &list[0], TGCMD_SKIP_REDIS, 60);
+	CHECK(w && strstr(w, "Will restore: raffles, analytics\n\n") && !strstr(w, "Skipping") &&
+	    !strstr(w, "users") && strstr(w, "Raffle: `x`"));
 	free(w);
 	cJSON *sum = cJSON_Parse("{\"backup\":\"full_1\",\"tables\":{\"Raffle\":3,\"Ticket\":100},"
 	    "\"redisKeys\":2,\"safetyBackup\":\"full_9\"}");
@@ -242,12 +271,12 @@ static void test_replies(void)
 	cJSON *clean = cJSON_Parse("{\"deleted\":[{\"id\":\"full_0\"}],\"bytesFreed\":1048576,"
 	    "\"tempFilesRemoved\":0}");
 	w = reply_cleanup(clean);
-	CHECK(w && strstr(w, "Deleted: 1 backup\n💾 Freed: 1 MB\n  • full_0\n"));
+	CHECK(w && strstr(w, "Deleted: 1 backup\n💾 Freed: 1 MB\n  • `full_0`\n"));
 	free(w);
 	cJSON_Delete(clean);
 	cJSON_Delete(sum);
 	cJSON_Delete(empty);
-	cJSON_Delete(list);
+	cJSON_Delete(meta);
 }
 
 static void test_state_spawn_scrub(void)

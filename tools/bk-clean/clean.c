@@ -2,15 +2,20 @@
 #include <err.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "clean.h"
+#include "fsafe.h"
 #include "ids.h"
+#include "remote.h"
+#include "s3.h"
 #include "store.h"
 #include "timefmt.h"
+#include "verify.h"
 
 struct tally {
 	double bytes;		/* freed, or that would be */
@@ -24,41 +29,17 @@ static int remove_file(const char *path, bool dry, struct tally *t)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		warn("%s", path);
+		warn("%s", ESC(path));
 		t->rc = EX_IOERR;
 		return -1;
 	}
 	if (!dry && unlink(path) < 0) {
-		warn("cannot remove %s", path);
+		warn("cannot remove %s", ESC(path));
 		t->rc = EX_IOERR;
 		return -1;
 	}
 	t->bytes += (double)st.st_size;
 	return 0;
-}
-
-/*
- * What a killed writer leaves: ".<id>.json.tmp-XXXXXX" (out_open_path) or
- * "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic), XXXXXX from mkstemp.
- */
-static bool temp_name(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 11 || strncmp(name + n - 11, ".tmp-", 5))
-		return false;
-	for (size_t i = n - 6; i < n; i++)
-		if (!((name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= '0' && name[i] <= '9')))
-			return false;
-	char base[ID_MAX + 16], id[ID_MAX];
-	const char *from = name + (*name == '.');
-	size_t len = (size_t)(name + n - 11 - from);
-	if (len >= sizeof base)
-		return false;
-	memcpy(base, from, len);
-	base[len] = '\0';
-	return (*name == '.' && id_of_file_name(base, ".json", id)) ||
-	       id_of_file_name(base, ".json.sha256", id);
 }
 
 static void add_deleted(cJSON *deleted, const struct backup_info *b)
@@ -78,14 +59,33 @@ static void add_deleted(cJSON *deleted, const struct backup_info *b)
 /* Keeps a corrupt backup, says so once here and once in the report. */
 static void keep_corrupt(cJSON *corrupt, const struct backup_info *b)
 {
-	warnx("%s: %s; kept (cannot be dated by its metadata; see bk-verify)", b->path, b->error);
+	warnx("%s: %s; kept (cannot be dated by its metadata; see bk-verify)", ESC(b->path), b->error);
 	cJSON *c = cJSON_CreateObject();
 	cJSON_AddStringToObject(c, "path", b->path);
 	cJSON_AddStringToObject(c, "error", b->error);
 	cJSON_AddItemToArray(corrupt, c);
 }
 
-/* Newest first: the first keep_last whole full backups stay whatever their age. */
+/* Whether a full backup verifies whole (bk-verify's check): only those
+ * count toward --keep-last, so a damaged newer one never costs a good one. */
+static bool verifies(const struct backup_info *b, cJSON *damaged)
+{
+	struct verify_result res;
+	int rc = verify_backup(b->path, NULL, &res);
+	if (rc) {
+		const char *why = res.error[0] ? res.error : "cannot be read";
+		warnx("%s: %s; it does not count toward --keep-last", b->path, why);
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "path", b->path);
+		cJSON_AddStringToObject(d, "error", why);
+		cJSON_AddItemToArray(damaged, d);
+	}
+	verify_result_free(&res);
+	return rc == 0;
+}
+
+/* Newest first: the first keep_last full backups that verify stay whatever
+ * their age, and never fewer than one (the newest good one). */
 static int clean_backups(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	struct backup_info *list;
@@ -94,17 +94,21 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	if (rc)
 		return rc;
 	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
-	long full_kept = 0, kept = 0;
+	long full_kept = 0, kept = 0, want = opt->keep_last > 0 ? opt->keep_last : 1;
 	cJSON *deleted = cJSON_AddArrayToObject(report, "deleted");
-	cJSON *corrupt = cJSON_CreateArray();
+	cJSON *corrupt = cJSON_CreateArray(), *damaged = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
-		bool full = !b->error && !strcmp(b->type, "full");
+		bool full = !b->error && !b->future && !strcmp(b->type, "full");
+		bool good = full && full_kept < want && verifies(b, damaged);
 		char sum[4096];
 		if (b->error)
 			keep_corrupt(corrupt, b);
-		if (b->error || (full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
-			full_kept += full;
+		else if (b->future)	/* kept, but it does not count as one of the newest */
+			warnx("%s: dated %s, in the future of this clock: kept, and not counted by "
+			      "--keep-last (check the clock, or the file)", ESC(b->path), ESC(b->timestamp));
+		if (b->error || good || b->ts_ms >= cutoff) {
+			full_kept += good;
 			kept++;
 			continue;
 		}
@@ -119,6 +123,7 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	}
 	cJSON_AddNumberToObject(report, "kept", (double)kept);
 	cJSON_AddItemToObject(report, "corrupt", corrupt);
+	cJSON_AddItemToObject(report, "damaged", damaged);
 	store_list_free(list, n);
 	return 0;
 }
@@ -127,8 +132,10 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 static int clean_strays(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	DIR *d = opendir(opt->dir);
+	if (!d && errno == ENOENT && opt->dry_run)	/* said by clean_backups */
+		return 0;
 	if (!d) {
-		warn("cannot read the backup directory %s", opt->dir);
+		warn("cannot read the backup directory %s", ESC(opt->dir));
 		return EX_IOERR;
 	}
 	long temps = 0, orphans = 0;
@@ -138,7 +145,7 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 		char path[4096], id[ID_MAX];
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", opt->dir, e->d_name);
-		if (temp_name(e->d_name)) {
+		if (fsafe_temp_name(e->d_name, id)) {
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			    (int64_t)st.st_mtim.tv_sec * 1000 < stale &&
 			    remove_file(path, opt->dry_run, t) == 0)
@@ -170,4 +177,76 @@ int clean_run(const struct clean_options *opt, cJSON **report)
 	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
 	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
 	return rc ? rc : t.rc;
+}
+
+/* Deletes the objects of a remote backup: its last checksum first. */
+static int delete_remote(struct s3 *s, const struct remote_backup *b)
+{
+	char name[ID_MAX + 32];
+	int rc = 0;
+	if (b->encrypted) {
+		snprintf(name, sizeof name, "%s.json.gpg.sha256", b->id);
+		rc = s3_delete(s, name);
+		snprintf(name, sizeof name, "%s.json.gpg", b->id);
+		if (!rc)
+			rc = s3_delete(s, name);
+		/* the plain checksum goes too, unless a plain copy of the same id has it */
+		long long size;
+		snprintf(name, sizeof name, "%s.json", b->id);
+		if (!rc && s3_head(s, name, &size, NULL) == EX_NOINPUT) {
+			snprintf(name, sizeof name, "%s.json.sha256", b->id);
+			rc = s3_delete(s, name);
+		}
+		return rc;
+	}
+	snprintf(name, sizeof name, "%s.json.sha256", b->id);
+	rc = s3_delete(s, name);
+	snprintf(name, sizeof name, "%s.json", b->id);
+	return rc ? rc : s3_delete(s, name);
+}
+
+int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
+{
+	struct remote_backup *list;
+	size_t n;
+	*report = cJSON_CreateObject();
+	cJSON_AddStringToObject(*report, "remote", s3_where(s, NULL));
+	cJSON *deleted = cJSON_AddArrayToObject(*report, "deleted");
+	int rc = remote_list(s, NULL, &list, &n), first = 0;
+	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
+	long full_kept = 0, kept = 0;
+	double bytes = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct remote_backup *b = &list[i];
+		bool good_full = b->whole && !strcmp(b->type, "full");
+		if ((good_full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
+			full_kept += good_full;
+			kept++;
+			continue;
+		}
+		int r = opt->dry_run ? 0 : delete_remote(s, b);
+		if (r) {
+			first = first ? first : r;
+			kept++;
+			continue;
+		}
+		char ts[32];
+		format_iso_ms(b->ts_ms, ts);
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "id", b->id);
+		cJSON_AddStringToObject(d, "type", b->type);
+		cJSON_AddStringToObject(d, "timestamp", ts);
+		cJSON_AddNumberToObject(d, "size", (double)b->size);
+		cJSON_AddBoolToObject(d, "whole", b->whole);
+		cJSON_AddItemToArray(deleted, d);
+		bytes += (double)b->size;
+	}
+	if (!rc)
+		free(list);
+	cJSON_AddNumberToObject(*report, "kept", (double)kept);
+	cJSON_AddNumberToObject(*report, "bytesFreed", bytes);
+	cJSON_AddBoolToObject(*report, "dryRun", opt->dry_run);
+	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
+	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
+	return rc ? rc : first;
 }

@@ -26,4 +26,16 @@ struct clean_options {
  */
 int clean_run(const struct clean_options *opt, cJSON **report);
 
+struct s3;
+
+/*
+ * The same retention for the bucket of BK_S3_URL (opt->dir unused): deletes
+ * backups older than opt->days, never the newest opt->keep_last whole full
+ * backups (whole: their checksum object is there; the bucket's copies are
+ * not read back). A backup's last checksum object goes first, so one that
+ * is half deleted is no longer whole and the next run finishes it.
+ * Returns 0 or the first failure's code (the rest is still tried).
+ */
+int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report);
+
 #endif

@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fsafe.h"
 #include "bkfile.h"
 #include "dump.h"
 #include "ids.h"
@@ -119,7 +120,7 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	long long n;
 	int rc = dump_first_row(conn, s, raffle, where, &rr->raffle, &n);
 	if (!rc && n == 0) {
-		warnx("%s: no such raffle", raffle_id);
+		warnx("%s: no such raffle", ESC(raffle_id));
 		rc = EX_NOINPUT;
 	}
 	if (!rc)
@@ -145,6 +146,32 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	return rc;
 }
 
+/*
+ * Whether a winner had been drawn when the snapshot was taken, and how long
+ * after the raffle's end it was taken: what an admin asks of a raffle-end
+ * backup (was it before the draw? how late?).
+ */
+static void add_end(cJSON *meta, int64_t ms, const struct raffle_rows *rr)
+{
+	bool drawn = false;
+	for (int k = 0; k < rr->nkids; k++)
+		if (!strcmp(rr->kids[k].t->name, "Winner") && rr->kids[k].rows > 0)
+			drawn = true;
+	cJSON_AddBoolToObject(meta, "winnerDrawn", drawn);
+	cJSON *row = cJSON_ParseWithLength(rr->raffle.data, rr->raffle.len);
+	const cJSON *end = cJSON_GetObjectItemCaseSensitive(row, "endTime");
+	int64_t end_ms;
+	if (cJSON_IsString(end) && parse_iso_ms(end->valuestring, &end_ms) == 0) {
+		char iso[32];
+		format_iso_ms(end_ms, iso);
+		cJSON_AddStringToObject(meta, "raffleEndTime", iso);
+		cJSON_AddBoolToObject(meta, "raffleEnded", end_ms < ms);
+		if (end_ms < ms)
+			cJSON_AddNumberToObject(meta, "secondsAfterEnd", (double)(ms - end_ms) / 1000.0);
+	}
+	cJSON_Delete(row);
+}
+
 static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PGconn *conn,
 			   const struct pg_schema *s, const struct raffle_rows *rr)
 {
@@ -161,14 +188,15 @@ static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PG
 	if (rr->analytics_t)
 		cJSON_AddStringToObject(tables, "analytics", analytics_table);
 	cJSON_AddNumberToObject(counts, "analytics", rr->analytics.len ? 1 : 0);
+	add_end(meta, ms, rr);
 	return meta;
 }
 
 /* {"metadata":..., "data":{"raffle":{columns, "tickets":[...], ...}, "analytics":...}} */
 static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta,
-			struct raffle_rows *rr, struct out *out)
+			const cJSON *schema, struct raffle_rows *rr, struct out *out)
 {
-	bkfile_write_head(out, meta);
+	bkfile_write_head(out, meta, schema);
 	bool first = bkfile_write_raffle_begin(out, &rr->raffle);
 	int rc = 0;
 	for (int k = 0; !rc && k < rr->nkids; k++) {
@@ -205,11 +233,26 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	snprintf(prefix, sizeof prefix, "raffle_%s", raffle_id);
 	dump_new_id(dir, prefix, id, sizeof id, &ms);
 	*meta = new_metadata(id, ms, raffle_id, conn, s, rr);
-	int rc = dump_open(&out, dir, id, NULL);
+	/* the schema of the tables it holds: no DDL, a raffle backup restores into a live schema */
+	const char **held = calloc((size_t)rr->nkids + 3, sizeof *held);
+	if (!held)
+		err(70, "out of memory");
+	int n = 0;
+	held[n++] = raffle_table;
+	for (int k = 0; k < rr->nkids; k++)
+		held[n++] = rr->kids[k].t->name;
+	if (rr->analytics_t)
+		held[n++] = analytics_table;
+	cJSON *schema = NULL;
+	int rc = dump_schema(conn, s, held, false, *meta, &schema);
+	free(held);
+	if (!rc)
+		rc = dump_open(&out, dir, id, NULL);
 	if (!rc) {
-		rc = write_backup(conn, s, *meta, rr, &out);
+		rc = write_backup(conn, s, *meta, schema, rr, &out);
 		rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 	}
+	cJSON_Delete(schema);
 	return rc;
 }
 
@@ -223,7 +266,9 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 		return EX_DATAERR;
 	}
 	struct raffle_rows rr = { 0 };
-	int rc = dump_snapshot(conn);
+	int rc = dump_check_keys(s);
+	if (!rc)
+		rc = dump_snapshot(conn);
 	if (!rc)
 		rc = read_rows(conn, s, raffle_id, &rr);
 	if (!rc)
@@ -250,32 +295,24 @@ static bool backed_up_after(const struct backup_info *list, size_t n, const char
 }
 
 /*
- * Ended (by our clock, which also dates the backups, so that the next run
- * sees them as taken after the end) and without a Winner row.
+ * Ended by our clock, which also dates the backups, so that the next run
+ * sees them as taken after the end. Whether a winner was drawn does not
+ * matter: the bot draws right after the end, and a raffle whose winner
+ * came first must still get its one raffle-end backup.
  */
 static char *ended_sql(PGconn *conn, const struct pg_schema *s)
 {
-	const struct pg_fkey *fk = NULL;
-	for (int i = 0; i < s->nfkeys && !fk; i++)
-		if (!strcmp(s->fkeys[i].table, "Winner") && !strcmp(s->fkeys[i].ref_table, raffle_table))
-			fk = &s->fkeys[i];
-	if (!fk || !pg_schema_table(s, raffle_table)) {
-		warnx("database: no \"Winner\" table referencing \"%s\" in schema %s: cannot tell "
-		      "which raffles have a winner", raffle_table, s->name);
+	if (!pg_schema_table(s, raffle_table)) {
+		warnx("database: no table \"%s\" in schema %s", raffle_table, s->name);
 		return NULL;
 	}
-	char *raffle = pg_qualified(conn, s, raffle_table), *winner = pg_qualified(conn, s, "Winner");
-	char *col = quoted_id(conn, fk->column), *ref = quoted_id(conn, fk->ref_column), *sql;
+	char *raffle = pg_qualified(conn, s, raffle_table), *sql;
 	if (asprintf(&sql,
 		     "SELECT r.\"id\", (extract(epoch FROM r.\"endTime\") * 1000)::bigint FROM %s r "
 		     "WHERE r.\"endTime\" < timestamp 'epoch' + $1::bigint * interval '1 millisecond' "
-		     "AND NOT EXISTS (SELECT 1 FROM %s w WHERE w.%s = r.%s) "
-		     "ORDER BY r.\"endTime\", r.\"id\"", raffle, winner, col, ref) < 0)
+		     "ORDER BY r.\"endTime\", r.\"id\"", raffle) < 0)
 		err(70, "out of memory");
 	free(raffle);
-	free(winner);
-	free(col);
-	free(ref);
 	return sql;
 }
 

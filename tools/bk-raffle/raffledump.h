@@ -23,7 +23,9 @@ bool raffle_backup_id_valid(const char *raffle_id);
 /*
  * Backs up the raffle raffle_id (already checked with raffle_id_valid) into
  * dir, in its own REPEATABLE READ READ ONLY transaction. On success *meta is
- * the metadata plus path, size and sha256. Returns 0, EX_NOINPUT when there
+ * the metadata plus path, size and sha256; the metadata says whether a
+ * Winner row existed (winnerDrawn) and how long after the raffle's end the
+ * snapshot was taken (raffleEndTime, raffleEnded, secondsAfterEnd). Returns 0, EX_NOINPUT when there
  * is no such raffle (no file is made), EX_DATAERR for an id that fails
  * raffle_backup_id_valid, or another sysexits code after saying what failed.
  */
@@ -31,9 +33,9 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 		  const char *raffle_id, cJSON **meta);
 
 /*
- * The raffles --ended must back up, oldest end first: endTime passed, no
- * Winner row, and no whole raffle backup in dir with a metadata timestamp
- * after the endTime. *ids is a malloc'd array of malloc'd strings.
+ * The raffles --ended must back up, oldest end first: endTime passed
+ * (winner drawn or not) and no whole raffle backup in dir with a metadata
+ * timestamp after the endTime. *ids is a malloc'd array of malloc'd strings.
  */
 int raffle_ended(PGconn *conn, const struct pg_schema *s, const char *dir,
 		 char ***ids, size_t *n);

@@ -11,6 +11,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fsafe.h"
 #include "dump.h"
 #include "restore_int.h"
 
@@ -35,8 +36,18 @@ static void rts_init(struct rctx *c)
 		rt->absent_ever = calloc(n, sizeof *rt->absent_ever);
 		rt->vals = calloc(n, sizeof *rt->vals);
 		rt->present = calloc(n, sizeof *rt->present);
-		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present)
+		rt->as_text = calloc(n, sizeof *rt->as_text);
+		rt->via = calloc(n, sizeof *rt->via);
+		rt->vcols = calloc(n, sizeof *rt->vcols);
+		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text ||
+		    !rt->via || !rt->vcols)
 			err(70, "out of memory");
+		for (int j = 0; j < t->ncols; j++) {
+			rt->vcols[j] = value_col_of_type(t->cols[j].type);
+			rt->vcols[j].kind = t->cols[j].kind;	/* the catalog's word (domains, enums) */
+			if (t->cols[j].kind != COL_NUMBER)
+				rt->vcols[j].int_bits = 0;
+		}
 	}
 }
 
@@ -46,22 +57,31 @@ static void rts_free(struct rctx *c)
 		struct rtable *rt = &c->rts[i];
 		for (int j = 0; j < rt->t->ncols; j++) {
 			free(rt->defaults[j]);
+			free(rt->via[j]);
 			buf_free(&rt->vals[j]);
 		}
 		for (int u = 0; u < rt->nuniq; u++)
 			free(rt->uniq[u].cols);
+		for (int u = 0; u < rt->nunknown; u++)
+			free(rt->unknown[u].name);
+		free(rt->unknown);
 		free(rt->uniq);
 		free(rt->pk.cols);
 		free(rt->defaults);
 		free(rt->absent_ever);
 		free(rt->vals);
 		free(rt->present);
+		free(rt->as_text);
+		free(rt->via);
+		free(rt->vcols);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);
 	}
 	free(c->rts);
+	cJSON_Delete(c->accepted);
 	buf_free(&c->scratch);
+	free(c->activity_since);
 	if (c->redis_values)
 		fclose(c->redis_values);
 	if (c->redis_ttls)
@@ -75,13 +95,16 @@ static int load(struct rctx *c, struct verify_result *res)
 	sink.ud = c;
 	if (c->opt->skip & GROUP_REDIS)
 		sink.redis = NULL;
+	c->res = res;
 	int rc = verify_backup(c->opt->path, &sink, res);
 	if (!rc)
 		rc = load_finish(c);
+	if (!rc && c->error[0])
+		rc = EX_DATAERR;	/* refused by the sink on the way, the walk went on */
 	if (rc == EX_DATAERR || rc == EX_NOINPUT || rc == EX_IOERR) {
 		const char *why = res->error[0] ? res->error : c->error;
 		if (*why)
-			warnx("%s: %s", c->opt->path, why);
+			warnx("%s: %s", ESC(c->opt->path), ESC(why));
 		if (rc == EX_DATAERR)
 			warnx("the backup was not restored: nothing has been changed");
 	}
@@ -93,6 +116,23 @@ static void print_counts(struct rctx *c)
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].rows);
+}
+
+/* --clean: what goes (in a dry run, what would), and what stays because
+ * the backup could not have held it. */
+static void print_clean(struct rctx *c)
+{
+	if (c->activity_since && strcmp(c->activity_since, "infinity"))
+		fprintf(stderr, "bk-restore: --clean keeps UserActivity rows older than %s: the backup "
+				"holds only its window of UserActivity\n", c->activity_since);
+	else if (c->activity_since)
+		fprintf(stderr, "bk-restore: --clean keeps every UserActivity row: the backup holds none\n");
+	if (!c->opt->dry_run)
+		return;
+	fprintf(stderr, "bk-restore: --clean would delete these live rows that the backup does not hold:\n");
+	for (int i = 0; i < c->s.ntables; i++)
+		if (rt_restored(&c->rts[i]) && c->rts[i].deleted)
+			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].deleted);
 }
 
 /* On a terminal the operator types the backup's id (SPEC §5.5). */
@@ -141,7 +181,7 @@ static int safety_backup(struct rctx *c, char **id)
 }
 
 static cJSON *summary(struct rctx *c, const struct verify_result *res, const char *safety,
-		      long long redis_keys)
+		      long long redis_keys, long long migrations)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "backup", res->id ? res->id : "");
@@ -152,11 +192,20 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 	for (int i = 0; i < c->s.ntables; i++)
 		if (rt_restored(&c->rts[i]))
 			cJSON_AddNumberToObject(tables, c->rts[i].t->name, (double)c->rts[i].rows);
+	if (c->opt->clean) {
+		cJSON *deleted = cJSON_AddObjectToObject(o, "deleted");
+		for (int i = 0; i < c->s.ntables; i++)
+			if (rt_restored(&c->rts[i]))
+				cJSON_AddNumberToObject(deleted, c->rts[i].t->name, (double)c->rts[i].deleted);
+	}
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	for (unsigned b = 1; b & GROUP_SKIPPABLE; b <<= 1)
 		if (c->opt->skip & b)
 			cJSON_AddItemToArray(skipped, cJSON_CreateString(group_name(b)));
 	cJSON_AddNumberToObject(o, "redisKeys", (double)redis_keys);
+	cJSON_AddItemToObject(o, "acceptedLosses",
+			      c->accepted ? cJSON_Duplicate(c->accepted, true) : cJSON_CreateArray());
+	cJSON_AddNumberToObject(o, "prismaMigrations", (double)migrations);
 	if (safety)
 		cJSON_AddStringToObject(o, "safetyBackup", safety);
 	else
@@ -165,7 +214,8 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 }
 
 /* Everything up to the commit; the caller rolls back unless this returns 0. */
-static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
+static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
+		      long long *migrations)
 {
 	/* temp_buffers can only change before the session's first temporary table */
 	int rc = pg_command(c->conn, "SET temp_buffers = '1GB'");
@@ -178,16 +228,28 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 		rc = plan_catalog(c);
 	}
 	if (!rc)
-		rc = load_prepare(c);
-	if (!rc)
 		rc = load(c, res);
 	if (!rc && c->opt->clean && !strcmp(res->type, "raffle")) {
 		warnx("--clean applies to full backups: a raffle backup holds one raffle, not the whole "
 		      "table (restore it without --clean)");
 		rc = EX_USAGE;
 	}
+	if (!rc)
+		rc = check_losses(c);
+	if (!rc && !strcmp(res->type, "raffle")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->meta, "raffleId");
+		rc = plan_check_raffle(c, cJSON_IsString(id) ? id->valuestring : NULL);
+	}
+	if (!rc && c->opt->clean)
+		rc = plan_clean_scope(c, res->meta);
 	if (!rc && c->opt->clean)
 		rc = plan_check_clean(c);
+	if (!rc && c->opt->clean && c->opt->dry_run)
+		rc = plan_count_clean(c);
+	if (!rc && !(c->opt->skip & GROUP_REDIS))
+		rc = redis_check(c);	/* before anything commits: Redis cannot roll back */
+	if (!rc && c->opt->clean)
+		print_clean(c);
 	if (rc || c->opt->dry_run)
 		return rc;
 	if (!c->opt->yes)
@@ -196,6 +258,10 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety)
 		rc = safety_backup(c, safety);
 	if (!rc)
 		rc = plan_apply(c);
+	if (!rc)
+		rc = plan_sequences(c);
+	if (!rc)
+		rc = plan_migrations(c, migrations);
 	if (!rc)
 		rc = pg_command(c->conn, "COMMIT");
 	return rc;
@@ -206,12 +272,12 @@ int restore_run(const struct restore_options *opt, cJSON **out)
 	struct rctx c = { .opt = opt };
 	struct verify_result res = { 0 };
 	char *safety = NULL;
-	long long redis_keys = 0;
+	long long redis_keys = 0, migrations = 0;
 	bool committed = false;
 	*out = NULL;
 	int rc = pg_connect(&c.conn);
 	if (!rc) {
-		rc = restore_db(&c, &res, &safety);
+		rc = restore_db(&c, &res, &safety, &migrations);
 		committed = !rc && !opt->dry_run;
 		if (rc || opt->dry_run) {
 			PGresult *r = PQexec(c.conn, "ROLLBACK");
@@ -228,7 +294,7 @@ int restore_run(const struct restore_options *opt, cJSON **out)
 			      redis_keys);
 	}
 	if (!rc || committed)
-		*out = summary(&c, &res, safety, redis_keys);
+		*out = summary(&c, &res, safety, redis_keys, migrations);
 	rts_free(&c);
 	pg_schema_free(&c.s);
 	PQfinish(c.conn);

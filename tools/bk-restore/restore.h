@@ -14,12 +14,16 @@ struct restore_options {
 	const char *dir;	/* the backup directory (for the safety backup) */
 	unsigned skip;		/* GROUP_* bits */
 	bool dry_run, clean, yes, no_safety_backup;
+	char **accept_loss;	/* "Table" or "Table.column", NULL-terminated (may be NULL) */
 };
 
 /*
  * Verifies and restores. On success *summary is the JSON summary:
  * {"backup":id,"type":...,"dryRun":b,"tables":{"Raffle":n,...},
- *  "redisKeys":n,"safetyBackup":id|null}.
+ *  "redisKeys":n,"acceptedLosses":["Table.column",...],"prismaMigrations":n,
+ *  "safetyBackup":id|null}.
+ * A value of the backup that would not land (restore_check.c) is refused
+ * with EX_NOPERM before anything changes, unless opt->accept_loss names it.
  * Returns 0 or a sysexits code after saying what went wrong; unless the
  * code says the database was committed (only a Redis failure after the
  * commit), the database is as it was before.

@@ -9,11 +9,19 @@
 #include "jsonr.h"
 #include "pg.h"
 #include "restore.h"
+#include "value.h"
 #include "verify.h"
 
 struct ukey {			/* a unique key: column indexes */
 	int n;
 	int *cols;
+};
+
+/* A member of the backup's rows that is not a column of the live table. */
+struct unknown_member {
+	char *name;
+	bool value;		/* some row holds a value there (not null, not empty) */
+	bool scalar;		/* ... and one that is no nested relation (objects) */
 };
 
 /* One live table and what the backup holds for it. */
@@ -24,9 +32,12 @@ struct rtable {
 	unsigned group;
 	bool selected;		/* its group is being restored */
 	bool in_backup;		/* the backup has rows (maybe zero) for it */
+	bool nested;		/* in a raffle backup, beside the raffle row */
 	long long rows;		/* rows loaded into tmp */
 	long long applied;	/* rows inserted or updated */
+	long long deleted;	/* --clean: rows deleted, or that would be (--dry-run) */
 	char **defaults;	/* per column: default expression, or NULL */
+	struct value_col *vcols;	/* per column: what value_fits checks */
 	bool *absent_ever;	/* per column: some row lacked it */
 	struct ukey pk;		/* n == 0: no primary key */
 	int nuniq;
@@ -35,6 +46,11 @@ struct rtable {
 	struct buf *vals;
 	bool *present;
 	struct buf pending;	/* COPY text not yet sent */
+	int nunknown;
+	struct unknown_member *unknown;
+	bool prepared;		/* its temporary table exists */
+	bool *as_text;		/* per column: typed otherwise in the backup, loaded as text */
+	char **via;		/* ... and the backup's type it goes through (to_regtype), or NULL */
 	int guess;		/* where the next member's column probably is */
 };
 
@@ -44,9 +60,13 @@ struct rctx {
 	struct pg_schema s;
 	struct rtable *rts;	/* parallel to s.tables */
 	struct rtable *copying;	/* whose COPY is open on conn */
+	const struct verify_result *res;	/* the backup being read: metadata, schema */
+	cJSON *accepted;	/* the losses accepted with --accept-loss, as they happened */
 	struct buf scratch;
+	char *activity_since;	/* ISO: the oldest UserActivity the backup could hold, or NULL */
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
+	long long unknown_keys;	/* keys of the backup that name no table */
 	char error[512];
 };
 
@@ -57,14 +77,19 @@ static inline bool rt_restored(const struct rtable *rt)
 }
 
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
-int load_prepare(struct rctx *c);
+
 int load_finish(struct rctx *c);	/* ends any open COPY */
 extern const struct verify_sink load_sink_ops;
 
 /* restore_plan.c: catalog, order, and the statements that apply the rows. */
 int plan_catalog(struct rctx *c);
 int plan_check_clean(struct rctx *c);
+int plan_check_raffle(struct rctx *c, const char *raffle_id);
 int plan_apply(struct rctx *c);
+/* --clean: what the backup could hold (its UserActivity window), then the
+ * rows --clean deletes, counted into rt->deleted without deleting them. */
+int plan_clean_scope(struct rctx *c, const cJSON *meta);
+int plan_count_clean(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
@@ -82,12 +107,24 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 		  struct buf *scratch, char *err, size_t errlen);
 
 /* restore_value.c: "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
- * column; text that is not such a timestamp is appended unchanged. */
-void restore_timestamp_utc(const char *s, size_t n, struct buf *out);
+ * column; text that does not start like a date is appended unchanged for
+ * PostgreSQL to judge. -1 (nothing appended) for a date that does not
+ * exist, whatever its offset: 2024-02-30T10:00:00+01:00. */
+int restore_timestamp_utc(const char *s, size_t n, struct buf *out);
+
+/* restore_check.c: what of the backup would not land, refused unless accepted. */
+int check_losses(struct rctx *c);
+bool type_changed(const struct rctx *c, const struct rtable *rt, int col);
+/* The backup's type of a live column, or NULL when the backup does not say. */
+const char *backup_type(const struct rctx *c, const struct rtable *rt, int col);
+void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first);
+int plan_sequences(struct rctx *c);
+int plan_migrations(struct rctx *c, long long *rows);
 
 /* restore_redis.c */
 int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
 		const char *ttl);
+int redis_check(struct rctx *c);
 int redis_apply(struct rctx *c, long long *set);
 
 #endif

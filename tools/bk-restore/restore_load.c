@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "fsafe.h"
 #include "restore_int.h"
 
 #define FLUSH_AT (1 << 20)	/* COPY text sent in chunks of about 1 MB */
+#define UNKNOWN_SHOWN 5	/* unknown keys named one by one; the rest are counted */
 
 static int end_copy(struct rctx *c)
 {
@@ -70,8 +72,34 @@ static int flush(struct rctx *c, struct rtable *rt)
 	return rc;
 }
 
+/*
+ * A value too big to copy once more: what is pending goes first, then the
+ * value itself in chunks, so that neither rt->pending nor libpq's output
+ * buffer holds a second copy (a COPY stream may be cut anywhere). The
+ * value's buffer is then freed, not kept at its size for the next rows.
+ */
+static int send_direct(struct rctx *c, struct rtable *rt, struct buf *v)
+{
+	int rc = flush(c, rt);
+	if (!rc && c->copying != rt) {
+		rc = end_copy(c);
+		if (!rc)
+			rc = start_copy(c, rt);
+	}
+	for (size_t at = 0; !rc && at < v->len; at += FLUSH_AT) {
+		size_t k = v->len - at < FLUSH_AT ? v->len - at : FLUSH_AT;
+		if (PQputCopyData(c->conn, v->data + at, (int)k) != 1)
+			rc = plan_fail(c, rt->t->name);
+	}
+	buf_free(v);
+	return rc;
+}
+
 int load_finish(struct rctx *c)
 {
+	if (c->unknown_keys > UNKNOWN_SHOWN)
+		warnx("... and %lld more keys of the backup that are not tables of the database: ignored",
+		      c->unknown_keys - UNKNOWN_SHOWN);
 	for (int i = 0; i < c->s.ntables; i++) {
 		int rc = flush(c, &c->rts[i]);
 		if (rc)
@@ -80,44 +108,88 @@ int load_finish(struct rctx *c)
 	return end_copy(c);
 }
 
-/* CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
- * constraints (a missing NOT NULL value must reach the default). */
-int load_prepare(struct rctx *c)
+/* The backup's type name as the server spells it (to_regtype: a name the
+ * backup gives is never put into SQL as such), or NULL. */
+static char *regtype(struct rctx *c, const char *type)
 {
-	for (int i = 0; i < c->s.ntables; i++) {
-		struct rtable *rt = &c->rts[i];
-		if (!rt->selected)
-			continue;
-		char *sql;
-		if (asprintf(&sql, "CREATE TEMP TABLE %s ON COMMIT DROP AS "
-				   "SELECT *, NULL::text AS _bk_absent FROM %s WITH NO DATA",
-			     rt->tmp, rt->qname) < 0)
-			err(70, "out of memory");
-		int rc = pg_command(c->conn, sql);
-		free(sql);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	PGresult *r = PQexecParams(c->conn, "SELECT to_regtype($1)::text", 1, NULL,
+				   (const char *const[]){ type }, NULL, NULL, 0);
+	char *name = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		name = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return name;
 }
 
+/*
+ * CREATE TEMP TABLE ... AS ... WITH NO DATA: the live types, none of the
+ * constraints (a missing NOT NULL value must reach the default). Made when
+ * the backup's rows for the table begin, after its schema has been read: a
+ * column the backup types otherwise (and that would not simply widen) is
+ * loaded as text, so that the check can name it before anything fails.
+ */
+static int prepare_table(struct rctx *c, struct rtable *rt)
+{
+	struct buf sql = { 0 };
+	int rc = end_copy(c);
+	buf_adds(&sql, "CREATE TEMP TABLE ");
+	buf_adds(&sql, rt->tmp);
+	buf_adds(&sql, " ON COMMIT DROP AS SELECT *, NULL::text AS _bk_absent FROM ");
+	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, " WITH NO DATA");
+	for (int i = 0; i < rt->t->ncols; i++) {
+		rt->as_text[i] = type_changed(c, rt, i);
+		if (!rt->as_text[i])
+			continue;
+		if (!rc)
+			rt->via[i] = regtype(c, backup_type(c, rt, i));
+		buf_adds(&sql, "; ALTER TABLE ");
+		buf_adds(&sql, rt->tmp);
+		add_ident(c, &sql, " ALTER COLUMN ", rt->t->cols[i].name);
+		buf_adds(&sql, " TYPE text");
+	}
+	if (!rc)
+		rc = pg_command(c->conn, buf_cstr(&sql));
+	buf_free(&sql);
+	rt->prepared = !rc;
+	return rc;
+}
+
+/* The live table for a backup key: by the name the metadata gives it
+ * (keys may be renamed, SPEC §4.2), else by name or derived key. */
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
 	const char *single = bkfile_single_table(key);
-	return pg_schema_table(&c->s, single ? single : key);
+	if (single)
+		return pg_schema_table(&c->s, single);
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(c->res->meta, "tables");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(tables, key);
+	struct pg_table *t = cJSON_IsString(name) ? pg_schema_table(&c->s, name->valuestring) : NULL;
+	return t ? t : pg_schema_table(&c->s, key);
 }
 
+/* A key that is no live table is counted by the walk; check_losses names it. */
 static void *table_begin(void *ud, const char *key, bool nested)
 {
 	struct rctx *c = ud;
 	struct pg_table *t = table_for_key(c, key);
 	if (!t) {
-		warnx("the backup's %s%s is not a table of the database: ignored",
-		      nested ? "raffle." : "", key);
+		if (c->unknown_keys++ < UNKNOWN_SHOWN)
+			warnx("the backup's %s%s is not a table of the database",
+			      nested ? "raffle." : "", ESC(key));
 		return NULL;
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];
+	/* a raffle backup's nested arrays: only tables hanging off Raffle */
+	if (nested && (rt->group != GROUP_RAFFLES || !strcmp(t->name, "Raffle")) && !c->error[0]) {
+		snprintf(c->error, sizeof c->error, "data.raffle.%s holds %s rows: a raffle backup "
+			 "may hold only rows of its raffle", key, t->name);
+		return NULL;
+	}
 	rt->in_backup = true;
+	rt->nested |= nested || !strcmp(key, "analytics");
+	if (rt->selected && !rt->prepared && prepare_table(c, rt))
+		return NULL;	/* the error is the database's: load_finish reports it again */
 	return rt->selected ? rt : NULL;
 }
 
@@ -153,13 +225,19 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	struct rctx *c = ud;
 	struct rtable *rt = h;
 	int i = column_of(rt, key);
-	if (i < 0)
+	if (i < 0) {
+		note_unknown(rt, key, r, first);
 		return jsonr_skip(r, first) < 0 ? EX_DATAERR : 0;
+	}
 	char why[256];
 	rt->vals[i].len = 0;
-	if (restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
-		snprintf(c->error, sizeof c->error, "%s row %lld, column %s: %s (byte %llu)",
-			 rt->t->name, rt->rows + 1, key, why, (unsigned long long)r->tok_at);
+	/* a column typed otherwise in the backup goes through the backup's type:
+	 * whether that is a loss is the comparison's to say, not the live type's */
+	if ((!rt->as_text[i] && value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why,
+					   sizeof why) < 0) ||
+	    restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
+		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)",
+			 rt->t->name, key, rt->rows + 1, why, (unsigned long long)r->tok_at);
 		return EX_DATAERR;
 	}
 	rt->present[i] = true;
@@ -173,11 +251,16 @@ static int row_end(void *ud, void *h)
 	struct rctx *c = ud;
 	struct rtable *rt = h;
 	int n = rt->t->ncols;
-	bool lacking = false;
+	bool lacking = false, sent = false;
 	for (int i = 0; i < n; i++) {
-		if (rt->present[i])
+		if (rt->present[i] && rt->vals[i].len >= FLUSH_AT) {
+			int rc = send_direct(c, rt, &rt->vals[i]);
+			if (rc)
+				return rc;
+			sent = true;
+		} else if (rt->present[i]) {
 			buf_add(&rt->pending, rt->vals[i].data, rt->vals[i].len);
-		else {
+		} else {
 			buf_add(&rt->pending, "\\N", 2);
 			lacking = rt->absent_ever[i] = true;
 		}
@@ -190,7 +273,8 @@ static int row_end(void *ud, void *h)
 		buf_add(&rt->pending, "\\N", 2);
 	buf_addc(&rt->pending, '\n');
 	rt->rows++;
-	return rt->pending.len >= FLUSH_AT ? flush(c, rt) : 0;
+	/* a row sent in part is finished now: another table's COPY may come next */
+	return sent || rt->pending.len >= FLUSH_AT ? flush(c, rt) : 0;
 }
 
 static int table_end(void *ud, void *h)

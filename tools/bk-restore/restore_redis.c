@@ -102,7 +102,7 @@ static int read_replies(redisContext *ctx, int n)
 			return redis_fail(ctx, "SET");
 		bool bad = reply->type == REDIS_REPLY_ERROR;
 		if (bad)
-			warnx("redis: SET: %s", reply->str);
+			redis_warn("SET", reply->str);
 		freeReplyObject(reply);
 		if (bad)
 			return EX_UNAVAILABLE;
@@ -135,6 +135,63 @@ static int send_all(redisContext *ctx, FILE *values, struct ttl *ttls, size_t nt
 		rc = read_replies(ctx, queued);
 	buf_free(&k);
 	buf_free(&v);
+	return rc;
+}
+
+/* The TYPE replies of n queued keys (names in keys, NUL-separated): a key
+ * that holds a hash, a list, ... is not one a conversation SET may replace. */
+static int read_types(redisContext *ctx, int n, const struct buf *keys)
+{
+	int rc = 0;
+	const char *key = keys->data;
+	for (int i = 0; i < n; i++, key += strlen(key) + 1) {
+		redisReply *reply;
+		if (redisGetReply(ctx, (void **)&reply) != REDIS_OK)
+			return redis_fail(ctx, "TYPE");
+		bool string = reply->type == REDIS_REPLY_STATUS &&
+			      (!strcmp(reply->str, "string") || !strcmp(reply->str, "none"));
+		if (!rc && !string) {
+			warnx("the backup's Redis key \"%.200s\" is a %s in Redis, not a string: refused, "
+			      "nothing has been changed (delete or rename that key first)",
+			      key, reply->type == REDIS_REPLY_STATUS ? reply->str : "key that cannot be read");
+			rc = EX_DATAERR;
+		}
+		freeReplyObject(reply);
+	}
+	return rc;
+}
+
+/* Before the database commits: Redis answers, and every key the backup sets
+ * is a string or absent there. */
+int redis_check(struct rctx *c)
+{
+	if (!c->redis_values)
+		return 0;
+	redisContext *ctx;
+	int rc = redis_open(&ctx);
+	if (rc) {
+		warnx("Redis is checked before the database is restored: nothing has been changed "
+		      "(or --skip-redis)");
+		return rc;
+	}
+	struct buf k = { 0 }, v = { 0 }, names = { 0 };
+	int queued = 0;
+	rewind(c->redis_values);
+	while (!rc && get_chunk(c->redis_values, &k) && get_chunk(c->redis_values, &v)) {
+		redisAppendCommand(ctx, "TYPE %b", k.data, k.len);
+		buf_add(&names, k.data, k.len + 1);
+		if (++queued == PIPELINE) {
+			rc = read_types(ctx, queued, &names);
+			queued = 0;
+			names.len = 0;
+		}
+	}
+	if (!rc)
+		rc = read_types(ctx, queued, &names);
+	buf_free(&k);
+	buf_free(&v);
+	buf_free(&names);
+	redisFree(ctx);
 	return rc;
 }
 

@@ -9,6 +9,8 @@
 
 #include "jsonw.h"
 #include "restore_int.h"
+#include "timefmt.h"
+#include "value.h"
 
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
 static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size_t errlen)
@@ -38,71 +40,31 @@ static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size
 	return 0;
 }
 
-static int two(const char *s)
-{
-	return s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' ? (s[0] - '0') * 10 + s[1] - '0' : -1;
-}
-
 /*
  * PostgreSQL reads "...+02:00" into a timestamp WITHOUT time zone by
  * dropping the offset: the wall time would be kept, the instant lost. The
- * offset is applied here instead, keeping the fraction's digits as written.
+ * offset is applied here instead (store.c's parse_iso, the one parser),
+ * keeping the fraction's digits as written. Whatever else starts like a
+ * date and is not one, offset or not, is refused: a timegm would shift it.
  */
-void restore_timestamp_utc(const char *s, size_t n, struct buf *out)
+int restore_timestamp_utc(const char *s, size_t n, struct buf *out)
 {
-	struct tm tm = { 0 };
-	int year = 0, consumed = 0;
-	if (n < 19 || n > 40 || sscanf(s, "%4d-", &year) != 1 || s[4] != '-' || s[7] != '-' ||
-	    (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
-		buf_add(out, s, n);
-		return;
-	}
-	tm.tm_year = year - 1900;
-	tm.tm_mon = two(s + 5) - 1;
-	tm.tm_mday = two(s + 8);
-	tm.tm_hour = two(s + 11);
-	tm.tm_min = two(s + 14);
-	tm.tm_sec = two(s + 17);
-	size_t i = 19;
-	while (i < n && (s[i] == '.' || (s[i] >= '0' && s[i] <= '9')))
-		i++;
-	const char *frac = s + 19;
-	size_t frac_len = i - 19;
-	long offset = 0;
-	if (i < n && (s[i] == 'Z' || s[i] == 'z') && i + 1 == n) {
-		consumed = 1;
-	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
-		int h = two(s + i + 1), m = 0;
-		size_t rest = n - i - 1;
-		if (rest == 5 && s[i + 3] == ':')
-			m = two(s + i + 4);
-		else if (rest == 4)
-			m = two(s + i + 3);
-		else if (rest != 2)
-			h = -1;
-		if (h < 0 || m < 0) {
-			buf_add(out, s, n);
-			return;
-		}
-		offset = (s[i] == '-' ? -1 : 1) * (h * 3600L + m * 60L);
-		consumed = 1;
-	} else if (i != n) {
+	struct iso_time t;
+	if (parse_iso(s, n, &t) < 0) {
+		if (value_impossible_date(s, n))
+			return -1;
 		buf_add(out, s, n);	/* "infinity", BC dates, ...: PostgreSQL decides */
-		return;
+		return 0;
 	}
-	if (tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0) {
-		buf_add(out, s, n);
-		return;
-	}
-	if (offset || !consumed) {
-		time_t t = timegm(&tm) - offset;
-		gmtime_r(&t, &tm);
-	}
-	char head[32];
+	time_t sec = (time_t)t.sec;
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	char head[48];
 	int len = snprintf(head, sizeof head, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
 			   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	buf_add(out, head, (size_t)len);
-	buf_add(out, frac, frac_len);
+	buf_add(out, t.frac, t.frac_len);
+	return 0;
 }
 
 /* An element of an array literal: "quoted" with " and \ escaped. */
@@ -154,21 +116,40 @@ bad:
 	return -1;
 }
 
-static int string_value(enum col_kind kind, const char *s, size_t n, struct buf *out,
+/*
+ * Peak memory is about twice the largest value: the value is in at most two
+ * buffers at once, and one of them is shed before a third is filled.
+ */
+#define SHED_AT (4u << 20)
+
+static int string_value(enum col_kind kind, struct jsonr *r, struct buf *out,
 			struct buf *scratch, char *err, size_t errlen)
 {
-	if (kind == COL_TIMESTAMP) {
+	const char *s = r->tok.data;
+	size_t n = r->tok.len;
+	if (kind == COL_TIMESTAMP || kind == COL_TIMESTAMPTZ) {
 		scratch->len = 0;
-		restore_timestamp_utc(s, n, scratch);
-		s = scratch->data;
-		n = scratch->len;
+		if (restore_timestamp_utc(s, n, scratch) < 0) {
+			snprintf(err, errlen, "\"%.*s\" is not a date that exists", (int)(n > 40 ? 40 : n), s);
+			return -1;
+		}
+		if (kind == COL_TIMESTAMPTZ) {	/* checked; it goes in as written */
+			int rc = copy_escape(s, n, out, err, errlen);
+			buf_shed(&r->tok, SHED_AT);
+			return rc;
+		}
 	} else if (kind == COL_JSON) {	/* a JSON string stays a JSON string */
 		scratch->len = 0;
 		jsonw_string(scratch, s, n);
-		s = scratch->data;
-		n = scratch->len;
+		buf_shed(&r->tok, SHED_AT);
+	} else {
+		int rc = copy_escape(s, n, out, err, errlen);
+		buf_shed(&r->tok, SHED_AT);
+		return rc;
 	}
-	return copy_escape(s, n, out, err, errlen);
+	int rc = copy_escape(scratch->data, scratch->len, out, err, errlen);
+	buf_shed(scratch, SHED_AT);
+	return rc;
 }
 
 int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
@@ -189,9 +170,9 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 		buf_add(out, r->tok.data, r->tok.len);	/* as written: never through a double */
 		return 0;
 	case JSONR_STRING:
-		return string_value(kind, r->tok.data, r->tok.len, out, scratch, err, errlen);
+		return string_value(kind, r, out, scratch, err, errlen);
 	case JSONR_ARRAY:
-	case JSONR_OBJECT:
+	case JSONR_OBJECT: {
 		scratch->len = 0;
 		if (kind == COL_JSON) {
 			if (jsonr_capture(r, first, scratch, (size_t)1 << 30) < 0) {
@@ -209,7 +190,11 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 				 first == JSONR_ARRAY ? "an array" : "an object");
 			return -1;
 		}
-		return copy_escape(scratch->data, scratch->len, out, err, errlen);
+		buf_shed(&r->tok, SHED_AT);	/* its last string is in scratch now */
+		int rc = copy_escape(scratch->data, scratch->len, out, err, errlen);
+		buf_shed(scratch, SHED_AT);
+		return rc;
+	}
 	default:
 		snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
 		return -1;

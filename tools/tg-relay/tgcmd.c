@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
 	{ "help", TGCMD_HELP },
 	{ "start", TGCMD_HELP },
+	{ "adminhelp", TGCMD_HELP },	/* the original bot's name for it */
 	{ "backup", TGCMD_BACKUP },
 	{ "backup_list", TGCMD_LIST },
 	{ "backup_download", TGCMD_DOWNLOAD },

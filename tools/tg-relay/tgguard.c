@@ -10,7 +10,9 @@ int guard_init(struct guard *g, const char *admins, int rate, long confirm_secon
     const char **bad)
 {
 	memset(g, 0, sizeof *g);
+	pthread_mutex_init(&g->lock, NULL);
 	g->rate = rate > 0 ? rate : 1;
+	g->global_rate = g->rate * 4;
 	g->confirm_seconds = confirm_seconds;
 	*bad = admins;
 	for (const char *p = admins; p && *p;) {
@@ -33,42 +35,94 @@ int guard_init(struct guard *g, const char *admins, int rate, long confirm_secon
 		p += n;
 		p += strcspn(p, ",");
 	}
-	if (g->nadmins == 0)
+	if (admins && g->nadmins == 0)
 		return -1;
-	g->hits = calloc((size_t)g->nadmins * (size_t)g->rate, sizeof *g->hits);
-	return g->hits ? 0 : -1;
+	g->global = calloc((size_t)g->global_rate, sizeof *g->global);
+	return g->global ? 0 : -1;
 }
 
 void guard_free(struct guard *g)
 {
-	free(g->hits);
-	g->hits = NULL;
+	for (int i = 0; i < g->nslots; i++)
+		free(g->slots[i].ring);
+	g->nslots = 0;
+	free(g->global);
+	free(g->db_admins);
+	g->global = NULL;
+	g->db_admins = NULL;
+	pthread_mutex_destroy(&g->lock);
 }
 
-static int admin_index(const struct guard *g, long long user)
+bool guard_is_admin(struct guard *g, long long user)
 {
 	for (int i = 0; i < g->nadmins; i++)
 		if (g->admins[i] == user)
-			return i;
-	return -1;
+			return true;
+	bool found = false;
+	pthread_mutex_lock(&g->lock);
+	for (int i = 0; i < g->ndb && !found; i++)
+		found = g->db_admins[i] == user;
+	pthread_mutex_unlock(&g->lock);
+	return found;
 }
 
-bool guard_is_admin(const struct guard *g, long long user)
+void guard_set_db_admins(struct guard *g, const long long *ids, int n)
 {
-	return admin_index(g, user) >= 0;
+	long long *copy = n > 0 ? malloc((size_t)n * sizeof *copy) : NULL;
+	if (copy)
+		memcpy(copy, ids, (size_t)n * sizeof *copy);
+	pthread_mutex_lock(&g->lock);
+	free(g->db_admins);
+	g->db_admins = copy;
+	g->ndb = copy ? n : 0;	/* out of memory: nobody from the table (fail closed) */
+	pthread_mutex_unlock(&g->lock);
 }
 
-bool guard_allow(struct guard *g, long long user, time_t now)
+/* A ring of the last n times, oldest first: is there room for one more now? */
+static bool ring_full(const time_t *ring, time_t now)
 {
-	int i = admin_index(g, user);
-	if (i < 0)
+	return ring[0] != 0 && now - ring[0] < 60;
+}
+
+static void ring_push(time_t *ring, int n, time_t now)
+{
+	memmove(ring, ring + 1, (size_t)(n - 1) * sizeof *ring);
+	ring[n - 1] = now;
+}
+
+/* The window of (user, kind); the least recently used one is reused. */
+static time_t *slot_ring(struct guard *g, long long user, int kind)
+{
+	int lru = 0;
+	for (int i = 0; i < g->nslots; i++) {
+		if (g->slots[i].user == user && g->slots[i].kind == kind)
+			return g->slots[i].ring;
+		if (g->slots[i].ring[g->rate - 1] < g->slots[lru].ring[g->rate - 1])
+			lru = i;
+	}
+	struct guard_slot *s = &g->slots[lru];
+	if (g->nslots < GUARD_SLOTS_MAX) {
+		s = &g->slots[g->nslots];
+		if (!(s->ring = calloc((size_t)g->rate, sizeof *s->ring)))
+			return NULL;
+		g->nslots++;
+	} else {
+		memset(s->ring, 0, (size_t)g->rate * sizeof *s->ring);
+	}
+	s->user = user;
+	s->kind = kind;
+	return s->ring;
+}
+
+bool guard_allow(struct guard *g, long long user, int kind, time_t now)
+{
+	if (!guard_is_admin(g, user))
 		return false;
-	/* the ring holds the last `rate` commands, oldest first */
-	time_t *ring = g->hits + (size_t)i * (size_t)g->rate;
-	if (ring[0] != 0 && now - ring[0] < 60)
+	time_t *ring = slot_ring(g, user, kind);
+	if (!ring || ring_full(ring, now) || ring_full(g->global, now))
 		return false;
-	memmove(ring, ring + 1, (size_t)(g->rate - 1) * sizeof *ring);
-	ring[g->rate - 1] = now;
+	ring_push(ring, g->rate, now);
+	ring_push(g->global, g->global_rate, now);
 	return true;
 }
 
@@ -116,6 +170,19 @@ enum guard_verdict guard_take(struct guard *g, const char *nonce, long long user
 		*out = *p;
 		drop(g, i);
 		return GUARD_OK;
+	}
+	return GUARD_UNKNOWN;
+}
+
+enum guard_verdict guard_take_newest(struct guard *g, long long user, time_t now,
+    struct guard_pending *out)
+{
+	for (int i = g->npending - 1; i >= 0; i--) {
+		if (g->pending[i].user != user)
+			continue;
+		*out = g->pending[i];
+		drop(g, i);
+		return now - out->created > g->confirm_seconds ? GUARD_EXPIRED : GUARD_OK;
 	}
 	return GUARD_UNKNOWN;
 }

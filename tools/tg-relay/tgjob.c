@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "fsafe.h"
+#include "store.h"
 #include "tgfmt.h"
 #include "tgjob.h"
 #include "tgreply.h"
@@ -52,93 +55,99 @@ int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[],
 	return r->status;
 }
 
-/* No bk-list (or a broken one): a plain id names $BACKUP_DIR/<id>.json. */
-static int find_file(const char *id, char *path, size_t pathlen)
+void tgjob_reply(const struct tgjob *job, const char *text)
 {
-	struct stat st;
-	const char *dir = config_get("BACKUP_DIR", "./backups");
-	if (!id_valid(id) || snprintf(path, pathlen, "%s/%s.json", dir, id) >= (int)pathlen)
-		return EX_NOINPUT;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : EX_NOINPUT;
+	if (tgjob_say(job->tg, job->chat, text, NULL) != 0)
+		warnx("reply to %s: %s", job->chat, tg_error(job->tg));
 }
 
-int tgjob_find(const char *bin_dir, const char *id, cJSON **list,
-    const cJSON **entry, char *path, size_t pathlen, char **err)
-{
-	static const char *const args[] = { "--json", NULL };
-	struct spawn_result r;
-	*entry = NULL;
-	*err = NULL;
-	int st = tgjob_tool(bin_dir, "bk-list", args, list, &r);
-	if (st == 0 && cJSON_IsArray(*list)) {
-		spawn_free(&r);
-		*entry = reply_find_backup(*list, id);
-		const char *p = reply_str(*entry, "path", NULL);
-		if (!*entry)
-			return EX_NOINPUT;
-		if (p && snprintf(path, pathlen, "%s", p) < (int)pathlen)
-			return 0;
-		return find_file(reply_str(*entry, "id", ""), path, pathlen);
-	}
-	cJSON_Delete(*list);
-	*list = NULL;
-	if (!id_is_alias(id) && find_file(id, path, pathlen) == 0) {
-		spawn_free(&r);
-		return 0;
-	}
-	*err = r.err;
-	r.err = NULL;
-	spawn_free(&r);
-	return st == 0 ? EX_SOFTWARE : st;
-}
-
-static void reply(const struct tgjob *job, const char *text)
+int tgjob_say(struct tg *tg, const char *chat, const char *text, const cJSON *markup)
 {
 	if (!text)
 		text = "❌ Out of memory while formatting the reply.";
-	if (tg_send_text(job->tg, job->chat, text, NULL, NULL) != 0)
-		warnx("reply to %s: %s", job->chat, tg_error(job->tg));
+	char *md = tgfmt_markdown(text);
+	int rc = md ? tg_send_text(tg, chat, md, "MarkdownV2", markup) : EX_DATAERR;
+	free(md);
+	if (rc == EX_DATAERR) {	/* Telegram could not parse it: the plain text */
+		char *plain = strdup(text), *o = plain;
+		for (const char *p = text; plain && *p; p++)
+			if (*p != '`')
+				*o++ = *p;
+		if (plain)
+			*o = '\0';
+		rc = tg_send_text(tg, chat, plain ? plain : text, NULL, markup);
+		free(plain);
+	}
+	return rc;
+}
+
+/* The backup to send: resolved and described by the store, like bk-list
+ * would; a damaged one is not sent. Returns 0 with *fd open, or says why not. */
+static int open_backup(const struct tgjob *job, struct backup_info *info, int *fd,
+    struct stat *st)
+{
+	const char *dir;
+	char *path = NULL, text[ID_MAX + 400];
+	*fd = -1;
+	int rc = store_dir(&dir);
+	if (!rc)
+		rc = store_resolve(dir, job->cmd.arg, &path);
+	if (!rc) {
+		backup_info_read(path, info);
+		const char *why;
+		if (!info->error && ((*fd = fsafe_open(path, O_RDONLY, 0, &why)) < 0 ||
+				     fstat(*fd, st) < 0))
+			rc = EX_NOINPUT;	/* gone, or replaced by a symlink since */
+	}
+	free(path);
+	/* an alias is shown as the id it named; an id as typed, whatever the
+	 * (maybe damaged) file says of itself */
+	const char *id = info->id && id_is_alias(job->cmd.arg) ? info->id : job->cmd.arg;
+	if (rc == EX_NOINPUT || rc == EX_USAGE) {
+		snprintf(text, sizeof text, "❓ Backup `%s` not found. See /backup_list.", id);
+		tgjob_reply(job, text);
+		return EX_NOINPUT;
+	}
+	if (!rc && info->error) {
+		snprintf(text, sizeof text, "💥 Backup `%s` is damaged (%s): not sent.", id,
+		    info->error);
+		tgjob_reply(job, text);
+		return EX_DATAERR;
+	}
+	if (rc)
+		tgjob_reply(job, "❌ Cannot read the backup directory (BACKUP_DIR).");
+	return rc;
 }
 
 static void download(const struct tgjob *job, char *outcome, size_t len)
 {
-	char path[PATH_MAX], *err, size[32], text[PATH_MAX + 1024];
-	cJSON *list = NULL;
-	const cJSON *entry;
+	struct backup_info info = { 0 };
 	struct stat st;
-	int rc = tgjob_find(job->bin_dir, job->cmd.arg, &list, &entry, path,
-	    sizeof path, &err);
-	const char *id = entry ? reply_str(entry, "id", job->cmd.arg) : job->cmd.arg;
-	if (rc == 0 && stat(path, &st) < 0)
-		rc = EX_NOINPUT;
-	if (rc == EX_NOINPUT) {
-		snprintf(text, sizeof text, "❓ Backup %s not found. See /backup_list.", id);
-		reply(job, text);
-	} else if (rc != 0) {
-		char *t = reply_tool_failed("Looking up the backup", rc, err);
-		reply(job, t);
-		free(t);
-	} else if (st.st_size > job->upload_limit) {
+	char size[32], text[PATH_MAX + 1024];
+	int fd, rc = open_backup(job, &info, &fd, &st);
+	const char *id = info.id && id_is_alias(job->cmd.arg) ? info.id : job->cmd.arg;
+	if (!rc && st.st_size > job->upload_limit) {
 		tgfmt_size(size, sizeof size, (double)st.st_size);
-		snprintf(text, sizeof text, "📦 %s is %s, above Telegram's upload limit "
-		    "for bots (50 MB).\nCopy it from the server instead: %s", id, size, path);
-		reply(job, text);
+		snprintf(text, sizeof text, "📦 `%s` is %s, above Telegram's upload limit "
+		    "for bots (50 MB).\nCopy it from the server instead: %s", id, size, info.path);
+		tgjob_reply(job, text);
 		rc = EX_DATAERR;
-	} else {
+	} else if (!rc) {
 		char filename[ID_MAX + 8], caption[256];
 		tgfmt_size(size, sizeof size, (double)st.st_size);
 		snprintf(filename, sizeof filename, "%s.json", id);
 		snprintf(caption, sizeof caption, "📦 %s\n💾 %s", id, size);
-		rc = tg_send_document(job->tg, job->chat, path, filename, caption, NULL);
+		rc = tg_send_document_fd(job->tg, job->chat, fd, filename, caption, NULL);
 		if (rc != 0) {
-			snprintf(text, sizeof text, "❌ Upload of %s failed: %s", id,
+			snprintf(text, sizeof text, "❌ Upload of `%s` failed: %s", id,
 			    tg_error(job->tg));
-			reply(job, text);
+			tgjob_reply(job, text);
 		}
 	}
+	if (fd >= 0)
+		close(fd);
 	snprintf(outcome, len, rc ? "failed (%d)" : "ok", rc);
-	free(err);
-	cJSON_Delete(list);
+	backup_info_free(&info);
 }
 
 /* The tool's argv for a command (after argv[0]); argument were validated. */
@@ -222,7 +231,9 @@ void tgjob_run(const struct tgjob *job, char *outcome, size_t len)
 		    st ? r.err : "the tool's output is not JSON");
 		snprintf(outcome, len, "%s exit %d", tool, st);
 	}
-	reply(job, text);
+	if (st != 0 && text)
+		tg_scrub_token(job->tg, text);
+	tgjob_reply(job, text);
 	free(text);
 	cJSON_Delete(json);
 	spawn_free(&r);

@@ -34,14 +34,11 @@ void tgjob_run(const struct tgjob *job, char *outcome, size_t len);
 int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[],
     cJSON **json, struct spawn_result *r);
 
-/*
- * Finds backup id (or alias) with bk-list --json: *entry points into *list
- * (caller deletes *list; both may be NULL) and path gets its file. Without
- * a working bk-list a plain id is looked for as $BACKUP_DIR/<id>.json.
- * Returns 0, EX_NOINPUT when there is no such backup, or bk-list's failing
- * status (its stderr in *err, a malloc'd string, or NULL).
- */
-int tgjob_find(const char *bin_dir, const char *id, cJSON **list,
-    const cJSON **entry, char *path, size_t pathlen, char **err);
+/* Sends text as MarkdownV2 (tgfmt_markdown: ids in `code` spans); if
+ * Telegram cannot parse it, as plain text. Returns tg_send_text's code. */
+int tgjob_say(struct tg *tg, const char *chat, const char *text, const cJSON *markup);
+
+/* tgjob_say to the job's chat; a failure is logged. */
+void tgjob_reply(const struct tgjob *job, const char *text);
 
 #endif

@@ -10,18 +10,27 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "store.h"
 #include "tg.h"
+#include "tgadmins.h"
+#include "tgfmt.h"
 #include "tgguard.h"
 #include "tgjob.h"
+#include "tgrefuse.h"
 #include "tgreply.h"
 #include "tgrelay.h"
 #include "tgstate.h"
+
+#define GROUP_REFUSAL "❌ Admin commands must be used in private messages."
+#define STRANGER_REFUSAL "⛔ Sorry, only the bot's administrators may use backup commands."
 
 struct relay {
 	struct relay_config cfg;
 	struct tg *poll;		/* getUpdates: no retries, stops on signal */
 	struct tg *talk;		/* the main thread's replies */
 	struct tg *work;		/* the job thread's replies and uploads */
+	struct refuser *refuser;	/* strangers and groups: own thread, no retries */
+	struct tgadmins *db_admins;	/* BK_ADMINS_FROM_DB: the Admin table's reader */
 	struct guard guard;
 	char state_path[PATH_MAX];
 	char bin_dir[PATH_MAX];
@@ -64,7 +73,7 @@ static bool get_id(const cJSON *obj, const char *name, long long *out)
 static void say(struct relay *r, const char *chat, const char *text,
     const cJSON *markup)
 {
-	if (tg_send_text(r->talk, chat, text, NULL, markup) != 0)
+	if (tgjob_say(r->talk, chat, text, markup) != 0)
 		warnx("reply to chat %s: %s", chat, tg_error(r->talk));
 }
 
@@ -146,53 +155,67 @@ static cJSON *keyboard(const char *nonce)
 	return markup;
 }
 
-/* /backup_restore: nothing runs yet, the admin gets Confirm / Cancel. */
+/*
+ * /backup_restore: nothing runs yet, the admin gets Confirm / Cancel. The
+ * backup is found in-process by the store's resolver (the one bk-restore
+ * uses), which never opens anything but a regular file: nothing here can
+ * hang the polling.
+ */
 static const char *ask_restore(struct relay *r, const struct tgcmd *cmd,
     const char *chat, long long user)
 {
-	char path[PATH_MAX], *err, text[256];
-	cJSON *list = NULL;
-	const cJSON *entry;
-	const char *outcome = "asked to confirm";
-	int rc = tgjob_find(r->bin_dir, cmd->arg, &list, &entry, path, sizeof path, &err);
-	const char *id = entry ? reply_str(entry, "id", cmd->arg) : cmd->arg;
-	const struct guard_pending *p = rc ? NULL :
+	const char *dir, *outcome = "asked to confirm";
+	char *path = NULL, text[ID_MAX + 400];
+	struct backup_info info = { 0 };
+	int rc = store_dir(&dir);
+	if (!rc)
+		rc = store_resolve(dir, cmd->arg, &path);
+	if (!rc)
+		backup_info_read(path, &info);
+	const char *id = info.id && id_is_alias(cmd->arg) ? info.id : cmd->arg;
+	const struct guard_pending *p = rc || info.error ? NULL :
 	    guard_add(&r->guard, user, chat, id, cmd->skip, now());
-	if (rc == EX_NOINPUT) {
-		snprintf(text, sizeof text, "❓ Backup %s not found. See /backup_list.", id);
+	if (rc == EX_NOINPUT || rc == EX_USAGE) {
+		snprintf(text, sizeof text, "❓ Backup `%s` not found. See /backup_list.", id);
 		say(r, chat, text, NULL);
 		outcome = "not found";
-	} else if (rc != 0 || !p) {
-		char *t = reply_tool_failed("Looking up the backup", rc ? rc : EX_OSERR, err);
-		say(r, chat, t, NULL);
-		free(t);
+	} else if (!rc && info.error) {
+		snprintf(text, sizeof text, "💥 Backup `%s` is damaged (%s): nothing to "
+		    "restore from it.", id, info.error);
+		say(r, chat, text, NULL);
+		outcome = "damaged";
+	} else if (rc || !p) {
+		say(r, chat, "❌ Cannot look up the backup (BACKUP_DIR unreadable, or out "
+		    "of resources).", NULL);
 		outcome = "lookup failed";
 	} else {
-		char *warning = reply_restore_warning(id, entry, cmd->skip,
+		char *warning = reply_restore_warning(id, &info, cmd->skip,
 		    r->cfg.confirm_seconds);
 		cJSON *markup = keyboard(p->nonce);
 		say(r, chat, warning ? warning : "⚠️ Restore?", markup);
 		cJSON_Delete(markup);
 		free(warning);
 	}
-	free(err);
-	cJSON_Delete(list);
+	free(path);
+	backup_info_free(&info);
 	return outcome;
 }
 
+/* In-process, with the listing code bk-list uses: regular files only. */
 static const char *list_backups(struct relay *r, const char *chat)
 {
-	static const char *const args[] = { "--json", NULL };
-	struct spawn_result res;
-	cJSON *list;
-	int st = tgjob_tool(r->bin_dir, "bk-list", args, &list, &res);
-	char *text = st == 0 && cJSON_IsArray(list) ? reply_list(list, 10) :
-	    reply_tool_failed("Listing backups", st ? st : EX_SOFTWARE, res.err);
-	say(r, chat, text ? text : "❌ Out of memory.", NULL);
+	const char *dir;
+	struct backup_info *list = NULL;
+	size_t n = 0;
+	int rc = store_dir(&dir);
+	if (!rc)
+		rc = store_list(dir, NULL, &list, &n);
+	char *text = rc ? NULL : reply_list(list, n, 10);
+	say(r, chat, text ? text : rc ? "❌ Cannot read the backup directory "
+	    "(BACKUP_DIR)." : "❌ Out of memory.", NULL);
 	free(text);
-	cJSON_Delete(list);
-	spawn_free(&res);
-	return st == 0 ? "ok" : "failed";
+	store_list_free(list, n);
+	return rc ? "failed" : "ok";
 }
 
 static const char *run_command(struct relay *r, const struct tgcmd *cmd,
@@ -221,29 +244,70 @@ static const char *run_command(struct relay *r, const struct tgcmd *cmd,
 	}
 }
 
+/* "CONFIRM" or "CANCEL" typed instead of pressing the button. */
+static int typed_answer(const char *text)
+{
+	char word[16];
+	size_t skip = strspn(text, " \t\r\n"), n = strcspn(text + skip, " \t\r\n");
+	if (n == 0 || n >= sizeof word || text[skip + n + strspn(text + skip + n, " \t\r\n")])
+		return 0;
+	memcpy(word, text + skip, n);
+	word[n] = '\0';
+	return !strcasecmp(word, "confirm") ? 1 : !strcasecmp(word, "cancel") ? -1 : 0;
+}
+
+static const char *settle(struct relay *r, enum guard_verdict v,
+    const struct guard_pending *p, bool confirm, long long user, const char *chat,
+    long long message_id, const char **outcome);
+
+static void on_typed(struct relay *r, int answer, long long user, const char *chat)
+{
+	struct guard_pending p;
+	const char *outcome;
+	enum guard_verdict v = guard_take_newest(&r->guard, user, now(), &p);
+	settle(r, v, &p, answer > 0, user, chat, 0, &outcome);
+	warnx("user %lld: typed %s: %s", user, answer > 0 ? "CONFIRM" : "CANCEL", outcome);
+}
+
+/* Strangers and groups: one refusal per user (or chat) per period, sent
+ * by the refuser's thread; nothing runs, and the admins never wait. */
+static const char *refuse(struct relay *r, long long key, const char *chat,
+    const char *text, const char *why)
+{
+	return refuser_send(r->refuser, key, chat, text, now()) ? why : "ignored (refused lately)";
+}
+
 static void on_message(struct relay *r, const cJSON *msg)
 {
 	const char *text = reply_str(msg, "text", NULL);
+	const cJSON *from = cJSON_GetObjectItemCaseSensitive(msg, "from");
+	const cJSON *ch = cJSON_GetObjectItemCaseSensitive(msg, "chat");
 	long long user, chat_id;
 	char chat[32], reply[256];
 	struct tgcmd cmd;
-	if (!text || !get_id(cJSON_GetObjectItemCaseSensitive(msg, "from"), "id", &user) ||
-	    !get_id(cJSON_GetObjectItemCaseSensitive(msg, "chat"), "id", &chat_id))
+	if (!text || !get_id(from, "id", &user) || !get_id(ch, "id", &chat_id))
 		return;
+	snprintf(chat, sizeof chat, "%lld", chat_id);
+	/* a private chat's id is its user's: anything else is a group or channel */
+	bool private = !strcmp(reply_str(ch, "type", ""), "private") && chat_id == user;
 	int rc = tgcmd_parse(text, r->botname, &cmd);
-	if (cmd.kind == TGCMD_NONE)
+	if (cmd.kind == TGCMD_NONE) {
+		int answer = private ? typed_answer(text) : 0;
+		if (answer && guard_is_admin(&r->guard, user))
+			on_typed(r, answer, user, chat);
 		return;
+	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	snprintf(chat, sizeof chat, "%lld", chat_id);
 	const char *outcome;
-	if (!guard_is_admin(&r->guard, user)) {
-		say(r, chat, "⛔ Sorry, only the bot's administrators may use "
-		    "backup commands.", NULL);
-		outcome = "refused: not an admin";
-	} else if (!guard_allow(&r->guard, user, now())) {
-		snprintf(reply, sizeof reply, "🐢 Too many commands: at most %d a minute. "
-		    "Try again shortly.", r->guard.rate);
+	if (!private) {
+		outcome = refuse(r, chat_id, chat, GROUP_REFUSAL, "refused: not a private chat");
+	} else if (!guard_is_admin(&r->guard, user)) {
+		outcome = refuse(r, user, chat, STRANGER_REFUSAL, "refused: not an admin");
+	} else if (!guard_allow(&r->guard, user, cmd.kind, now())) {
+		snprintf(reply, sizeof reply, "🐢 Too many commands: at most %d %s a minute "
+		    "(and %d of all commands). Try again shortly.", r->guard.rate, cmd.name,
+		    r->guard.global_rate);
 		say(r, chat, reply, NULL);
 		outcome = "refused: rate limit";
 	} else if (rc < 0) {
@@ -267,16 +331,17 @@ static void answer(struct relay *r, const char *id, const char *text)
 	cJSON_Delete(p);
 }
 
-/* A pressed Confirm or Cancel: returns the toast and does what it says. */
-static const char *decide(struct relay *r, const char *data, long long user,
-    const char *chat, long long message_id, const char **outcome)
+/*
+ * Carries out what guard_take said of a pending restore: a button (message_id:
+ * the warning to edit) or a typed answer (message_id 0). Returns the toast.
+ */
+static const char *settle(struct relay *r, enum guard_verdict v,
+    const struct guard_pending *p, bool confirm, long long user, const char *chat,
+    long long message_id, const char **outcome)
 {
-	struct guard_pending p;
 	char text[400];
-	bool confirm = !strncmp(data, "rc:", 3);
-	if (!confirm && strncmp(data, "rx:", 3))
-		return *outcome = "unknown button", "Unknown button.";
-	switch (guard_take(&r->guard, data + 3, user, now(), &p)) {
+	bool edit_it = message_id && *chat;
+	switch (v) {
 	case GUARD_UNKNOWN:
 		if (*chat)
 			say(r, chat, "⌛ This confirmation has expired or was "
@@ -290,31 +355,47 @@ static const char *decide(struct relay *r, const char *data, long long user,
 		    "Only the admin who asked can confirm.";
 	case GUARD_EXPIRED:
 		snprintf(text, sizeof text, "⌛ Restore of %s was not confirmed within %ld "
-		    "seconds: nothing was restored.", p.id, r->guard.confirm_seconds);
-		if (message_id && *chat)
+		    "seconds: nothing was restored.", p->id, r->guard.confirm_seconds);
+		if (edit_it)
 			edit(r, chat, message_id, text);
 		else
-			say(r, p.chat, text, NULL);
+			say(r, p->chat, text, NULL);
 		return *outcome = "too late", "Too late: nothing was restored.";
 	case GUARD_OK:
 		break;
 	}
 	if (!confirm) {
 		snprintf(text, sizeof text, "❌ Restore of %s cancelled: nothing was "
-		    "restored.", p.id);
-		if (message_id && *chat)
+		    "restored.", p->id);
+		if (edit_it)
 			edit(r, chat, message_id, text);
+		else
+			say(r, p->chat, text, NULL);
 		return *outcome = "cancelled", "Cancelled.";
 	}
-	struct tgcmd cmd = { .kind = TGCMD_RESTORE, .skip = p.skip };
+	struct tgcmd cmd = { .kind = TGCMD_RESTORE, .skip = p->skip };
 	snprintf(cmd.name, sizeof cmd.name, "/backup_restore");
-	snprintf(cmd.arg, sizeof cmd.arg, "%s", p.id);
-	snprintf(text, sizeof text, "⏳ Restoring %s...", p.id);
+	snprintf(cmd.arg, sizeof cmd.arg, "%s", p->id);
+	snprintf(text, sizeof text, "⏳ Restoring %s...", p->id);
 	reap(r, false);
-	if (!r->running && message_id && *chat)
+	if (!r->running && edit_it)
 		edit(r, chat, message_id, text);
-	*outcome = start_job(r, &cmd, p.chat, user, NULL);
+	else if (!r->running)
+		say(r, p->chat, text, NULL);
+	*outcome = start_job(r, &cmd, p->chat, user, NULL);
 	return strcmp(*outcome, "busy") ? "Restoring..." : "Busy: try again later.";
+}
+
+/* A pressed Confirm or Cancel: returns the toast and does what it says. */
+static const char *decide(struct relay *r, const char *data, long long user,
+    const char *chat, long long message_id, const char **outcome)
+{
+	struct guard_pending p;
+	bool confirm = !strncmp(data, "rc:", 3);
+	if (!confirm && strncmp(data, "rx:", 3))
+		return *outcome = "unknown button", "Unknown button.";
+	enum guard_verdict v = guard_take(&r->guard, data + 3, user, now(), &p);
+	return settle(r, v, &p, confirm, user, chat, message_id, outcome);
 }
 
 static void on_callback(struct relay *r, const cJSON *cq)
@@ -347,7 +428,23 @@ static void on_update(struct relay *r, const cJSON *u)
 	/* anything else (edits, channel posts, ...) is not for us */
 }
 
-/* Saves the offset before the update is handled: at most once, never twice. */
+/* Whether an update comes from an admin: only those can run anything. */
+static bool from_admin(struct relay *r, const cJSON *u)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, "message");
+	if (!cJSON_IsObject(v))
+		v = cJSON_GetObjectItemCaseSensitive(u, "callback_query");
+	long long user;
+	return cJSON_IsObject(v) &&
+	    get_id(cJSON_GetObjectItemCaseSensitive(v, "from"), "id", &user) &&
+	    guard_is_admin(&r->guard, user);
+}
+
+/*
+ * Saves the offset before an admin's update is handled: at most once, never
+ * twice. Anyone else's can at worst be refused again after a crash, so it
+ * costs no fsync: a flood of strangers does not become a flood of writes.
+ */
 static void on_batch(struct relay *r, const cJSON *updates)
 {
 	const cJSON *u;
@@ -356,7 +453,7 @@ static void on_batch(struct relay *r, const cJSON *updates)
 		if (!get_id(u, "update_id", &id) || id < r->offset)
 			continue;
 		r->offset = id + 1;
-		if (tgstate_save(r->state_path, r->offset) < 0) {
+		if (from_admin(r, u) && tgstate_save(r->state_path, r->offset) < 0) {
 			warn("%s: cannot save the offset; update %lld skipped",
 			    r->state_path, id);
 			continue;
@@ -446,6 +543,14 @@ int relay_open(struct relay **out, const struct relay_config *cfg)
 		    "numeric Telegram user ids" : "no admins configured: refusing to start");
 		return EX_USAGE;
 	}
+	if (cfg->admins_from_db) {
+		/* the first read before polling; then each period on its own thread */
+		int st = tgadmins_read(&r->guard);
+		warnx("admins from the Admin table: %s", st ? "none for now (database "
+		    "unreachable)" : "read");
+		if (!(r->db_admins = tgadmins_start(&r->guard, cfg->admins_period)))
+			return EX_OSERR;
+	}
 	snprintf(r->state_path, sizeof r->state_path, "%s", cfg->state_path);
 	snprintf(r->bin_dir, sizeof r->bin_dir, "%s", cfg->bin_dir);
 	r->cfg.state_path = r->state_path;
@@ -458,7 +563,8 @@ int relay_open(struct relay **out, const struct relay_config *cfg)
 	r->poll = tg_new(cfg->api_url, cfg->token);
 	r->talk = tg_new(cfg->api_url, cfg->token);
 	r->work = tg_new(cfg->api_url, cfg->token);
-	if (!r->poll || !r->talk || !r->work)
+	r->refuser = refuser_open(cfg->api_url, cfg->token, cfg->refusal_period);
+	if (!r->poll || !r->talk || !r->work || !r->refuser)
 		return EX_OSERR;
 	tg_set_retries(r->poll, 0, -1);
 	tg_set_retries(r->talk, 3, -1);
@@ -470,6 +576,8 @@ void relay_close(struct relay *r)
 	if (!r)
 		return;
 	reap(r, true);
+	tgadmins_stop(r->db_admins);
+	refuser_close(r->refuser);
 	tg_free(r->poll);
 	tg_free(r->talk);
 	tg_free(r->work);

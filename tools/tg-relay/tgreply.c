@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "tgcmd.h"
 #include "tgfmt.h"
 #include "tgreply.h"
@@ -55,10 +56,11 @@ static void created(FILE *f, const cJSON *meta)
 	size_of(size, sizeof size, meta);
 	fprintf(f, "✅ %s Created Successfully\n\n", strcmp(type, "raffle") ?
 	    "Backup" : "Raffle Backup");
-	fprintf(f, "📦 ID: %s\n", reply_str(meta, "id", "?"));
+	fprintf(f, "📦 ID: `%s`\n", reply_str(meta, "id", "?"));
 	if (!strcmp(type, "raffle"))
-		fprintf(f, "🎟️ Raffle: %s\n", reply_str(meta, "raffleId", "?"));
-	fprintf(f, "📅 Timestamp: %s UTC\n📊 Type: %s\n💾 Size: %s", date, type, size);
+		fprintf(f, "🎟️ Raffle: `%s`\n", reply_str(meta, "raffleId", "?"));
+	fprintf(f, "📅 Timestamp: %s UTC\n📊 Type: %s\n💾 Size: %s\n\n", date, type, size);
+	fprintf(f, "Use /backup_download `%s` to download", reply_str(meta, "id", "?"));
 }
 
 char *reply_backup_created(const cJSON *meta)
@@ -82,89 +84,91 @@ char *reply_backups_created(const cJSON *metas)
 	return done(f, &buf);
 }
 
-static void list_group(FILE *f, const cJSON *list, const char *type,
-    const char *title, int *budget)
+static void list_group(FILE *f, const struct backup_info *list, size_t n,
+    const char *type, const char *title)
 {
-	const cJSON *e;
 	int shown = 0;
-	cJSON_ArrayForEach(e, list) {
-		if (*budget <= 0)
-			break;
-		if (strcmp(reply_str(e, "type", ""), type))
+	for (size_t i = 0; i < n; i++) {
+		const struct backup_info *e = &list[i];
+		if (!e->type || strcmp(e->type, type))
 			continue;
 		char date[64], size[32];
-		date_of(date, sizeof date, e);
-		size_of(size, sizeof size, e);
+		tgfmt_date(date, sizeof date, e->timestamp ? e->timestamp : "unknown");
+		tgfmt_size(size, sizeof size, (double)e->size);
 		if (!shown++)
 			fprintf(f, "\n%s\n", title);
-		fprintf(f, "• %s\n  📅 %s | 💾 %s%s\n", reply_str(e, "id", "?"), date, size,
-		    !strcmp(reply_str(e, "status", "ok"), "corrupt") ? " | ⚠️ corrupt" : "");
-		(*budget)--;
+		fprintf(f, "• `%s`\n  📅 %s | 💾 %s%s\n", e->id, date, size,
+		    e->error ? " | ⚠️ corrupt" : "");
 	}
 }
 
-char *reply_list(const cJSON *list, int max)
+char *reply_list(const struct backup_info *list, size_t n, int max)
 {
 	BUILDER(f, buf, len);
-	int total = cJSON_GetArraySize(list);
-	if (total == 0) {
+	if (n == 0) {
 		fputs("📭 No backups found.", f);
 		return done(f, &buf);
 	}
 	/* the newest max of all, whatever their type, shown by group */
-	cJSON *newest = cJSON_CreateArray();
-	const cJSON *e;
-	int n = 0;
-	cJSON_ArrayForEach(e, list)
-		if (n++ < max)
-			cJSON_AddItemReferenceToArray(newest, (cJSON *)e);
-	int budget = max;
+	size_t shown = n < (size_t)max ? n : (size_t)max;
 	fprintf(f, "📋 Available Backups (times in UTC)\n");
-	list_group(f, newest, "full", "🗂️ FULL BACKUPS:", &budget);
-	list_group(f, newest, "raffle", "📄 RAFFLE BACKUPS:", &budget);
-	cJSON_ArrayForEach(e, newest) {
-		const char *t = reply_str(e, "type", "");
-		if (strcmp(t, "full") && strcmp(t, "raffle") && budget-- > 0)
-			fprintf(f, "\n• %s (%s)\n", reply_str(e, "id", "?"), t);
+	list_group(f, list, shown, "full", "🗂️ FULL BACKUPS:");
+	list_group(f, list, shown, "raffle", "📄 RAFFLE BACKUPS:");
+	for (size_t i = 0; i < shown; i++) {
+		const char *t = list[i].type ? list[i].type : "";
+		if (strcmp(t, "full") && strcmp(t, "raffle"))
+			fprintf(f, "\n• `%s` (%s)\n", list[i].id ? list[i].id : "?",
+			    list[i].error ? "⚠️ corrupt" : t);
 	}
-	cJSON_Delete(newest);
-	if (total > max)
-		fprintf(f, "\n... and %d more", total - max);
+	if (n > shown)
+		fprintf(f, "\n... and %zu more\n", n - shown);
+	fputs("\nUse /backup_download <id> to download a backup\n"
+	    "Use /backup_restore <id> to restore one", f);
 	return done(f, &buf);
 }
 
-static void groups(FILE *f, unsigned skip, int skipped)
+/* A raffle backup holds one raffle's rows and its RaffleAnalytics row: only
+ * those groups can change. */
+static unsigned touched(const char *type)
 {
-	static const char *always = "other tables";
-	int n = 0;
-	for (unsigned b = 1; b <= TGCMD_SKIP_REDIS; b <<= 1)
-		if (!(skip & b) == !skipped)
-			fprintf(f, "%s%s", n++ ? ", " : "", tgcmd_skip_group(b));
-	if (!skipped)
-		fprintf(f, "%s%s", n++ ? ", " : "", always);
+	return type && !strcmp(type, "raffle") ? TGCMD_SKIP_RAFFLES | TGCMD_SKIP_ANALYTICS :
+	    TGCMD_SKIP_ALL;
 }
 
-char *reply_restore_warning(const char *id, const cJSON *entry, unsigned skip,
-    long confirm_seconds)
+static void groups(FILE *f, unsigned which, bool others)
+{
+	int n = 0;
+	for (unsigned b = 1; b <= TGCMD_SKIP_REDIS; b <<= 1)
+		if (which & b)
+			fprintf(f, "%s%s", n++ ? ", " : "", tgcmd_skip_group(b));
+	if (others)
+		fprintf(f, "%sother tables", n ? ", " : "");
+}
+
+char *reply_restore_warning(const char *id, const struct backup_info *info,
+    unsigned skip, long confirm_seconds)
 {
 	BUILDER(f, buf, len);
-	fprintf(f, "⚠️ Restore backup %s?\n\n", id);
-	if (entry) {
-		char date[64], size[32];
-		date_of(date, sizeof date, entry);
-		size_of(size, sizeof size, entry);
-		fprintf(f, "📅 %s UTC\n📊 Type: %s\n💾 Size: %s\n", date,
-		    reply_str(entry, "type", "?"), size);
-	}
+	unsigned all = touched(info->type), restored = all & ~skip;
+	bool raffle = all != TGCMD_SKIP_ALL;
+	char date[64], size[32];
+	tgfmt_date(date, sizeof date, info->timestamp ? info->timestamp : "unknown");
+	tgfmt_size(size, sizeof size, (double)info->size);
+	fprintf(f, "⚠️ Restore backup `%s`?\n\n", id);
+	fprintf(f, "📅 %s UTC\n📊 Type: %s\n💾 Size: %s\n", date,
+	    info->type ? info->type : "?", size);
+	if (raffle)
+		fprintf(f, "🎟️ Raffle: `%s` (only its rows change)\n",
+		    info->raffle_id ? info->raffle_id : "?");
 	fputs("♻️ Will restore: ", f);
-	groups(f, skip, 0);
-	if (skip) {
+	groups(f, restored, !raffle);
+	if (skip & all) {
 		fputs("\n⏭️ Skipping: ", f);
-		groups(f, skip, 1);
+		groups(f, skip & all, false);
 	}
 	fprintf(f, "\n\nRows in the backup replace the current ones; a safety "
 	    "backup of the current state is taken first.\nConfirm within %ld "
-	    "seconds.", confirm_seconds);
+	    "seconds (the button, or type CONFIRM).", confirm_seconds);
 	return done(f, &buf);
 }
 
@@ -175,13 +179,17 @@ char *reply_restore_done(const cJSON *summary)
 	double rows = 0;
 	cJSON_ArrayForEach(t, tables)
 		rows += cJSON_IsNumber(t) ? t->valuedouble : 0;
-	fprintf(f, "✅ Restore Completed\n\n📦 Backup: %s\n📊 Rows restored: %.0f\n",
+	fprintf(f, "✅ Restore Completed\n\n📦 Backup: `%s`\n📊 Rows restored: %.0f\n",
 	    reply_str(summary, "backup", "?"), rows);
 	cJSON_ArrayForEach(t, tables)
 		if (cJSON_IsNumber(t) && t->string)
 			fprintf(f, "  • %s: %.0f\n", t->string, t->valuedouble);
 	fprintf(f, "🔑 Redis keys: %.0f\n", num(summary, "redisKeys"));
-	fprintf(f, "🛟 Safety backup: %s", reply_str(summary, "safetyBackup", "none"));
+	const char *safety = reply_str(summary, "safetyBackup", NULL);
+	if (safety)
+		fprintf(f, "🛟 Safety backup: `%s`", safety);
+	else
+		fputs("🛟 Safety backup: none", f);
 	return done(f, &buf);
 }
 
@@ -196,35 +204,55 @@ char *reply_cleanup(const cJSON *summary)
 	    n, n == 1 ? "" : "s", freed);
 	cJSON_ArrayForEach(d, del)
 		if (i++ < 10)
-			fprintf(f, "  • %s\n", reply_str(d, "id", "?"));
+			fprintf(f, "  • `%s`\n", reply_str(d, "id", "?"));
 	if (n > 10)
 		fprintf(f, "  ... and %d more\n", n - 10);
 	fprintf(f, "🧽 Temporary files removed: %.0f", num(summary, "tempFilesRemoved"));
 	return done(f, &buf);
 }
 
-/* The last non-empty line of a tool's stderr, without its "bk-x: " prefix
- * kept out: the prefix says which tool spoke. */
-static void last_line(char *out, size_t len, const char *err)
+/* The first line of a tool's stderr that says what failed (its "bk-x: "
+ * prefix kept: it says which tool spoke); later lines are consequences
+ * ("nothing has been changed"). */
+static void first_line(char *out, size_t len, const char *err)
 {
-	const char *end = err + strlen(err);
-	while (end > err && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		end--;
-	const char *start = end;
-	while (start > err && start[-1] != '\n')
-		start--;
-	size_t n = (size_t)(end - start);
+	const char *start = err;
+	while (*start == '\n' || *start == '\r' || *start == ' ')
+		start++;
+	size_t n = strcspn(start, "\r\n");
 	if (n >= len)
 		n = len - 1;
 	memcpy(out, start, n);
 	out[n] = '\0';
 }
 
+void reply_scrub(char *text)
+{
+	/* scheme://user:PASSWORD@host: the password goes */
+	for (char *p = strstr(text, "://"); p; p = strstr(p + 1, "://")) {
+		char *at = p + 3 + strcspn(p + 3, "@/ \t\n");
+		char *colon = memchr(p + 3, ':', (size_t)(at - p - 3));
+		if (*at == '@' && colon && at > colon + 1) {
+			memmove(colon + 4, at, strlen(at) + 1);
+			memcpy(colon + 1, "***", 3);
+		}
+	}
+	/* password=... in a libpq key/value string */
+	for (char *p = strstr(text, "password="); p; p = strstr(p + 1, "password=")) {
+		char *v = p + 9, *end = v + strcspn(v, " \t\n'\"");
+		if (end > v) {
+			memmove(v + 3, end, strlen(end) + 1);
+			memcpy(v, "***", 3);
+		}
+	}
+}
+
 char *reply_tool_failed(const char *what, int status, const char *err)
 {
 	BUILDER(f, buf, len);
 	char line[400];
-	last_line(line, sizeof line, err ? err : "");
+	first_line(line, sizeof line, err ? err : "");
+	reply_scrub(line);
 	const char *why;
 	switch (status) {
 	case 75: why = "⏳ Busy: another backup job holds the lock, try again in a few minutes."; break;
@@ -239,8 +267,12 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 	fprintf(f, "❌ %s failed\n\n%s", what, why);
 	if (status != 75)
 		fprintf(f, " (exit %d)", status);
+	/* in a code span: what a tool prints is never taken for markup */
+	for (char *p = line; *p; p++)
+		if (*p == '`')
+			*p = '\'';
 	if (*line)
-		fprintf(f, "\n%s", line);
+		fprintf(f, "\n`%s`", line);
 	char *text = done(f, &buf);
 	if (!text)
 		return NULL;
@@ -260,38 +292,7 @@ const char *reply_help(void)
 	    "[--skip-users] [--skip-redis] - restore a backup (asks to confirm)\n"
 	    "/backup_raffle <raffle_id> - back up one raffle\n"
 	    "/backup_cleanup [days] - delete backups older than days\n"
-	    "/help - this message\n\n"
-	    "Backup ids look like full_1701396000000 or raffle_<id>_<ms>; "
-	    "latest, full_latest, raffle_latest and raffle_<id>_latest name the newest.";
-}
-
-static int alias_match(const cJSON *e, const char *id)
-{
-	const char *type = reply_str(e, "type", "");
-	if (!strcmp(reply_str(e, "status", "ok"), "corrupt"))
-		return 0;
-	if (!strcmp(id, "latest") || !strcmp(id, "full_latest"))
-		return !strcmp(type, "full");
-	if (strcmp(type, "raffle"))
-		return 0;
-	if (!strcmp(id, "raffle_latest"))
-		return 1;
-	/* raffle_<raffleId>_latest */
-	size_t n = strlen(id) - strlen("raffle_") - strlen("_latest");
-	const char *rid = reply_str(e, "raffleId", "");
-	return strlen(rid) == n && !strncmp(rid, id + strlen("raffle_"), n);
-}
-
-const cJSON *reply_find_backup(const cJSON *list, const char *id)
-{
-	const cJSON *e;
-	cJSON_ArrayForEach(e, list)
-		if (!strcmp(reply_str(e, "id", ""), id))
-			return e;
-	if (!id_is_alias(id))
-		return NULL;
-	cJSON_ArrayForEach(e, list)	/* newest first: the first match */
-		if (alias_match(e, id))
-			return e;
-	return NULL;
+	    "/help or /adminhelp - this message\n\n"
+	    "Backup ids look like `full_1701396000000` or `raffle_<id>_<ms>`; "
+	    "`latest`, `full_latest`, `raffle_latest` and `raffle_<id>_latest` name the newest.";
 }

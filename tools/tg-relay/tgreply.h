@@ -1,13 +1,16 @@
 /*
  * The relay's replies, built from the JSON the tools print, in the layout
- * of the original bot (SPEC §5.8). Plain text: nothing to escape, nothing
- * Telegram can refuse to parse. Each returns a malloc'd string (NULL when
- * out of memory) that the caller frees.
+ * of the original bot. Light markdown: ids in `code` spans (tap to copy),
+ * which the sender turns into MarkdownV2 with tgfmt_markdown. Each returns
+ * a malloc'd string (NULL when out of memory) that the caller frees.
  */
 #ifndef BK_TGREPLY_H
 #define BK_TGREPLY_H
 
+#include <stddef.h>
 #include <cjson/cJSON.h>
+
+#include "store.h"
 
 /* "✅ Backup Created Successfully" with 📦 id, 📅 timestamp, 📊 type, 💾 size,
  * from bk-dump's or bk-raffle's metadata line. */
@@ -16,13 +19,14 @@ char *reply_backup_created(const cJSON *meta);
 /* bk-raffle --ended style output: an array of metadata lines. */
 char *reply_backups_created(const cJSON *metas);
 
-/* bk-list --json: the newest max grouped as 🗂️ FULL / 📄 RAFFLE, then
- * "... and N more". */
-char *reply_list(const cJSON *list, int max);
+/* store_list's entries (newest first): the newest max grouped as 🗂️ FULL /
+ * 📄 RAFFLE, then "... and N more" and the hint lines. */
+char *reply_list(const struct backup_info *list, size_t n, int max);
 
-/* The warning shown with Confirm / Cancel; entry is bk-list's (may be NULL). */
-char *reply_restore_warning(const char *id, const cJSON *entry, unsigned skip,
-    long confirm_seconds);
+/* The warning shown with Confirm / Cancel: only the groups the backup can
+ * change (a raffle backup: raffles and analytics). */
+char *reply_restore_warning(const char *id, const struct backup_info *info,
+    unsigned skip, long confirm_seconds);
 
 /* bk-restore's summary. */
 char *reply_restore_done(const cJSON *summary);
@@ -31,14 +35,13 @@ char *reply_restore_done(const cJSON *summary);
 char *reply_cleanup(const cJSON *summary);
 
 /* A tool that failed: its exit status (75: busy, 66: not found, ...) and the
- * last line of its stderr, said plainly. */
+ * first line of its stderr (what failed), scrubbed by reply_scrub. */
 char *reply_tool_failed(const char *what, int status, const char *err);
 
 const char *reply_help(void);
 
-/* The entry of a bk-list array that id names: an exact id, or an alias of
- * SPEC §4.1 (latest, full_latest, raffle_latest, raffle_<id>_latest). */
-const cJSON *reply_find_backup(const cJSON *list, const char *id);
+/* Passwords in URLs (scheme://user:***@host) and password=*** removed. */
+void reply_scrub(char *text);
 
 /* A string member, or fallback. */
 const char *reply_str(const cJSON *obj, const char *name, const char *fallback);

@@ -1,0 +1,69 @@
+/*
+ * Defences against a hostile backup directory, signals and input: opening
+ * only regular files, removing temporary files when a signal ends a writer,
+ * sweeping what a killed writer left, escaping what is quoted in messages.
+ */
+#ifndef BK_FSAFE_H
+#define BK_FSAFE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A backup dated further ahead of this clock than this is "in the future". */
+#define FSAFE_FUTURE_MS (5 * 60 * 1000LL)
+
+/*
+ * Opens path (flags as for open(2)) only if it is a regular file: never
+ * follows a symbolic link in the last component (nor creates its target
+ * with O_CREAT), never blocks on a FIFO or device. Returns the descriptor
+ * (blocking, close-on-exec), or -1 with errno set; *why then names what the
+ * path is when it exists but is no regular file ("a symbolic link", "a
+ * FIFO", ...), NULL for an ordinary failure (errno).
+ */
+int fsafe_open(const char *path, int flags, mode_t mode, const char **why);
+
+/* The same test without opening: 0 when path is a regular file (lstat). */
+int fsafe_regular(const char *path, const char **why);
+
+/* Says, once, on stderr, that path is skipped because it is "why". */
+void fsafe_skip(const char *path, const char *why);
+
+/*
+ * Copies s into out (size bytes) with control characters (C0, DEL, C1)
+ * written as \n, \t, \xNN, so that what comes from a file or the command
+ * line cannot drive the terminal. Cut with "..." when too long. Returns out.
+ */
+char *fsafe_esc(char *out, size_t size, const char *s);
+#define FSAFE_ESC_MAX 1024
+/* fsafe_esc into a buffer that lives until the end of the enclosing block. */
+#define ESC(s) fsafe_esc((char[FSAFE_ESC_MAX]){ 0 }, FSAFE_ESC_MAX, (s))
+
+/*
+ * path is a temporary file that a SIGTERM, SIGINT or SIGHUP must not leave
+ * behind: the first call installs handlers that remove every tracked file
+ * and then let the signal end the process (exit status 128+n). untrack once
+ * the file is renamed or removed. Call both from one thread.
+ */
+void fsafe_tmp_track(const char *path);
+void fsafe_tmp_untrack(const char *path);
+
+/*
+ * Whether name is what a killed writer leaves: ".<id>.json.tmp-XXXXXX"
+ * (out_open_path) or "<id>.json.sha256.tmp-XXXXXX" (write_file_atomic);
+ * *id gets the backup's id (ID_MAX bytes).
+ */
+bool fsafe_temp_name(const char *name, char *id);
+
+/*
+ * Removes the temporary files of dir whose backup id starts with prefix
+ * ("full_", "raffle_"): for a caller that holds the backup lock, which
+ * every writer of the directory holds, so no live process writes them.
+ * Returns how many were removed.
+ */
+int fsafe_sweep_temps(const char *dir, const char *prefix);
+
+/* Whether a backup dated ts_ms is in the future of this clock (now_ms). */
+bool fsafe_future(int64_t ts_ms, int64_t now);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * The backups in the bucket (SPEC §5.9): <id>.json with <id>.json.sha256,
+ * or, encrypted, <id>.json.gpg with <id>.json.gpg.sha256 (of the encrypted
+ * bytes) and <id>.json.sha256 (of the plain backup). A backup is whole once
+ * its last checksum object is there: bk-push uploads it last.
+ */
+#ifndef BK_REMOTE_H
+#define BK_REMOTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ids.h"
+#include "s3.h"
+
+struct remote_backup {
+	char id[ID_MAX];
+	char raffle_id[ID_MAX];		/* raffle backups: raffle_<raffleId>_<ms> */
+	const char *type;		/* "full", "raffle", "manual" */
+	int64_t ts_ms;			/* the id's epoch ms, else LastModified */
+	long long size;			/* of the backup object */
+	bool encrypted;			/* <id>.json.gpg */
+	bool whole;			/* its checksum object is there */
+	bool plain_sum;			/* <id>.json.sha256 is there */
+};
+
+/* The backup object's name: <id>.json or <id>.json.gpg. */
+void remote_object(const struct remote_backup *b, char *name, size_t len);
+
+/* Every backup in the bucket, newest first; type filters ("full", "raffle", NULL). */
+int remote_list(struct s3 *s, const char *type, struct remote_backup **list, size_t *n);
+
+/*
+ * An id or alias (latest, full_latest, raffle_latest, raffle_<id>_latest)
+ * resolved against the bucket's whole backups into *b. EX_USAGE for a
+ * malformed id, EX_NOINPUT (after saying so) when the bucket has none.
+ */
+int remote_resolve(struct s3 *s, const char *arg, struct remote_backup *b);
+
+/* Reads a sha256sum line ("<64 hex>  name") into hex[65]; -1 if it is not one. */
+int sha256_line(const char *line, char *hex);
+
+#endif
