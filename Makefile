@@ -29,7 +29,7 @@ TOOLS     := $(TOOL_NAMES:%=$(BIN)/%)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 MANPAGES  := $(wildcard man/*.1 man/*.5 man/*.7)
 SCRIPTS   := $(wildcard scripts/bk-*)
-SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh scripts/lib/*.sh tests/*.bash tests/bench/*.sh) .ci/run
+SHELL_SCRIPTS := $(SCRIPTS) $(wildcard scripts/*.sh scripts/lib/*.sh tests/*.sh tests/*.bash tests/bench/*.sh) .ci/run
 
 all: $(TOOLS)
 
@@ -76,10 +76,18 @@ bats: all
 
 # Same suite, binaries built with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_MAKE  = $(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
+SAN_ENV   = BK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 check-asan:
-	$(MAKE) BUILD=build-asan BIN=bin-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit all
-	BK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
+	$(SAN_MAKE) unit all
+	$(SAN_ENV) BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
+
+# Races (tests/flaky.sh, README "Tests"): the bats files whose tests start
+# processes side by side, FLAKY_ROUNDS times (default 20), plain and with
+# the check-asan build, on a machine loaded by a build loop. Not in `check`.
+check-flaky: all
+	$(SAN_MAKE) all
+	FLAKY_SAN_ENV="$(SAN_ENV)" ./tests/flaky.sh
 
 # The threaded paths (the COPY reader, the writer/hash thread) under
 # ThreadSanitizer: the dump and raffle tests with clang -fsanitize=thread.
@@ -200,7 +208,7 @@ install: all
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz bin bin-asan bin-tsan
+	rm -rf build build-asan build-tsan build-fuzz build-flaky bin bin-asan bin-tsan
 
-.PHONY: format-check all unit bats check check-asan check-tsan check-stress lint demo bench install clean fuzz fuzz-replay check-valgrind
+.PHONY: format-check all unit bats check check-asan check-tsan check-stress check-flaky lint demo bench install clean fuzz fuzz-replay check-valgrind
 .SECONDARY:

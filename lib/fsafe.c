@@ -148,8 +148,10 @@ static void install(void)
 	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction old;
-		/* a signal the caller chose to ignore (nohup) stays ignored */
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		/* a signal the caller chose to ignore (nohup) stays ignored, and one
+		 * the program handles itself (tg-relay, bk-raffle --watch: they
+		 * finish what they write, then stop) stays the program's */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_DFL)
 			continue;
 		sigaction(sigs[i], &sa, NULL);
 	}

@@ -224,17 +224,10 @@ damage() {
 	[ "$(remaining)" = "$(printf '%s\n' full_1.json full_1.json.sha256)" ]
 }
 
-# hold_lock SECONDS: holds the backup lock in the background, as a dump would.
-hold_lock() {
-	flock "$BACKUP_DIR/.bk.lock" sleep "$1" &
-	holder=$!
-	while flock -n "$BACKUP_DIR/.bk.lock" true; do sleep 0.05; done
-}
-
 @test "cleanup while a dump holds the lock: exit 75, nothing deleted" {
 	backup full_40 full 40
 	backup full_1 full 1
-	hold_lock 5
+	bk_lock_hold
 	run --separate-stderr bk-clean
 	[ "$status" -eq 75 ]
 	[ -z "$output" ]
@@ -244,18 +237,29 @@ hold_lock() {
 	run --separate-stderr bk-clean --dry-run
 	[ "$status" -eq 0 ]
 	[ "$(deleted_ids)" = full_40 ]
-	kill "$holder"
-	wait "$holder" || true
+	bk_lock_release
+}
+
+ms_since_start_at_least() {
+	[ $((($(date +%s%N) - start) / 1000000)) -ge "$1" ]
 }
 
 @test "--wait SECONDS waits for the lock" {
 	backup full_40 full 40
 	backup full_1 full 1
-	hold_lock 2
+	bk_lock_hold
 	start=$(date +%s%N)
-	run --separate-stderr bk-clean --wait 20
+	bk-clean --wait 600 >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	# released a second after the clean started, once it waits for the lock
+	bk_wait_lock_open "$pid"
+	bk_poll 60 ms_since_start_at_least 1000
+	bk_lock_release
+	status=0
+	wait "$pid" || status=$?
 	elapsed=$((($(date +%s%N) - start) / 1000000))
-	wait "$holder"
+	output=$(cat "$BATS_TEST_TMPDIR/out")
+	cat "$BATS_TEST_TMPDIR/err"
 	echo "waited ${elapsed} ms"
 	[ "$status" -eq 0 ]
 	[ "$(deleted_ids)" = full_40 ]

@@ -236,15 +236,23 @@ meta() {
 }
 
 @test "the backup lock: exit 75 while another job holds it, --wait waits" {
-	mkdir -p "$BACKUP_DIR"
-	flock "$BACKUP_DIR/.bk.lock" sleep 2 &
-	sleep 0.3
+	bk_lock_hold
 	run --separate-stderr bk-dump
 	[ "$status" -eq 75 ]
 	[[ $stderr == *"another bk job holds the lock"* ]]
-	run --separate-stderr bk-dump --wait 10
+	# released while the dump waits for it
+	bk-dump --wait 600 >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	bk_wait_lock_open "$pid"
+	bk_lock_release
+	status=0
+	wait "$pid" || status=$?
+	cat "$BATS_TEST_TMPDIR/err"
 	[ "$status" -eq 0 ]
-	wait
+}
+
+writing() {
+	[ "$(bk_psql -c "SELECT count(*) FROM \"Ticket\" WHERE id LIKE 'snap-%'")" -gt 0 ]
 }
 
 @test "a dump taken while the bot writes is one consistent snapshot" {
@@ -261,7 +269,8 @@ meta() {
 	SQL
 	(for n in $(seq 1 400); do bk_psql -v n="$n" -f "$BK_TMP/writer.sql"; done) &
 	writer=$!
-	sleep 0.2
+	# the dumps start once the writes have
+	bk_poll 120 writing
 	for i in 1 2 3; do
 		bk-dump -o "$BK_TMP/snap$i.json" >/dev/null
 	done

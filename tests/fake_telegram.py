@@ -434,7 +434,7 @@ def control(d, what, body):
                                  data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(req, timeout=10) as r:
+    with opener.open(req, timeout=120) as r:
         return json.loads(r.read())["result"]
 
 
@@ -499,7 +499,7 @@ def main():
     s.add_argument("--method")
     s.add_argument("--contains")
     s.add_argument("--count", type=int, default=1)
-    s.add_argument("--timeout", type=float, default=10)
+    s.add_argument("--timeout", type=float, default=120)
     s = sub.add_parser("calls")
     s.add_argument("dir")
     s.add_argument("--method")

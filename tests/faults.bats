@@ -166,16 +166,24 @@ kill_spread() {
 	[ "$(count_backups)" -eq 1 ]
 }
 
+# Is a dump's temporary file there?
+dump_temp_file() {
+	compgen -G "$BACKUP_DIR/.full_*.json.tmp-*" >/dev/null
+}
+
 @test "temporary files left by killed writers are not listed; bk-clean removes the stale ones" {
-	bk-dump >/dev/null &
-	pid=$!
-	# kill while the temporary file is being written
-	for _ in $(seq 200); do
-		compgen -G "$BACKUP_DIR/.full_*.json.tmp-*" >/dev/null && break
-		sleep 0.01
+	# kill while the temporary file is being written; should the dump
+	# finish first after all, try again
+	for _ in 1 2 3 4 5; do
+		rm -f "$BACKUP_DIR"/*.json "$BACKUP_DIR"/*.json.sha256
+		bk-dump >/dev/null &
+		pid=$!
+		bk_poll 120 dump_temp_file || true
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		[ "$(count_backups)" -eq 0 ] && break
 	done
-	kill -KILL "$pid"
-	wait "$pid" || true
+	[ "$(count_backups)" -eq 0 ]
 	tmp=$(compgen -G "$BACKUP_DIR/.full_*.json.tmp-*")
 	[ "$(bk-list --json | jq length)" -eq 0 ]
 	# a fresh one may belong to a writer outside the lock (-o FILE): kept
@@ -213,6 +221,13 @@ restore_reset() {
 	bk-restore --yes --no-safety-backup --clean --skip-redis "$CHANGED" >/dev/null
 }
 
+# No client backend but ours is connected to rk.
+rk_idle() {
+	[ "$(bk_psql -c "SELECT count(*) FROM pg_stat_activity
+		WHERE datname = 'rk' AND backend_type = 'client backend'
+		AND pid <> pg_backend_pid()")" -eq 0 ]
+}
+
 @test "bk-restore killed with SIGKILL at 24 moments: the database as before or wholly restored" {
 	restore_prepare
 	# the state a whole restore gives, and how long one takes
@@ -238,12 +253,10 @@ restore_reset() {
 		wait "$pid" 2>/dev/null || true
 		# a backend whose client was killed may still be finishing a
 		# statement; it cannot commit, but let it go before comparing
-		for _ in $(seq 100); do
-			[ "$(bk_psql -c "SELECT count(*) FROM pg_stat_activity
-				WHERE datname = 'rk' AND backend_type = 'client backend'
-				AND pid <> pg_backend_pid()")" -eq 0 ] && break
-			sleep 0.05
-		done
+		bk_poll 120 rk_idle || {
+			echo "a killed restore's backend is still running" >&2
+			return 1
+		}
 		bk_pgdump_data "$RESTORE_URL" >"$BK_TMP/now.txt"
 		if cmp -s "$BK_TMP/now.txt" "$BK_TMP/after.txt"; then
 			landed=$((landed + 1)) # it committed before the kill: whole
@@ -269,25 +282,32 @@ restore_reset() {
 # there, mid-way, deterministically.
 hold_table_lock() {
 	{
-		printf 'BEGIN;\nLOCK TABLE "%s" IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(60);\n' "$1"
-	} | "$BK_PG_BIN/psql" -X -q -d "$DATABASE_URL" >/dev/null 2>&1 &
+		printf 'BEGIN;\nLOCK TABLE "%s" IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(600);\n' "$1"
+	} | PGAPPNAME=bk-test-locker "$BK_PG_BIN/psql" -X -q -d "$DATABASE_URL" >/dev/null 2>&1 &
 	LOCKER=$!
-	for _ in $(seq 100); do
-		[ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-			WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -eq 1 ] && return 0
-		sleep 0.05
-	done
-	return 1
+	bk_poll 120 table_locked "$1"
+}
+
+table_locked() {
+	[ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -eq 1 ]
+}
+
+# Ends the session of hold_table_lock: the job it stopped goes on.
+release_table_lock() {
+	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'bk-test-locker'" >/dev/null
+	wait "$LOCKER" || true
+}
+
+session_blocked() {
+	[ "$(bk_psql -c "SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock'")" -ge 1 ]
 }
 
 # Waits until a session waits for a lock.
 wait_blocked() {
-	for _ in $(seq 200); do
-		[ "$(bk_psql -c "SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock'")" -ge 1 ] && return 0
-		sleep 0.05
-	done
-	return 1
+	bk_poll 120 session_blocked
 }
 
 @test "PostgreSQL stopped (immediate) during a dump: 69 naming the database, no partial backup" {
@@ -334,13 +354,24 @@ wait_blocked() {
 	[ "$status" -eq 0 ]
 }
 
+# Has process $1 a TCP connection to our Redis (/proc/net/tcp: the remote
+# port in hex, the socket's inode)?
+redis_connected() {
+	local inodes
+	inodes=$(readlink /proc/"$1"/fd/* 2>/dev/null | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' ')
+	[[ -n $inodes ]] || return 1
+	awk -v port="$(printf ':%04X' "$REDIS_PORT")" -v inodes=" $inodes" \
+		'substr($3, length($3) - 4) == port && index(inodes, " " $10 " ") { found = 1 }
+		END { exit !found }' /proc/net/tcp
+}
+
 @test "Redis killed during a dump: 69 naming Redis, no partial backup" {
 	# Redis holds every client while paused; the dump waits on it, then
 	# the server dies under it
-	bk_redis CLIENT PAUSE 20000 ALL >/dev/null
+	bk_redis CLIENT PAUSE 600000 ALL >/dev/null
 	bk-dump >"$BK_TMP/out" 2>"$BK_TMP/err" &
 	pid=$!
-	sleep 1
+	bk_poll 120 redis_connected "$pid"
 	kill -KILL "$(cat "$BK_TMP/redis/redis.pid")"
 	status=0
 	wait "$pid" || status=$?
@@ -355,6 +386,10 @@ wait_blocked() {
 }
 
 @test "disk full (LD_PRELOAD shim: write fails with ENOSPC after N bytes): 74, nothing partial, older backups untouched" {
+	# every UserActivity row, so that the next dump has the same size: with
+	# the 90-day window, a row crossing its edge meanwhile would move the
+	# byte counts below
+	export BK_ACTIVITY_DAYS=1000000
 	bk-dump >/dev/null
 	old=$(ls "$BACKUP_DIR"/*.json)
 	sum=$(sha256sum <"$old")
@@ -406,34 +441,48 @@ wait_blocked() {
 	((sb != 75)) || grep -q lock "$BK_TMP/b.err"
 	check_dir
 	# with --wait, both run, one after the other
-	bk-dump --wait 60 >/dev/null &
+	bk-dump --wait 600 >/dev/null &
 	a=$!
-	bk-dump --wait 60 >/dev/null
+	bk-dump --wait 600 >/dev/null
 	wait "$a"
 	ls -la "$BACKUP_DIR"
 	[ "$(count_backups)" -eq $((2 + (sa == 0) + (sb == 0))) ]
 	check_dir
 }
 
-@test "bk-dump and bk-clean at once: serialised or 75; the new backup is kept whole" {
-	bk-dump >/dev/null
+# dump_stalled TABLE: starts bk-dump (PID in $pid, stdout in $BK_TMP/out)
+# and stops it mid-way, holding the backup lock, at TABLE of
+# $DATABASE_URL: the order of the jobs that follow is certain.
+dump_stalled() {
+	hold_table_lock "$1"
 	bk-dump >"$BK_TMP/out" &
 	pid=$!
-	sleep 0.1
+	wait_blocked
+}
+
+@test "bk-dump and bk-clean at once: serialised or 75; the new backup is kept whole" {
+	bk-dump >/dev/null
+	# the dump holds the lock while the clean comes
+	dump_stalled Ticket
 	run --separate-stderr bk-clean 1 --keep-last 1
 	echo "bk-clean: $status $output $stderr"
-	[[ $status -eq 0 || $status -eq 75 ]]
+	[ "$status" -eq 75 ]
+	release_table_lock
 	wait "$pid"
 	new=$(jq -r .id "$BK_TMP/out")
 	[ -f "$BACKUP_DIR/$new.json" ]
 	check_dir
 	# a clean that waits for the dump keeps the dump's backup (the newest)
-	bk-dump >"$BK_TMP/out" &
-	pid=$!
-	sleep 0.1
-	run --separate-stderr bk-clean 1 --keep-last 1 --wait 60
-	[ "$status" -eq 0 ]
+	dump_stalled Ticket
+	bk-clean 1 --keep-last 1 --wait 600 >"$BK_TMP/clean.out" 2>"$BK_TMP/clean.err" &
+	cpid=$!
+	bk_wait_lock_open "$cpid"
+	release_table_lock
 	wait "$pid"
+	status=0
+	wait "$cpid" || status=$?
+	cat "$BK_TMP/clean.err"
+	[ "$status" -eq 0 ]
 	new=$(jq -r .id "$BK_TMP/out")
 	[ -f "$BACKUP_DIR/$new.json" ]
 	[ "$(count_backups)" -eq 3 ]
@@ -442,22 +491,38 @@ wait_blocked() {
 
 @test "bk-dump and bk-restore at once: the restore waits or exits 75, nothing corrupted" {
 	restore_prepare
-	bk-dump >"$BK_TMP/out" &
-	pid=$!
+	# the dump holds the lock while the restore comes
+	dump_stalled Ticket
 	run --separate-stderr bk-restore --yes --no-safety-backup --skip-redis "$B"
 	echo "bk-restore: $status $stderr"
-	[[ $status -eq 0 || $status -eq 75 ]]
+	[ "$status" -eq 75 ]
+	release_table_lock
 	wait "$pid"
 	check_dir
-	if ((status == 75)); then
-		bk_pgdump_data "$RESTORE_URL" | cmp - "$BK_TMP/before.txt"
-	fi
+	bk_pgdump_data "$RESTORE_URL" | cmp - "$BK_TMP/before.txt"
+	# the other way round: the restore holds the lock, the dump exits 75
+	hold_table_lock Winner
+	bk-restore --yes --no-safety-backup --skip-redis "$B" >/dev/null &
+	rpid=$!
+	wait_blocked
+	run --separate-stderr bk-dump
+	echo "bk-dump: $status $stderr"
+	[ "$status" -eq 75 ]
+	[[ $stderr == *lock* ]]
+	release_table_lock
+	wait "$rpid"
+	check_dir
 	# with --wait the restore runs after the dump
-	bk-dump >/dev/null &
-	pid=$!
-	run --separate-stderr bk-restore --yes --no-safety-backup --skip-redis --wait 60 "$B"
-	[ "$status" -eq 0 ]
+	dump_stalled Ticket
+	bk-restore --yes --no-safety-backup --skip-redis --wait 600 "$B" >/dev/null 2>"$BK_TMP/restore.err" &
+	rpid=$!
+	bk_wait_lock_open "$rpid"
+	release_table_lock
 	wait "$pid"
+	status=0
+	wait "$rpid" || status=$?
+	cat "$BK_TMP/restore.err"
+	[ "$status" -eq 0 ]
 	check_dir
 }
 
@@ -466,7 +531,7 @@ wait_blocked() {
 	pids=()
 	for i in $(seq 20); do
 		wait_opt=()
-		((i % 2)) && wait_opt=(--wait 120)
+		((i % 2)) && wait_opt=(--wait 600)
 		(
 			sleep_ms $((RANDOM % 1000))
 			exec bk-dump "${wait_opt[@]}" >"$BK_TMP/cron.out.$i" 2>"$BK_TMP/cron.err.$i"

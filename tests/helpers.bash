@@ -207,7 +207,7 @@ bk_pg_start() {
 		return 1
 	fi
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 600; i++)); do # up to a minute on a loaded machine
 		"$BK_PG_BIN/pg_isready" -q -h "$BK_TMP/pgsock" -p "$PGPORT" && return 0
 		sleep 0.1
 	done
@@ -230,7 +230,7 @@ bk_redis_start() {
 			--save '' --appendonly no --daemonize yes \
 			--dir "$BK_TMP/redis" --pidfile "$BK_TMP/redis/redis.pid" \
 			--logfile "$BK_TMP/redis/redis.log" >/dev/null 2>&1 || true
-		for ((i = 0; i < 100; i++)); do
+		for ((i = 0; i < 600; i++)); do # up to 30 s on a loaded machine
 			if [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] &&
 				[[ -s $BK_TMP/redis/redis.pid ]]; then
 				REDIS_PORT=$port
@@ -431,8 +431,9 @@ bk_fake_telegram() {
 		--idle "${3:-60}" 3>&- &
 	# shellcheck disable=SC2034 # the caller stops it
 	FAKE_PID=$!
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 1200; i++)); do # up to a minute on a loaded machine
 		[[ -s $dir/port ]] && break
+		bk_alive "$FAKE_PID" || break
 		sleep 0.05
 	done
 	if [[ ! -s $dir/port ]]; then
@@ -443,6 +444,85 @@ bk_fake_telegram() {
 	TELEGRAM_API_URL="http://127.0.0.1:$(cat "$dir/port")"
 	TELEGRAM_BOT_TOKEN=$token
 	export TELEGRAM_API_URL TELEGRAM_BOT_TOKEN
+}
+
+# ---- ordering processes ----
+# A test that starts jobs side by side forces their order with these, or
+# accepts whichever wins; it never orders them with sleep. Every wait polls
+# for a condition with a cap generous enough for a loaded machine under the
+# sanitizers or valgrind.
+
+# bk_poll SECONDS CMD...: runs CMD every 0.05 s until it succeeds (0) or
+# SECONDS have passed (1).
+bk_poll() {
+	local end=$((SECONDS + ${1:?usage: bk_poll SECONDS CMD...}))
+	shift
+	until "$@"; do
+		((SECONDS < end)) || return 1
+		sleep 0.05
+	done
+}
+
+_bk_lock_taken() {
+	! flock -n "$1" true
+}
+
+# bk_lock_hold [DIR]: holds DIR/.bk.lock (default $BACKUP_DIR) as a running
+# bk job would, until bk_lock_release (or 10 minutes); returns once it is
+# held. Sets BK_LOCK_PID.
+bk_lock_hold() {
+	local dir=${1:-$BACKUP_DIR}
+	mkdir -p "$dir"
+	BK_LOCK_FILE=$dir/.bk.lock
+	BK_LOCK_RELEASE=$(mktemp -u "${TMPDIR:-/tmp}/bk-lock-release.XXXXXX")
+	# -o: the lock is flock's own, not the waiting shell's
+	# shellcheck disable=SC2016 # $1 is the inner shell's
+	flock -o "$BK_LOCK_FILE" sh -c \
+		'i=0; while [ ! -e "$1" ] && [ $i -lt 12000 ]; do sleep 0.05; i=$((i + 1)); done' \
+		sh "$BK_LOCK_RELEASE" 3>&- &
+	BK_LOCK_PID=$!
+	bk_poll 60 _bk_lock_taken "$BK_LOCK_FILE" || {
+		echo "helpers: could not take $BK_LOCK_FILE" >&2
+		return 1
+	}
+}
+
+# bk_lock_release: lets go of the lock bk_lock_hold took.
+bk_lock_release() {
+	touch "$BK_LOCK_RELEASE"
+	wait "$BK_LOCK_PID" 2>/dev/null || true
+	rm -f "$BK_LOCK_RELEASE"
+}
+
+_bk_has_open() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f" 2>/dev/null) == "$2" ]] && return 0
+	done
+	bk_alive "$1" || return 2
+	return 1
+}
+
+# bk_wait_lock_open PID [DIR]: waits until process PID has DIR/.bk.lock
+# (default $BACKUP_DIR) open, i.e. it has reached the lock and, while
+# another job holds it, waits for it (--wait) or is giving up. Fails if the
+# process ends first or after two minutes.
+bk_wait_lock_open() {
+	local pid=${1:?usage: bk_wait_lock_open PID [DIR]} path end rc
+	path=$(realpath -m "${2:-$BACKUP_DIR}/.bk.lock")
+	end=$((SECONDS + 120))
+	while ((SECONDS < end)); do
+		rc=0
+		_bk_has_open "$pid" "$path" || rc=$?
+		((rc == 0)) && return 0
+		if ((rc == 2)); then
+			echo "helpers: process $pid ended before it reached the lock" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "helpers: process $pid did not reach the lock $path" >&2
+	return 1
 }
 
 # bk_start_s3 [BUCKET]: starts s3rver (tests/node_modules, installed by

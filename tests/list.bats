@@ -144,9 +144,9 @@ assert l["full_1"]["status"] == "ok"'
 	run --separate-stderr timeout 10 bk-list
 	[ "$status" -eq 0 ]
 	[ "$(ids <<<"$output")" = full_1701396000000 ]
-	[[ $stderr == *"full_1701500000000.json: skipped: not a regular file (a FIFO)"* ]]
-	[[ $stderr == *"full_1701600000000.json: skipped: not a regular file (a symlink)"* ]]
-	[[ $stderr == *"full_1701700000000.json: skipped: not a regular file (a directory)"* ]]
+	[[ $stderr == *"full_1701500000000.json: a FIFO, not a regular file: skipped"* ]]
+	[[ $stderr == *"full_1701600000000.json: a symbolic link, not a regular file: skipped"* ]]
+	[[ $stderr == *"full_1701700000000.json: a directory, not a regular file: skipped"* ]]
 	# nor named by an id
 	run --separate-stderr timeout 10 bk-verify full_1701600000000
 	[ "$status" -eq 66 ]

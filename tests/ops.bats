@@ -52,7 +52,7 @@ fake_tg() {
 	need tg-notify
 	TG_DIR=$BK_TMP/tg.$BATS_TEST_NUMBER
 	mkdir -p "$TG_DIR"
-	bk_fake_telegram "$TG_DIR" "$TG_TOKEN" 60 >"$TG_DIR/serve.log" 2>&1
+	bk_fake_telegram "$TG_DIR" "$TG_TOKEN" 600 >"$TG_DIR/serve.log" 2>&1
 	TG_PID=$FAKE_PID
 	export TELEGRAM_NOTIFY_CHAT_IDS=4242
 }

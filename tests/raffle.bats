@@ -285,19 +285,22 @@ crafted_backup() {
 }
 
 @test "bk-raffle waits for or gives up on the backup lock" {
-	mkdir -p "$BACKUP_DIR"
-	flock "$BACKUP_DIR/.bk.lock" sleep 3 &
-	holder=$!
-	while flock -n "$BACKUP_DIR/.bk.lock" true; do sleep 0.05; done
+	bk_lock_hold
 	run --separate-stderr bk-raffle cawkward00000000000000000b
 	[ "$status" -eq 75 ]
 	[ -z "$(ls "$BACKUP_DIR")" ]
 	run --separate-stderr bk-raffle --ended
 	[ "$status" -eq 75 ]
-	run --separate-stderr bk-raffle --wait 30 cawkward00000000000000000b
+	# released while it waits for the lock
+	bk-raffle --wait 600 cawkward00000000000000000b >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	bk_wait_lock_open "$pid"
+	bk_lock_release
+	status=0
+	wait "$pid" || status=$?
+	cat "$BATS_TEST_TMPDIR/err"
 	[ "$status" -eq 0 ]
-	wait "$holder"
-	[ -n "$(jq -r .path <<<"$output")" ]
+	[ -n "$(jq -r .path "$BATS_TEST_TMPDIR/out")" ]
 }
 
 @test "database down: exit 69 and no file" {

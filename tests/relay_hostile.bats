@@ -21,11 +21,11 @@ setup() {
 	FAKE=$REPO/tests/fake_telegram.py
 	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/tg-hostile.XXXXXX")
 	mkdir "$T/bin" "$T/backups" "$T/calls"
-	bk_fake_telegram "$T/fake" "$TOKEN" 120
+	bk_fake_telegram "$T/fake" "$TOKEN" 900
 	unset TG_RELAY_STATE STATE_DIRECTORY
 	export TELEGRAM_ADMIN_IDS=$ADMIN
 	export BK_ENV_FILE=/dev/null BACKUP_DIR=$T/backups
-	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=10 TG_RATE_LIMIT=1000
+	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30 TG_RATE_LIMIT=1000
 	export STUB_CALLS=$T/calls
 	local tool
 	# every tool the relay could run: each call leaves its argv, NUL-separated
@@ -58,7 +58,7 @@ fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
 @test "1,000 hostile updates: the relay survives, runs nothing unvalidated, sends only refusals and errors" {
 	BK_BIN_DIR=$T/bin "$BIN/tg-relay" -s "$T/state" 2>"$T/relay.log" &
 	RELAY_PID=$!
-	for _ in $(seq 200); do grep -q "polling as" "$T/relay.log" && break; sleep 0.05; done
+	bk_poll 120 grep -q "polling as" "$T/relay.log" || true
 	grep -q "polling as" "$T/relay.log" || { cat "$T/relay.log"; return 1; }
 
 	python3 - "$FAKE" "$T/fake" "${RELAY_HOSTILE_SEED:-7}" "$ADMIN" "$STRANGER" <<'PY'
@@ -79,13 +79,21 @@ EVIL = ["../../etc/passwd", "/etc/shadow", "full_1;rm -rf /", "$(reboot)", "`id`
         "36501", "0x10", "${IFS}", "*", "~root", "..", ".", "full_.", "raffle_", "\\",
         "\"quoted\"", "full_1\nfull_2", "\U0001F4A3", "\u0000", "a/b"]
 
-# "0", "99999", "1e3" are raffle ids as good as any: not evil for /backup_raffle.
-# (Text after a NUL never reaches the relay: cJSON strings end there.)
+# What of an argument the relay reads: text after a NUL never reaches it
+# (cJSON strings end there), and a command is its message's first line.
+def seen(arg):
+    return arg.split("\0")[0].split("\n")[0]
+
+# "0", "99999", "1e3" are raffle ids as good as any: not evil for
+# /backup_raffle; nor is "full_1\nfull_2", read as "full_1".
 RAFFLE_OK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
 def raffle_valid(arg):
-    words = arg.split("\0")[0].split()
+    words = seen(arg).split()
     return len(words) == 1 and RAFFLE_OK.match(words[0]) is not None
 EVIL_RAFFLE = [e for e in EVIL if not raffle_valid(e)]
+# Nor does "/backup \0" carry an argument: the relay reads "/backup ", a
+# valid command. An admin's hostile argument is something it reads.
+EVIL_ADMIN = [e for e in EVIL if seen(e).strip()]
 
 def rand_text(n):
     pools = [
@@ -114,9 +122,9 @@ def hostile_command():
     if k <= 4:
         cmd = rnd.choice(["/backup_download", "/backup_restore", "/backup_raffle",
                           "/backup_cleanup"])
-        return cmd + " " + rnd.choice(EVIL_RAFFLE if cmd == "/backup_raffle" else EVIL)
+        return cmd + " " + rnd.choice(EVIL_RAFFLE if cmd == "/backup_raffle" else EVIL_ADMIN)
     if k == 5:
-        return rnd.choice(["/backup", "/backup_list", "/help"]) + " " + rnd.choice(EVIL)
+        return rnd.choice(["/backup", "/backup_list", "/help"]) + " " + rnd.choice(EVIL_ADMIN)
     if k == 6:
         return "/" + rnd.choice(["rm -rf /", "../../bin/sh", "backup_dump", "bash -c id",
                                  "backup_restore_all", "BACKUP"]) 
@@ -134,6 +142,13 @@ for i in range(1000):
     if k < 0.20:
         u = rand_json()
         u = u if isinstance(u, dict) else {"message": u}
+        # random shapes, not the admin's authority: a well-formed admin
+        # command built by chance would be answered as one (seed-dependent)
+        for kind in ("message", "callback_query"):
+            m = u.get(kind)
+            if isinstance(m, dict) and isinstance(m.get("from"), dict) and \
+                    type(m["from"].get("id")) is int and m["from"]["id"] == admin:
+                m["from"]["id"] = stranger
     elif k < 0.50:
         text = rnd.choice(COMMANDS) + rnd.choice(["", " " + rnd.choice(EVIL), " full_1", " latest"])
         u = {"message": {"message_id": i, "from": {"id": stranger + i}, "chat": {"id": stranger + i},
@@ -160,8 +175,9 @@ for b in range(0, len(updates), 100):
 PY
 
 	# a command queued after all of them is answered: every one was handled
-	fake push --text /help --from "$ADMIN"
-	fake wait --method sendMessage --contains "Backup Bot Commands" --timeout 120 || {
+	# (a marker no hostile update can bring: /help could come from one)
+	fake push --text "/backup_download hostile-end-marker" --from "$ADMIN"
+	fake wait --method sendMessage --contains "hostile-end-marker" --timeout 900 || {
 		tail -n 30 "$T/relay.log"
 		return 1
 	}
@@ -200,7 +216,8 @@ for name in sorted(os.listdir(sys.argv[1])):
 print("# %d tool runs, every argument valid" % calls, file=sys.stderr)
 PY
 
-	# nothing was sent but refusals and errors (and the final /help)
+	# nothing was sent but refusals and errors (and help texts: a hostile
+	# "/help ..." may get one)
 	fake calls --method sendMessage >"$T/sent.jsonl"
 	python3 - "$T/sent.jsonl" <<'PY'
 import json, sys

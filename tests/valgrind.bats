@@ -139,9 +139,9 @@ vg() {
 
 # The fake Bot API on loopback, for tg-notify and tg-relay.
 start_fake() {
-	bk_fake_telegram "$BK_TMP/fake" "$TOKEN" 120
+	bk_fake_telegram "$BK_TMP/fake" "$TOKEN" 600
 	export TELEGRAM_ADMIN_IDS=$ADMIN
-	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=5
+	export TG_POLL_TIMEOUT=1 TG_RETRY_DELAY_MS=50 TG_HTTP_TIMEOUT=30
 }
 
 fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}"; }
@@ -174,7 +174,7 @@ fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}";
 		--show-leak-kinds=definite,indirect --log-file="$BK_TMP/vg.log" \
 		"$BK_BIN_DIR/tg-relay" -s "$BK_TMP/relay.state" 2>"$BK_TMP/relay.log" &
 	RELAY_PID=$!
-	for _ in $(seq 400); do grep -q "polling as" "$BK_TMP/relay.log" && break; sleep 0.05; done
+	bk_poll 300 grep -q "polling as" "$BK_TMP/relay.log" || true
 	grep -q "polling as" "$BK_TMP/relay.log"
 	fake push --text /help --from "$ADMIN"
 	fake push --text /backup --from 999
@@ -182,9 +182,9 @@ fake() { python3 "$BK_REPO/tests/fake_telegram.py" "$1" "$BK_TMP/fake" "${@:2}";
 	fake push --text /backup_list --from "$ADMIN"
 	fake push --text /backup --from "$ADMIN"
 	fake push --json '{"update_id": 77, "message": {"text": 5}}'
-	fake wait --method sendMessage --contains "Backup Created" --timeout 60
+	fake wait --method sendMessage --contains "Backup Created" --timeout 600
 	fake push --text "/backup_restore latest" --from "$ADMIN"
-	fake wait --method sendMessage --contains "Confirm" --timeout 30
+	fake wait --method sendMessage --contains "Confirm" --timeout 600
 	kill -TERM "$RELAY_PID"
 	status=0
 	wait "$RELAY_PID" || status=$?
