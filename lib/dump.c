@@ -195,9 +195,13 @@ void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int
 	*ms = now_ms();
 	for (;; (*ms)++) {	/* two backups in one millisecond get distinct ids */
 		char path[4096];
+		bool taken = false;
 		snprintf(id, size, "%s_%lld", prefix, (long long)*ms);
-		snprintf(path, sizeof path, "%s/%s.json", dir, id);
-		if (access(path, F_OK) < 0)
+		for (int i = 0; store_suffixes[i] && !taken; i++) {	/* plain or compressed */
+			snprintf(path, sizeof path, "%s/%s%s", dir, id, store_suffixes[i]);
+			taken = access(path, F_OK) == 0;
+		}
+		if (!taken)
 			return;
 	}
 }
