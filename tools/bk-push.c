@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "fsafe.h"
 #include "gpg.h"
 #include "remote.h"
 #include "s3.h"
@@ -259,7 +260,7 @@ static int push_arg(struct push *p, const char *dir, const char *arg)
 	}
 	int rc = store_resolve(dir, arg, &path);
 	if (!rc && !id_of_file_name(strrchr(path, '/') + 1, ".json", id)) {
-		warnx("%s: not a backup file name", path);
+		warnx("%s: a compressed backup: bk-push sends only plain <id>.json backups", ESC(path));
 		rc = EX_USAGE;
 	}
 	if (!rc)
@@ -281,6 +282,9 @@ static int push_all(struct push *p, const char *dir)
 		} else if (id_of_file_name(strrchr(list[i].path, '/') + 1, ".json", id)) {
 			int r = push_one(p, list[i].path, id);
 			first = first ? first : r;
+		} else {	/* .json.zst, .json.gz: the bucket holds plain backups */
+			warnx("%s: compressed; not pushed (bk-push sends only plain <id>.json)",
+			      ESC(list[i].path));
 		}
 	}
 	store_list_free(list, n);
