@@ -335,7 +335,7 @@ Use /backup_restore <id> to restore one" ]
 }
 
 @test "/backup_download over the limit sends the compressed copy beside it when that fits" {
-	head -c 5000 /dev/zero >"$T/backups/full_1701396000000.json"
+	mk_backup full_1701396000000 5000	# whole: a damaged backup is not sent at all
 	zstd -q -c "$T/backups/full_1701396000000.json" >"$T/backups/full_1701396000000.json.zst"
 	TG_UPLOAD_LIMIT=4096 start_relay
 	say "/backup_download full_1701396000000"
