@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "fsafe.h"
 #include "jsonw.h"
 #include "bkfile.h"
 #include "pg.h"
@@ -48,7 +49,13 @@ int pg_fail(PGconn *conn, const char *what)
 	size_t n = strlen(msg);
 	while (n && isspace((unsigned char)msg[n - 1]))
 		n--;
-	warnx("database: %s: %.*s", what, (int)n, msg);
+	msg[n] = '\0';
+	/* line by line, escaped: the server may quote a backup's values, and
+	 * what they hold must not reach the operator's terminal as control codes */
+	char *rest, *line = strtok_r(msg, "\n", &rest);
+	warnx("database: %s: %s", ESC(what), line ? ESC(line) : "");
+	while ((line = strtok_r(NULL, "\n", &rest)))
+		fprintf(stderr, "    %s\n", ESC(line));
 	free(msg);
 	return PQstatus(conn) == CONNECTION_OK ? EX_SOFTWARE : EX_UNAVAILABLE;
 }

@@ -325,6 +325,18 @@ as_reader() {
 	[[ $stderr != *$'\e'* ]]
 }
 
+@test "7. the database's own messages quoting a backup's values reach the terminal escaped" {
+	bk_psql -c 'CREATE TABLE "EscProbe" (id text PRIMARY KEY, v text CHECK (length(v) < 3))' >/dev/null
+	printf '{"metadata":{"id":"full_4","timestamp":"2024-01-01T00:00:00.000Z","type":"full","version":"1.0"},"data":{"escProbes":[{"id":"%s","v":"%s"}]}}\n' \
+		'\u001b[2J' 'long\u001b]0;pwned\u0007' >"$BACKUP_DIR/full_4.json"
+	run --separate-stderr timeout 60 bk-restore --yes --no-safety-backup --skip-redis full_4
+	bk_psql -c 'DROP TABLE "EscProbe"' >/dev/null
+	echo "$stderr" >&2
+	[ "$status" -ne 0 ]
+	[[ $stderr == *EscProbe* ]]
+	[[ $stderr != *$'\e'* && $stderr != *$'\a'* ]]
+}
+
 # --- 6. sizes ---------------------------------------------------------------------
 
 # big_value MB [KIND]: a full backup whose one Admin row holds a string of MB

@@ -438,7 +438,8 @@ Use /backup_restore <id> to restore one" ]
 	[ "$(ran bk-restore)" -eq 0 ]
 	[ "$(fake calls --method sendMessage --contains inline_keyboard | wc -l)" -eq 0 ]
 	# the default confirmation window, stated in the question
-	: >"$T/backups/full_1701396000000.json"
+	printf '{"metadata":{"id":"full_1701396000000","timestamp":"2023-12-01T02:00:00.000Z","type":"full","version":"1.0"},"data":{}}\n' \
+		>"$T/backups/full_1701396000000.json"
 	say "/backup_restore full_1701396000000"
 	reply "Restore backup full_1701396000000?"
 	[[ $(text_of "Restore backup") == *"Confirm within 60 seconds (the button, or type CONFIRM)."* ]]
