@@ -251,9 +251,12 @@ static void test_replies(void)
 	    "postgresql://bk:s3cret@db/bot: refused\nnothing has been changed\n"),
 	    "❌ Restore failed\n\n🔌 The database or Redis is unreachable. (exit 69)\n"
 	    "`bk-restore: cannot connect to postgresql://bk:***@db/bot: refused`");
-	char scrub[] = "host=db password=hunter2 user=bk; redis://:pw@r:6379/0";
-	reply_scrub(scrub);
+	char scrub[80] = "host=db password=hunter2 user=bk; redis://:pw@r:6379/0";
+	reply_scrub(scrub, sizeof scrub);
 	CHECK(!strcmp(scrub, "host=db password=*** user=bk; redis://:***@r:6379/0"));
+	char tight[] = "redis://:pw@r:6379/0";	/* a mask longer than the password: the end gives way */
+	reply_scrub(tight, sizeof tight);
+	CHECK(!strcmp(tight, "redis://:***@r:6379/"));
 	char *w = reply_restore_warning("full_1", &list[2], TGCMD_SKIP_ANALYTICS | TGCMD_SKIP_REDIS, 60);
 	CHECK(w && strstr(w, "Will restore: raffles, users, other tables\n") &&
 	    strstr(w, "Skipping: analytics, redis\n") && strstr(w, "within 60 seconds"));

@@ -226,24 +226,40 @@ static void first_line(char *out, size_t len, const char *err)
 	out[n] = '\0';
 }
 
-void reply_scrub(char *text)
+/*
+ * Replaces the n bytes at p, inside text (a buffer of size bytes), with
+ * "***". A mask longer than what it hides grows the text: its end gives way
+ * rather than the buffer overflowing.
+ */
+static void mask(char *text, size_t size, char *p, size_t n)
+{
+	size_t len = strlen(text), at = (size_t)(p - text);
+	if (n < 3 && len + 3 - n >= size) {
+		len = size - 1 - (3 - n);
+		text[len] = '\0';
+	}
+	if (at >= len)
+		return;
+	if (at + n > len)
+		n = len - at;
+	memmove(p + 3, p + n, len - at - n + 1);
+	memcpy(p, "***", 3);
+}
+
+void reply_scrub(char *text, size_t size)
 {
 	/* scheme://user:PASSWORD@host: the password goes */
 	for (char *p = strstr(text, "://"); p; p = strstr(p + 1, "://")) {
 		char *at = p + 3 + strcspn(p + 3, "@/ \t\n");
 		char *colon = memchr(p + 3, ':', (size_t)(at - p - 3));
-		if (*at == '@' && colon && at > colon + 1) {
-			memmove(colon + 4, at, strlen(at) + 1);
-			memcpy(colon + 1, "***", 3);
-		}
+		if (*at == '@' && colon && at > colon + 1)
+			mask(text, size, colon + 1, (size_t)(at - colon - 1));
 	}
 	/* password=... in a libpq key/value string */
 	for (char *p = strstr(text, "password="); p; p = strstr(p + 1, "password=")) {
 		char *v = p + 9, *end = v + strcspn(v, " \t\n'\"");
-		if (end > v) {
-			memmove(v + 3, end, strlen(end) + 1);
-			memcpy(v, "***", 3);
-		}
+		if (end > v)
+			mask(text, size, v, (size_t)(end - v));
 	}
 }
 
@@ -252,7 +268,7 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 	BUILDER(f, buf, len);
 	char line[400];
 	first_line(line, sizeof line, err ? err : "");
-	reply_scrub(line);
+	reply_scrub(line, sizeof line);
 	const char *why;
 	switch (status) {
 	case 75: why = "⏳ Busy: another backup job holds the lock, try again in a few minutes."; break;

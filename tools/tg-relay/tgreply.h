@@ -40,8 +40,9 @@ char *reply_tool_failed(const char *what, int status, const char *err);
 
 const char *reply_help(void);
 
-/* Passwords in URLs (scheme://user:***@host) and password=*** removed. */
-void reply_scrub(char *text);
+/* Passwords in URLs (scheme://user:***@host) and password=*** removed, in
+ * place, in a buffer of size bytes (its end gives way if a mask is longer). */
+void reply_scrub(char *text, size_t size);
 
 /* A string member, or fallback. */
 const char *reply_str(const cJSON *obj, const char *name, const char *fallback);
