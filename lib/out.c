@@ -314,11 +314,11 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 	return e ? -1 : 0;
 }
 
-static void finish_hash(struct out *o, char *hex)
+void out_digest_hex(void *sha, char *hex)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_DigestFinal_ex(o->sha, md, &mdlen);
+	EVP_DigestFinal_ex(sha, md, &mdlen);
 	for (unsigned i = 0; i < mdlen; i++)
 		sprintf(hex + 2 * i, "%02x", md[i]);
 	hex[2 * mdlen] = '\0';
@@ -335,7 +335,7 @@ static int fail(struct out *o, const char *what, int e)
 int out_finish(struct out *o, char *hex)
 {
 	writer_stop(o);
-	finish_hash(o, hex);
+	out_digest_hex(o->sha, hex);
 	if (o->error)
 		return fail(o, "cannot write", o->error);
 	if (o->zerror) {

@@ -67,6 +67,12 @@ int out_finish(struct out *o, char *sha256_hex);
 /* Abandons the output: removes the temporary file. Safe after out_finish. */
 void out_discard(struct out *o);
 
+/*
+ * Finishes a SHA-256 context (an EVP_MD_CTX, as struct out keeps it) into
+ * 64 hex digits and a NUL: the one spelling of a backup's checksum.
+ */
+void out_digest_hex(void *sha, char *hex);
+
 /* Writes data to path atomically (temp, fsync, rename, dir fsync), mode 0600. */
 int write_file_atomic(const char *path, const void *data, size_t n);
 

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "fsafe.h"
+#include "out.h"
 #include "progress.h"
 #include "verify.h"
 
@@ -88,15 +89,6 @@ static int read_expected(const char *path, char *hex)
 	return 0;
 }
 
-static void digest_hex(EVP_MD_CTX *ctx, char *hex)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	EVP_DigestFinal_ex(ctx, md, &n);
-	for (unsigned i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 /* The checksum is checked even when the JSON is bad: a mismatch is the
  * better explanation of why. */
 static int check_digest(struct jsonr *r, EVP_MD_CTX *ctx, const char *expect, int rc,
@@ -109,7 +101,7 @@ static int check_digest(struct jsonr *r, EVP_MD_CTX *ctx, const char *expect, in
 		snprintf(res->error, sizeof res->error, "read error: %s", strerror(r->io_errno));
 		return EX_IOERR;
 	}
-	digest_hex(ctx, res->sha256);
+	out_digest_hex(ctx, res->sha256);
 	if (strcmp(res->sha256, expect)) {
 		char was[400];
 		snprintf(was, sizeof was, "%.399s", res->error);

@@ -88,15 +88,6 @@ static int to_fd(void *ud, const void *p, size_t n)
 	return 0;
 }
 
-static void digest_hex(EVP_MD_CTX *sha, char *hex)
-{
-	unsigned char md[32];
-	unsigned n = 0;
-	EVP_DigestFinal_ex(sha, md, &n);
-	for (unsigned i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 /*
  * The encrypted copy goes to an unlinked file in dir first: its checksum
  * is checked before gpg sees a byte, so gpg never decrypts damaged data.
@@ -119,7 +110,7 @@ static int fetch_encrypted(struct s3 *s, const char *dir, const char *object, in
 	unlink(tmp);	/* nothing is left behind, whatever happens */
 	EVP_DigestInit_ex(f.sha, EVP_sha256(), NULL);
 	*rc = s3_get(s, object, to_fd, &f, NULL);
-	digest_hex(f.sha, got);
+	out_digest_hex(f.sha, got);
 	EVP_MD_CTX_free(f.sha);
 	if (!*rc && strcmp(got, cipher)) {
 		warnx("%s: SHA-256 %.12s... is not that of its .sha256 (%.12s...): damaged; not kept",

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "fsafe.h"
 #include "gpg.h"
+#include "out.h"
 #include "remote.h"
 #include "s3.h"
 #include "store.h"
@@ -68,15 +69,6 @@ static long source_read(void *ud, void *p, size_t n)
 	return (long)r;
 }
 
-static void digest_hex(EVP_MD_CTX *sha, char *hex)
-{
-	unsigned char md[32];
-	unsigned n = 0;
-	EVP_DigestFinal_ex(sha, md, &n);
-	for (unsigned i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 /* SHA-256 of the file at path, read through. */
 static int hash_file(const char *path, char *hex)
 {
@@ -94,7 +86,7 @@ static int hash_file(const char *path, char *hex)
 	if (r < 0)
 		warn("cannot read %s", path);
 	else
-		digest_hex(src.sha, hex);
+		out_digest_hex(src.sha, hex);
 	close(src.fd);
 	EVP_MD_CTX_free(src.sha);
 	return r < 0 ? EX_IOERR : 0;
@@ -187,7 +179,7 @@ static int upload(struct push *p, const char *path, const char *object, char *se
 		kill(g.pid, SIGTERM);
 		gpg_finish(&g);
 	}
-	digest_hex(src.sha, sent_hex);
+	out_digest_hex(src.sha, sent_hex);
 	if (src.fd >= 0)
 		close(src.fd);
 	EVP_MD_CTX_free(src.sha);
