@@ -224,6 +224,7 @@ damage() {
 	[ "$(remaining)" = "$(printf '%s\n' full_1.json full_1.json.sha256)" ]
 }
 
+# bats test_tags=race
 @test "cleanup while a dump holds the lock: exit 75, nothing deleted" {
 	backup full_40 full 40
 	backup full_1 full 1
@@ -244,6 +245,7 @@ ms_since_start_at_least() {
 	[ $((($(date +%s%N) - start) / 1000000)) -ge "$1" ]
 }
 
+# bats test_tags=race
 @test "--wait SECONDS waits for the lock" {
 	backup full_40 full 40
 	backup full_1 full 1

@@ -178,6 +178,7 @@ restore_into() {
 	bk-verify -q "$safety"
 }
 
+# bats test_tags=race
 @test "a compressed bk-dump killed with SIGKILL leaves no visible partial .json.zst" {
 	local i landed=0
 	for ((i = 0; i < 10; i++)); do

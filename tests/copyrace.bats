@@ -52,6 +52,7 @@ dump_with_lag() {
 		bk-dump --no-redis -o "$BK_TMP/probe.json"
 }
 
+# bats test_tags=race
 @test "every row of tables of 0, 1, chunk±1 and many chunks of rows, with a lagging consumer" {
 	run --separate-stderr dump_with_lag 3000
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
@@ -64,6 +65,7 @@ dump_with_lag() {
 	done
 }
 
+# bats test_tags=race
 @test "the same with no lag, chunk of one row: the reader never waits on a slot it must not touch" {
 	BK_TEST_COPY_CHUNK=1 run --separate-stderr bk-dump --no-redis -o "$BK_TMP/probe1.json"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }

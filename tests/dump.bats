@@ -235,6 +235,7 @@ meta() {
 	[ "$leftover" -eq 0 ]
 }
 
+# bats test_tags=race
 @test "the backup lock: exit 75 while another job holds it, --wait waits" {
 	bk_lock_hold
 	run --separate-stderr bk-dump
@@ -255,6 +256,7 @@ writing() {
 	[ "$(bk_psql -c "SELECT count(*) FROM \"Ticket\" WHERE id LIKE 'snap-%'")" -gt 0 ]
 }
 
+# bats test_tags=race
 @test "a dump taken while the bot writes is one consistent snapshot" {
 	# each transaction adds a ticket and a buy event together: a backup
 	# that read the tables at different moments would hold unequal sets

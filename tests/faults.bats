@@ -145,6 +145,7 @@ kill_spread() {
 	echo "# $* : $kills kills over $total ms, $landed finished first" >&3
 }
 
+# bats test_tags=race
 @test "bk-dump killed with SIGKILL at 24 moments: whole backup or none, then a clean run" {
 	total=$(time_run bk-dump)
 	rm -f "$BACKUP_DIR"/*.json*
@@ -156,6 +157,7 @@ kill_spread() {
 	[ "$(count_backups)" -eq 1 ]
 }
 
+# bats test_tags=race
 @test "bk-raffle killed with SIGKILL at 24 moments: whole backup or none, then a clean run" {
 	total=$(time_run bk-raffle "$BIG_RAFFLE")
 	rm -f "$BACKUP_DIR"/*.json*
@@ -171,6 +173,7 @@ dump_temp_file() {
 	compgen -G "$BACKUP_DIR/.full_*.json.tmp-*" >/dev/null
 }
 
+# bats test_tags=race
 @test "temporary files left by killed writers are not listed; bk-clean removes the stale ones" {
 	# kill while the temporary file is being written; should the dump
 	# finish first after all, try again
@@ -228,6 +231,7 @@ rk_idle() {
 		AND pid <> pg_backend_pid()")" -eq 0 ]
 }
 
+# bats test_tags=race
 @test "bk-restore killed with SIGKILL at 24 moments: the database as before or wholly restored" {
 	restore_prepare
 	# the state a whole restore gives, and how long one takes
@@ -310,6 +314,7 @@ wait_blocked() {
 	bk_poll 120 session_blocked
 }
 
+# bats test_tags=race
 @test "PostgreSQL stopped (immediate) during a dump: 69 naming the database, no partial backup" {
 	bk-dump >/dev/null # an older backup, which must stay untouched
 	old=$(ls "$BACKUP_DIR"/*.json)
@@ -333,6 +338,7 @@ wait_blocked() {
 	check_dir
 }
 
+# bats test_tags=race
 @test "PostgreSQL stopped (immediate) during a restore: 69, the database as before" {
 	restore_prepare
 	# the restore stops at Winner, after earlier tables went in
@@ -365,6 +371,7 @@ redis_connected() {
 		END { exit !found }' /proc/net/tcp
 }
 
+# bats test_tags=race
 @test "Redis killed during a dump: 69 naming Redis, no partial backup" {
 	# Redis holds every client while paused; the dump waits on it, then
 	# the server dies under it
@@ -425,6 +432,7 @@ redis_connected() {
 	done
 }
 
+# bats test_tags=race
 @test "two bk-dump at once: one waits or exits 75, both files whole" {
 	bk-dump >"$BK_TMP/a" 2>"$BK_TMP/a.err" &
 	a=$!
@@ -460,6 +468,7 @@ dump_stalled() {
 	wait_blocked
 }
 
+# bats test_tags=race
 @test "bk-dump and bk-clean at once: serialised or 75; the new backup is kept whole" {
 	bk-dump >/dev/null
 	# the dump holds the lock while the clean comes
@@ -489,6 +498,7 @@ dump_stalled() {
 	check_dir
 }
 
+# bats test_tags=race
 @test "bk-dump and bk-restore at once: the restore waits or exits 75, nothing corrupted" {
 	restore_prepare
 	# the dump holds the lock while the restore comes
@@ -526,6 +536,7 @@ dump_stalled() {
 	check_dir
 }
 
+# bats test_tags=race
 @test "20 dumps started within a second, cron-like, some with --wait: only whole backups" {
 	export DATABASE_URL=$RESTORE_URL # smaller: 20 runs in a few seconds
 	pids=()

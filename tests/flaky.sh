@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# tests/flaky.sh (make check-flaky): runs the bats files whose tests start
-# processes side by side FLAKY_ROUNDS times, with the binaries of bin/
-# (plain) and of bin-asan/ (ASan + UBSan), while a background build keeps
-# the machine busy. A test that passes only when one process happens to win
-# a race fails here sooner or later.
+# tests/flaky.sh (make check-flaky): runs the tests that start processes
+# side by side (tagged `# bats test_tags=race`: two jobs and the backup lock,
+# kills and signals, servers stopped mid-job, time limits, the relay's jobs
+# and retries) FLAKY_ROUNDS times, with the binaries of bin/ (plain) and of
+# bin-asan/ (ASan + UBSan), while a background build keeps the machine busy.
+# A test that passes only when one process happens to win a race fails here
+# sooner or later.
 #
 # Environment:
 #   FLAKY_ROUNDS   rounds per mode (default 20)
-#   FLAKY_FILES    bats files to run (default: the concurrency-sensitive ones)
+#   FLAKY_FILES    bats files to run (default: every file with tagged tests)
+#   FLAKY_TAGS     bats --filter-tags of the tests to run (default race;
+#                  empty: every test of the files)
 #   FLAKY_MODES    "plain asan" (default), or one of them
 #   FLAKY_SEED     seed of round 1 (default: random); round R uses SEED+R-1,
 #                  passed as RELAY_HOSTILE_SEED
@@ -23,8 +27,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 rounds=${FLAKY_ROUNDS:-20}
-# the files whose tests start processes side by side or wait on time limits
-read -r -a files <<<"${FLAKY_FILES:-tests/faults.bats tests/dump.bats tests/clean.bats tests/raffle.bats tests/relay.bats tests/relay_hostile.bats tests/telegram.bats}"
+# the files with tests tagged race (grep -l 'test_tags=.*race' tests/*.bats)
+read -r -a files <<<"${FLAKY_FILES:-tests/faults.bats tests/dump.bats tests/clean.bats tests/raffle.bats tests/relay.bats tests/relay_hostile.bats tests/telegram.bats tests/copyrace.bats tests/hostile.bats tests/s3.bats tests/compress.bats}"
+tags=${FLAKY_TAGS-race}
+filter=()
+[[ -z $tags ]] || filter=(--filter-tags "$tags")
 read -r -a modes <<<"${FLAKY_MODES:-plain asan}"
 seed0=${FLAKY_SEED:-$((RANDOM * 32768 + RANDOM))}
 logdir=${FLAKY_LOG_DIR:-build-flaky}
@@ -89,7 +96,7 @@ failures=()
 runs=0
 passed=0
 t_start=$SECONDS
-echo "flaky: ${#files[@]} files, $rounds rounds of: ${modes[*]}; seeds $seed0..$((seed0 + rounds - 1))"
+echo "flaky: ${#files[@]} files, tests tagged ${tags:-(any)}, $rounds rounds of: ${modes[*]}; seeds $seed0..$((seed0 + rounds - 1))"
 for ((r = 1; r <= rounds; r++)); do
 	seed=$((seed0 + r - 1))
 	for m in "${modes[@]}"; do
@@ -104,7 +111,7 @@ for ((r = 1; r <= rounds; r++)); do
 			t0=$SECONDS
 			rc=0
 			env "${env_extra[@]}" BK_BIN_DIR="$bin" RELAY_HOSTILE_SEED="$seed" \
-				timeout -k 30 3600 bats --print-output-on-failure "$f" >"$log" 2>&1 || rc=$?
+				timeout -k 30 3600 bats --print-output-on-failure "${filter[@]}" "$f" >"$log" 2>&1 || rc=$?
 			runs=$((runs + 1))
 			if ((rc == 0)); then
 				passed=$((passed + 1))

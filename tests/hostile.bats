@@ -155,6 +155,7 @@ stalled() {
 	wait "$pid" || killed=$?
 }
 
+# bats test_tags=race
 @test "3. bk-dump killed by SIGTERM, SIGINT or SIGHUP removes its temporary file and exits 128+n" {
 	local sig n
 	for sig in TERM INT HUP; do
@@ -167,6 +168,7 @@ stalled() {
 	done
 }
 
+# bats test_tags=race
 @test "3. bk-raffle and the safety backup of bk-restore remove their temporary files on SIGTERM" {
 	local raffle
 	raffle=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
@@ -183,6 +185,7 @@ stalled() {
 	[ "$(ls "$BACKUP_DIR" | grep -c '\.json$')" -eq 1 ]
 }
 
+# bats test_tags=race
 @test "3. bk-dump and bk-raffle remove stale temporaries of their kind at start, only when the lock is theirs" {
 	echo partial >"$BACKUP_DIR/.full_1.json.tmp-AbC123"
 	echo partial >"$BACKUP_DIR/full_1.json.sha256.tmp-XyZ789"
@@ -215,6 +218,7 @@ as_reader() {
 	fi
 }
 
+# bats test_tags=race
 @test "4. a read-only BACKUP_DIR: bk-restore --dry-run, bk-verify, bk-list work; no lock is taken" {
 	run --separate-stderr timeout 120 bk-dump --no-redis
 	[ "$status" -eq 0 ]

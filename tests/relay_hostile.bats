@@ -55,6 +55,7 @@ teardown() {
 
 fake() { python3 "$FAKE" "$1" "$T/fake" "${@:2}"; }
 
+# bats test_tags=race
 @test "1,000 hostile updates: the relay survives, runs nothing unvalidated, sends only refusals and errors" {
 	BK_BIN_DIR=$T/bin "$BIN/tg-relay" -s "$T/state" 2>"$T/relay.log" &
 	RELAY_PID=$!

@@ -46,6 +46,11 @@ open_uploads() {
 	bk_s3_open_uploads
 }
 
+# s3rver holds a multipart upload that was started
+upload_opened() {
+	[[ -n $(ls "$BK_S3_DIR/data/bk-test/._S3rver_uploads" 2>/dev/null) ]]
+}
+
 # a new full backup in $BACKUP_DIR; prints its id
 new_backup() {
 	bk-dump | jq -r .id
@@ -143,6 +148,7 @@ new_backup() {
 	[[ $stderr == *"after 6 tries"* ]]
 }
 
+# bats test_tags=race
 @test "500s then success: the push retries and succeeds" {
 	id=$(new_backup)
 	echo "3 500" >"$BK_S3_DIR/fail"
@@ -160,16 +166,15 @@ new_backup() {
 	! remote_names | grep -qx "$id.json"
 }
 
+# bats test_tags=race
 @test "SIGKILL during a multipart upload: no remote backup; the next push aborts the open upload and finishes" {
 	export BK_S3_PART_SIZE=65536
 	id=$(new_backup)
 	echo "100 -20 PUT" >"$BK_S3_DIR/fail" # every part stalls
 	bk-push "$id" >"$BK_TMP/killed.out" 2>&1 &
 	pid=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ -n $(ls "$BK_S3_DIR/data/bk-test/._S3rver_uploads" 2>/dev/null) ]] && break
-		sleep 0.05
-	done
+	# the signal comes once the upload is open, however slow the start
+	bk_poll 120 upload_opened
 	kill -9 "$pid"
 	wait "$pid" || true
 	rm -f "$BK_S3_DIR/fail"
@@ -181,16 +186,15 @@ new_backup() {
 	remote_names | grep -qx "$id.json.sha256"
 }
 
+# bats test_tags=race
 @test "SIGTERM during a multipart upload: the upload is aborted, nothing stays" {
 	export BK_S3_PART_SIZE=65536
 	id=$(new_backup)
 	echo "100 -20 PUT" >"$BK_S3_DIR/fail"
 	bk-push "$id" >"$BK_TMP/term.out" 2>&1 &
 	pid=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ -n $(ls "$BK_S3_DIR/data/bk-test/._S3rver_uploads" 2>/dev/null) ]] && break
-		sleep 0.05
-	done
+	# the signal comes once the upload is open, however slow the start
+	bk_poll 120 upload_opened
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?

@@ -87,6 +87,7 @@ line two"
 	[ "$(texts | tail -n 1)" = '"no dash"' ]
 }
 
+# bats test_tags=race
 @test "tg-notify waits retry_after on 429 and delivers once" {
 	fake fail '{"method":"sendMessage","status":429,"retry_after":1,"count":1}'
 	start=$(date +%s%N)
@@ -128,6 +129,7 @@ p = [json.loads(l) for l in open(sys.argv[1])]
 assert [len(x) for x in p] == [4096, 904], [len(x) for x in p]' "$T/got"
 }
 
+# bats test_tags=race
 @test "tg-notify retries 5xx with backoff, then succeeds" {
 	fake fail '{"method":"sendMessage","status":500,"count":2}'
 	run "$BIN/tg-notify" -c 5 "eventually"
@@ -150,6 +152,7 @@ assert t[1] - t[0] >= 0.04 and t[2] - t[1] >= 0.09, t' <<<"$(fake calls --method
 	[[ $stderr == *"tg-notify: chat 5: sendMessage: Telegram server error (HTTP 502)"*"gave up after 3 attempts"* ]]
 }
 
+# bats test_tags=race
 @test "tg-notify retries a request that hangs" {
 	# the hung call outlasts the test, so only the retry can succeed
 	fake fail '{"method":"sendMessage","hang":600,"count":1}'
