@@ -9,7 +9,8 @@
 #
 # Environment:
 #   FLAKY_ROUNDS   rounds per mode (default 20)
-#   FLAKY_FILES    bats files to run (default: every file with tagged tests)
+#   FLAKY_FILES    bats files to run (default: every file with a test
+#                  tagged race)
 #   FLAKY_TAGS     bats --filter-tags of the tests to run (default race;
 #                  empty: every test of the files)
 #   FLAKY_MODES    "plain asan" (default), or one of them
@@ -27,11 +28,15 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 rounds=${FLAKY_ROUNDS:-20}
-# the files with tests tagged race (grep -l 'test_tags=.*race' tests/*.bats)
-read -r -a files <<<"${FLAKY_FILES:-tests/faults.bats tests/dump.bats tests/clean.bats tests/raffle.bats tests/relay.bats tests/relay_hostile.bats tests/telegram.bats tests/copyrace.bats tests/hostile.bats tests/s3.bats tests/compress.bats}"
 tags=${FLAKY_TAGS-race}
 filter=()
 [[ -z $tags ]] || filter=(--filter-tags "$tags")
+# by default the files with a test tagged race
+if [[ -n ${FLAKY_FILES:-} ]]; then
+	read -r -a files <<<"$FLAKY_FILES"
+else
+	mapfile -t files < <(grep -lE '^# bats test_tags=(.*[ ,])?race *(,|$)' tests/*.bats)
+fi
 read -r -a modes <<<"${FLAKY_MODES:-plain asan}"
 seed0=${FLAKY_SEED:-$((RANDOM * 32768 + RANDOM))}
 logdir=${FLAKY_LOG_DIR:-build-flaky}
@@ -111,7 +116,7 @@ for ((r = 1; r <= rounds; r++)); do
 			t0=$SECONDS
 			rc=0
 			env "${env_extra[@]}" BK_BIN_DIR="$bin" RELAY_HOSTILE_SEED="$seed" \
-				timeout -k 30 3600 bats --print-output-on-failure "${filter[@]}" "$f" >"$log" 2>&1 || rc=$?
+				timeout -k 30 3600 bats --timing --print-output-on-failure "${filter[@]}" "$f" >"$log" 2>&1 || rc=$?
 			runs=$((runs + 1))
 			if ((rc == 0)); then
 				passed=$((passed + 1))

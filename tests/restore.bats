@@ -315,18 +315,21 @@ changed() {	# changed: which groups still hold their change
 	[ "$(nfiles)" -eq "$files" ]
 }
 
+# bats test_tags=race
 @test "on a terminal the operator must type the backup id" {
 	command -v script >/dev/null || skip "script(1) is not installed"
 	DB=$(restored typed)
 	q "UPDATE \"Admin\" SET permissions = 'changed'"
 	id=$(basename "$FULL" .json)
 	cmd="env DATABASE_URL='$DB' bk-restore --no-safety-backup --skip-redis '$FULL'"
-	# script(1) gives the tool a terminal and types what it reads on its own stdin
-	run bash -c "{ sleep 2; echo wrong-id; } | script -qec \"$cmd\" /dev/null"
+	# script(1) gives the tool a terminal and types what it reads on its own
+	# stdin; the terminal keeps what is typed before the prompt until read,
+	# so the answer may come whenever
+	run bash -c "echo wrong-id | script -qec \"$cmd\" /dev/null"
 	[[ $output == *"Type the backup id"* ]]
 	[[ $output == *"not confirmed"* ]]
 	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" != 0 ]
-	run bash -c "{ sleep 2; echo '$id'; } | script -qec \"$cmd\" /dev/null"
+	run bash -c "echo '$id' | script -qec \"$cmd\" /dev/null"
 	[[ $output == *'"backup":"'$id'"'* ]]
 	[ "$(q "SELECT count(*) FROM \"Admin\" WHERE permissions = 'changed'")" = 0 ]
 }
