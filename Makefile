@@ -82,9 +82,10 @@ check-asan:
 	$(SAN_MAKE) unit all
 	$(SAN_ENV) BK_BIN_DIR=$(CURDIR)/bin-asan bats --print-output-on-failure tests/
 
-# Races (tests/flaky.sh, README "Tests"): the bats files whose tests start
-# processes side by side, FLAKY_ROUNDS times (default 20), plain and with
-# the check-asan build, on a machine loaded by a build loop. Not in `check`.
+# Races (tests/flaky.sh, README "Tests"): the tests tagged race (processes
+# side by side, kills, locks, time limits; FLAKY_TAGS), FLAKY_ROUNDS times
+# (default 20), plain and with the check-asan build, on a machine loaded by
+# a build loop. Not in `check`.
 check-flaky: all
 	$(SAN_MAKE) all
 	FLAKY_SAN_ENV="$(SAN_ENV)" ./tests/flaky.sh

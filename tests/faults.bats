@@ -145,7 +145,7 @@ kill_spread() {
 	echo "# $* : $kills kills over $total ms, $landed finished first" >&3
 }
 
-# bats test_tags=race
+# bats test_tags=kill
 @test "bk-dump killed with SIGKILL at 24 moments: whole backup or none, then a clean run" {
 	total=$(time_run bk-dump)
 	rm -f "$BACKUP_DIR"/*.json*
@@ -157,7 +157,7 @@ kill_spread() {
 	[ "$(count_backups)" -eq 1 ]
 }
 
-# bats test_tags=race
+# bats test_tags=kill
 @test "bk-raffle killed with SIGKILL at 24 moments: whole backup or none, then a clean run" {
 	total=$(time_run bk-raffle "$BIG_RAFFLE")
 	rm -f "$BACKUP_DIR"/*.json*
@@ -231,7 +231,7 @@ rk_idle() {
 		AND pid <> pg_backend_pid()")" -eq 0 ]
 }
 
-# bats test_tags=race
+# bats test_tags=kill
 @test "bk-restore killed with SIGKILL at 24 moments: the database as before or wholly restored" {
 	restore_prepare
 	# the state a whole restore gives, and how long one takes

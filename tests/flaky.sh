@@ -10,9 +10,11 @@
 # Environment:
 #   FLAKY_ROUNDS   rounds per mode (default 20)
 #   FLAKY_FILES    bats files to run (default: every file with a test
-#                  tagged race)
-#   FLAKY_TAGS     bats --filter-tags of the tests to run (default race;
-#                  empty: every test of the files)
+#                  tagged so)
+#   FLAKY_TAGS     the tests to run, by their tags (default race): one
+#                  bats --filter-tags per word, a test runs when it matches
+#                  any ("race kill" adds the 24-kill tests of faults.bats);
+#                  empty: every test of the files
 #   FLAKY_MODES    "plain asan" (default), or one of them
 #   FLAKY_SEED     seed of round 1 (default: random); round R uses SEED+R-1,
 #                  passed as RELAY_HOSTILE_SEED
@@ -29,13 +31,24 @@ cd "$repo"
 
 rounds=${FLAKY_ROUNDS:-20}
 tags=${FLAKY_TAGS-race}
-filter=()
-[[ -z $tags ]] || filter=(--filter-tags "$tags")
-# by default the files with a test tagged race
+# one --filter-tags per word: a test runs when it matches any of them
+filter=() wanted=()
+read -r -a tag_words <<<"$tags"
+for w in "${tag_words[@]}"; do
+	filter+=(--filter-tags "$w")
+	IFS=, read -r -a ts <<<"$w"
+	for t in "${ts[@]}"; do
+		[[ $t == '!'* ]] || wanted+=("$t")
+	done
+done
 if [[ -n ${FLAKY_FILES:-} ]]; then
 	read -r -a files <<<"$FLAKY_FILES"
+elif ((${#wanted[@]})); then
+	# the files with a test tagged so
+	alt=$(IFS='|' && echo "${wanted[*]}")
+	mapfile -t files < <(grep -lE "^# bats test_tags=(.*[ ,])?($alt) *(,|\$)" tests/*.bats)
 else
-	mapfile -t files < <(grep -lE '^# bats test_tags=(.*[ ,])?race *(,|$)' tests/*.bats)
+	files=(tests/*.bats)
 fi
 read -r -a modes <<<"${FLAKY_MODES:-plain asan}"
 seed0=${FLAKY_SEED:-$((RANDOM * 32768 + RANDOM))}
@@ -60,6 +73,10 @@ for m in "${modes[@]}"; do
 		exit 64
 	fi
 done
+if ((${#files[@]} == 0)); then
+	echo "flaky: no bats file has a test tagged $tags" >&2
+	exit 64
+fi
 for f in "${files[@]}"; do
 	[[ -f $f ]] || {
 		echo "flaky: no such bats file: $f" >&2

@@ -223,7 +223,6 @@ no_token() {
 	stop_relay
 }
 
-# bats test_tags=race
 @test "admin /backup: ⏳ then ✅ with id, timestamp, type and size" {
 	start_relay
 	say /backup
@@ -863,7 +862,6 @@ real_tools() {
 	stop_relay
 }
 
-# bats test_tags=race
 @test "real tools: /backup_restore changes nothing until Confirm" {
 	real_tools
 	start_relay
