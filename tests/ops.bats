@@ -119,6 +119,27 @@ ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 	! grep -q failed "$work/logs/backup.log"
 }
 
+@test "make install: the systemd units and the crontab get the PREFIX's paths and /var/lib/bk, as the README says" {
+	local d=$WORK/destdir share
+	run make -C "$BK_REPO" install DESTDIR="$d" PREFIX=/opt/bk
+	[ "$status" -eq 0 ]
+	share=$d/opt/bk/share/bk
+	grep -qx 'ExecStart=/opt/bk/bin/tg-relay' "$share/tg-relay.service"
+	grep -q '^ExecStart=/opt/bk/bin/bk-raffle --watch' "$share/raffle-watch.service"
+	! grep -q '/usr/local/bin' "$share/tg-relay.service" "$share/raffle-watch.service" "$share/bk.crontab"
+	grep -q '/opt/bk/bin/bk-job -C /var/lib/bk' "$share/bk.crontab"
+	local u
+	for u in tg-relay raffle-watch; do
+		grep -qx 'WorkingDirectory=/var/lib/bk' "$share/$u.service"
+		grep -qx 'ReadWritePaths=/var/lib/bk' "$share/$u.service"
+		grep -qx 'User=bk' "$share/$u.service"
+	done
+	# the directory the README's setup makes, and where it installs the unit from
+	grep -q 'install -d -m 0700 -o bk -g bk /var/lib/bk' "$BK_REPO/README.md"
+	grep -q 'install -m 0644 /usr/local/share/bk/tg-relay.service /etc/systemd/system/' "$BK_REPO/README.md"
+	! grep -rq '/srv/raffle-bot' "$BK_REPO/README.md" "$BK_REPO/scripts" "$BK_REPO/man"
+}
+
 # ---------------------------------------------------------------- bk-job
 
 @test "bk-job: -h prints usage, bad usage exits 64" {
