@@ -179,10 +179,9 @@ format-check:
 
 check: all unit bats lint check-asan check-tsan fuzz-replay check-valgrind
 
-# A newcomer's first command: packages, build, throwaway servers, a backup.
+# A newcomer's first command: packages, build, throwaway servers, a backup
+# (scripts/demo.sh installs the packages and builds, once).
 demo:
-	./scripts/install-deps.sh
-	$(MAKE) all
 	./scripts/demo.sh
 
 bench: all
