@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Recovery that never loses data silently: backups that carry their schema
 # (format 1.1), restores that put everything back or refuse, bk-recover on a
-# bare database, and the drill (SPEC §4.2, §5.5).
+# bare database, and the drill (bk-backup(5), bk-restore(1)).
 
 load helpers
 bats_require_minimum_version 1.5.0
