@@ -74,6 +74,11 @@ EOF
 as_bk() {
 	local env=(env -i "PATH=$BK_BIN_DIR:$BK_REPO/scripts:$BK_PG_BIN:/usr/local/bin:/usr/bin:/bin"
 		"HOME=$W" TZ=UTC "PGHOST=$PGHOST" "PGPORT=$PGPORT" LC_ALL=C.UTF-8)
+	# the sanitizer builds' settings (make check-asan) pass through
+	local v
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS BK_SANITIZED; do
+		[[ -n ${!v:-} ]] && env+=("$v=${!v}")
+	done
 	if [[ $EUID -eq 0 ]]; then
 		runuser -u "$BKUSER" -- "${env[@]}" "$@"
 	else
@@ -131,7 +136,7 @@ run_block() {
 		return 1
 	}
 	start=$(date +%s.%N)
-	run --separate-stderr setsid bash "$script" < <(printf '%s' "${2:-}")
+	run --separate-stderr setsid --wait bash "$script" < <(printf '%s' "${2:-}")
 	end=$(date +%s.%N)
 	elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 	echo "---- output"
