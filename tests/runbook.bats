@@ -202,3 +202,22 @@ check_back() {
 	[ "$status" -eq 0 ]
 	grep -Fq "psql \"\${DATABASE_URL%%\\?*}\" -c 'select 1'" "$BK_REPO/README.md"
 }
+
+@test "runbook: every bk command of the runbook runs as bk; every checksum check runs where the .sha256 names its file" {
+	local name line bad=()
+	for name in database-lost machine-lost by-hand-schema; do
+		while IFS= read -r line; do
+			[[ $line == '#'* ]] && continue
+			# a bk tool named outside sudo -u bk would leave root's files behind
+			if [[ $line =~ (^|[|&;[:space:]])(bk-[a-z]+|tg-[a-z]+)([[:space:]]|$) && $line != *'sudo -u bk '* ]]; then
+				bad+=("$name: $line")
+			fi
+		done < <(runbook "$name")
+	done
+	printf 'not as bk: %s\n' "${bad[@]}"
+	[ "${#bad[@]}" -eq 0 ]
+	# sha256sum -c is given bare names: run from the directory (cd, env -C)
+	run grep -nE 'sha256sum (--quiet )?-c [^|]*/' "$BK_REPO/README.md"
+	echo "$output"
+	[ "$status" -eq 1 ]
+}
