@@ -299,7 +299,7 @@ EOF
 		skip_step "bk-check: bin/bk-list is not built"
 	fi
 
-	say "12. The schedule: crontab/bk.crontab"
+	say "The schedule: crontab/bk.crontab"
 	# the jobs as cron runs them: minute hour day month weekday, the command
 	grep -E '^[0-9*]' "$REPO/crontab/bk.crontab" |
 		awk -F'\t' '{ c = $3; gsub(/\/usr\/local\/bin\//, "", c); sub(/ >\/dev\/null$/, "", c);
@@ -309,20 +309,7 @@ EOF
 	fi
 	did "showed the cron schedule"
 
-	say "13. Restore drill: bk-drill"
-	if have bk-drill && [[ -n $full_id ]]; then
-		note "\$ bk-drill $full_id     (a scratch database, created, compared table by table, dropped)"
-		if bk-drill "$full_id" >"$DEMO/drill.json"; then
-			jq -c "del(.tables)" "$DEMO/drill.json" | indent
-			did "bk-drill restored $full_id into a scratch database and found every table equal"
-		else
-			warn "bk-drill found a difference (above)"
-		fi
-	else
-		skip_step "restore drill: bin/bk-drill is not built (or there is no full backup)"
-	fi
-
-	say "14. CSV export: bk-export --csv"
+	say "CSV export: bk-export --csv"
 	if have bk-export && [[ -n $full_id ]]; then
 		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
 		rm -rf "$DEMO/csv"
