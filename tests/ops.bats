@@ -511,6 +511,14 @@ old_backup() {
 	bk_dropdb pwdargv
 }
 
+@test "bk-recover: as root where the backups are another user's, it says to run it as that user" {
+	[[ $EUID -eq 0 ]] || skip "needs root"
+	export BACKUP_DIR=$WORK/owned
+	install -d -m 0700 -o bktest "$BACKUP_DIR"
+	run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	[[ $stderr == *"bk-recover: running as root where the backups belong to bktest: run it as bktest (sudo -u bktest"* ]]
+}
+
 @test "bk-recover: -h prints usage" {
 	run "$S/bk-recover" -h
 	[ "$status" -eq 0 ]
