@@ -290,6 +290,14 @@ static int delete_remote(struct s3 *s, const struct remote_backup *b)
 	return rc ? rc : s3_delete(s, name);
 }
 
+/* A backup whose push did not finish (no checksum object) is no full backup to keep. */
+static enum keep_kind remote_kind(const struct remote_backup *b)
+{
+	if (!strcmp(b->type, "full"))
+		return b->whole ? KEEP_FULL : KEEP_OTHER;
+	return !strcmp(b->type, "raffle") ? KEEP_RAFFLE : KEEP_OTHER;
+}
+
 static bool remote_good(size_t i, void *ctx)
 {
 	return ((const struct remote_backup *)ctx)[i].whole;
@@ -318,9 +326,7 @@ int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
 		for (size_t i = 0; i < n; i++) {
 			items[i].id = list[i].id;
 			items[i].ts_ms = list[i].ts_ms;
-			items[i].kind = !strcmp(list[i].type, "full")	  ? KEEP_FULL
-					: !strcmp(list[i].type, "raffle") ? KEEP_RAFFLE
-									  : KEEP_OTHER;
+			items[i].kind = remote_kind(&list[i]);
 		}
 		keep_decide(&p, items, n, remote_good, list);
 	}
