@@ -16,6 +16,7 @@
 #include "store.h"
 #include "timefmt.h"
 #include "verify.h"
+#include "xalloc.h"
 
 struct tally {
 	double bytes; /* freed, or that would be */
@@ -152,12 +153,7 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	int rc = store_list(opt->dir, NULL, &list, &n);
 	if (rc)
 		return rc;
-	struct keep_item *items = calloc(n ? n : 1, sizeof *items);
-	if (!items) {
-		warnx("out of memory");
-		store_list_free(list, n);
-		return EX_OSERR;
-	}
+	struct keep_item *items = xcalloc(n ? n : 1, sizeof *items);
 	long kept = 0;
 	cJSON *deleted = cJSON_AddArrayToObject(report, "deleted");
 	cJSON *corrupt = cJSON_CreateArray(), *damaged = cJSON_CreateArray();
@@ -313,11 +309,8 @@ int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
 	cJSON *deleted = cJSON_AddArrayToObject(*report, "deleted");
 	cJSON *backups = cJSON_CreateArray();
 	int rc = remote_list(s, NULL, &list, &n), first = 0;
-	if (!rc && !(items = calloc(n ? n : 1, sizeof *items))) {
-		warnx("out of memory");
-		free(list);
-		rc = EX_OSERR;
-	}
+	if (!rc)
+		items = xcalloc(n ? n : 1, sizeof *items);
 	long kept = 0;
 	double bytes = 0;
 	if (!rc) {
