@@ -129,8 +129,9 @@ static void add_backup(cJSON *backups, const char *id, const char *type, const c
 	if (dry) {
 		char line[KEEP_WHY_MAX * (KEEP_WHY_LEN + 2)];
 		keep_why_line(it, line, sizeof line);
-		fprintf(stderr, "%-6s %-40s %-24s %s\n", it->nwhy ? "keep" : "delete", id, ts ? ts : "?",
-			it->nwhy ? line : "no rule keeps it");
+		/* an unreadable backup's timestamp is the file's to say: escaped */
+		fprintf(stderr, "%-6s %-40s %-24s %s\n", it->nwhy ? "keep" : "delete", ESC(id),
+			ts ? ESC(ts) : "?", it->nwhy ? line : "no rule keeps it");
 	}
 }
 
