@@ -11,11 +11,11 @@
 #define CLEAN_TEMP_AGE_MS (3600 * 1000LL)
 
 struct clean_options {
-	const char *dir;	/* the backup directory (the caller holds its lock) */
-	long days;		/* delete backups whose metadata timestamp is older */
-	long keep_last;		/* but never the newest keep_last full backups */
-	long keep[CAL_UNITS];	/* nor the newest full backup of the newest N hours, days, weeks, months */
-	bool dry_run;		/* report what would go, remove nothing */
+	const char *dir;      /* the backup directory (the caller holds its lock) */
+	long days;	      /* delete backups whose metadata timestamp is older */
+	long keep_last;	      /* but never the newest keep_last full backups */
+	long keep[CAL_UNITS]; /* nor the newest full backup of the newest N hours, days, weeks, months */
+	bool dry_run;	      /* report what would go, remove nothing */
 };
 
 /*
