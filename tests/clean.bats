@@ -456,3 +456,45 @@ calendar_backups() {
 	done
 	[ "$(remaining)" = "$before" ]
 }
+
+# redate FILE TIME: the backup's metadata timestamp (its first "timestamp",
+# the metadata comes first) set to TIME (UTC), its checksum file made again;
+# the rest of the backup as bk-dump wrote it.
+redate() {
+	local ts
+	ts=$(date -u -d "$2" +%Y-%m-%dT%H:%M:%S.000Z)
+	# bytes, not jq: jq would round the bigints
+	python3 - "$1" "$ts" <<-'PY'
+	import re, sys
+	b = open(sys.argv[1], "rb").read()
+	b = re.sub(rb'"timestamp": ?"[^"]*"', b'"timestamp":"' + sys.argv[2].encode() + b'"', b, count=1)
+	open(sys.argv[1], "wb").write(b)
+	PY
+	(cd "$(dirname "$1")" && sha256sum "$(basename "$1")" >"$(basename "$1").sha256")
+}
+
+@test "calendar on real backups from bk-dump and bk-raffle, re-dated: the right ones stay, and verify" {
+	unset BK_KEEP_HOURLY BK_KEEP_DAILY BK_KEEP_WEEKLY BK_KEEP_MONTHLY
+	local t ids=() path
+	for t in '2025-03-31T22:10Z' '2025-03-31T23:10Z' '2025-04-01T00:10Z'; do
+		path=$(bk-dump --no-redis | jq -r .path)
+		redate "$path" "$t"
+		ids+=("$(basename "$path" .json)")
+	done
+	path=$(bk-raffle cawkward00000000000000000b | jq -r .path)
+	redate "$path" '2025-03-31T22:40Z'
+	raffle=$(basename "$path" .json)
+	run --separate-stderr bk-verify "${ids[@]}" "$raffle"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	run --separate-stderr bk-clean 1 --keep-hourly 1 --keep-daily 2 --keep-weekly 0 --keep-monthly 0
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(keep_of "${ids[2]}")" = "newest full, hourly 2025-04-01T00, daily 2025-04-01" ]
+	[ "$(keep_of "${ids[1]}")" = "daily 2025-03-31" ]
+	# the first full backup of the evening goes, and the raffle backup taken after it
+	[ "$(deleted_ids)" = "$(printf '%s\n' "${ids[0]}" "$raffle" | LC_ALL=C sort)" ]
+	run --separate-stderr bk-verify "${ids[1]}" "${ids[2]}"
+	[ "$status" -eq 0 ]
+	(cd "$BACKUP_DIR" && sha256sum -c --quiet ./*.sha256)
+	[ "$(ls "$BACKUP_DIR"/*.json | wc -l)" -eq 2 ]
+}
