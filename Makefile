@@ -60,6 +60,9 @@ $(BIN)/$(1): $(BUILD)/tools/$(1).o $(call tool_mods,$(1)) $(BUILD)/libbk.a
 endef
 $(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
 
+# bk-drill restores in process with bk-restore's modules, linked in.
+$(BIN)/bk-drill: $(call tool_mods,bk-restore)
+
 # Unit tests of a tool's modules link them explicitly.
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 	@mkdir -p $(dir $@)

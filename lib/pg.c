@@ -77,6 +77,27 @@ static int check_dsn(const char *dsn)
 	return EX_USAGE;
 }
 
+static char *override_db, *override_schema;
+
+void pg_connect_to(const char *dbname, const char *schema)
+{
+	free(override_db);
+	free(override_schema);
+	override_db = dbname ? strdup(dbname) : NULL;
+	override_schema = schema ? strdup(schema) : NULL;
+}
+
+/* The URL's connection, with pg_connect_to's database in place of its own. */
+static PGconn *connect_dsn(const char *dsn)
+{
+	if (!override_db)
+		return PQconnectdb(dsn);
+	/* a later "dbname" overrides what the expanded first one says */
+	const char *const keys[] = { "dbname", "dbname", NULL };
+	const char *const vals[] = { dsn, override_db, NULL };
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 int pg_connect(PGconn **conn)
 {
 	const char *url = config_get("DATABASE_URL", NULL);
@@ -92,7 +113,11 @@ int pg_connect(PGconn **conn)
 		free(schema);
 		return EX_USAGE;
 	}
-	*conn = PQconnectdb(dsn);
+	if (override_schema) {
+		free(schema);
+		schema = strdup(override_schema);
+	}
+	*conn = connect_dsn(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
 		char *msg = config_scrub(PQerrorMessage(*conn));
