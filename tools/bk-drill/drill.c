@@ -32,6 +32,7 @@
 #include "fsafe.h"
 #include "groups.h"
 #include "pg.h"
+#include "store.h"
 
 static volatile sig_atomic_t got_signal;
 
@@ -291,6 +292,15 @@ static int cleanup(PGconn *admin, const struct drill_options *o, const char *db,
 static int read_backup(const struct drill_options *o, struct digest *back,
 		       struct verify_result *res, const char **ddl, const char **schema)
 {
+	struct backup_info info = { 0 };
+	backup_info_read(o->path, &info);	/* its head only: the type, before the rows */
+	bool raffle = info.type && !strcmp(info.type, "raffle");
+	if (raffle)
+		warnx("%s is a raffle backup: a drill restores a full backup",
+		      ESC(info.file_id ? info.file_id : o->path));
+	backup_info_free(&info);
+	if (raffle)
+		return EX_USAGE;
 	int rc = digest_backup(o->path, back, res);
 	if (rc) {
 		if (res->error[0])
