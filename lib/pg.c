@@ -11,6 +11,7 @@
 #include "jsonw.h"
 #include "bkfile.h"
 #include "pg.h"
+#include "xalloc.h"
 
 /* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
 static char *take_schema_param(char *url)
@@ -83,8 +84,8 @@ void pg_connect_to(const char *dbname, const char *schema)
 {
 	free(override_db);
 	free(override_schema);
-	override_db = dbname ? strdup(dbname) : NULL;
-	override_schema = schema ? strdup(schema) : NULL;
+	override_db = dbname ? xstrdup(dbname) : NULL;
+	override_schema = schema ? xstrdup(schema) : NULL;
 }
 
 /* The URL's connection, with pg_connect_to's database in place of its own. */
@@ -115,7 +116,7 @@ int pg_connect(PGconn **conn)
 	}
 	if (override_schema) {
 		free(schema);
-		schema = strdup(override_schema);
+		schema = xstrdup(override_schema);
 	}
 	*conn = connect_dsn(dsn);
 	free(dsn);

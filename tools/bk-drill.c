@@ -66,21 +66,24 @@ static void verdict(const cJSON *s, int rc)
 	const cJSON *diff = cJSON_GetObjectItemCaseSensitive(s, "differences");
 	double rows = 0;
 	const cJSON *t;
-	cJSON_ArrayForEach(t, tables)
-		rows += cJSON_GetObjectItemCaseSensitive(t, "rows")->valuedouble;
+	cJSON_ArrayForEach(t, tables) rows += cJSON_GetObjectItemCaseSensitive(t, "rows")->valuedouble;
 	const char *name = cJSON_IsString(id) ? id->valuestring : "?";
 	double took = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
 	if (!rc)
-		fprintf(stderr, "bk-drill: ok: %s restores faithfully (%d tables, %.0f rows, "
-				"checksums equal) in %.1f s\n",
+		fprintf(stderr,
+			"bk-drill: ok: %s restores faithfully (%d tables, %.0f rows, "
+			"checksums equal) in %.1f s\n",
 			name, cJSON_GetArraySize(tables), rows, took);
 	else if (cJSON_IsNumber(diff) && diff->valueint > 0)
-		fprintf(stderr, "bk-drill: FAILED: %s does not restore faithfully: %d of %d tables "
-				"differ (above) (%.1f s)\n",
+		fprintf(stderr,
+			"bk-drill: FAILED: %s does not restore faithfully: %d of %d tables "
+			"differ (above) (%.1f s)\n",
 			name, diff->valueint, cJSON_GetArraySize(tables), took);
 	else
-		fprintf(stderr, "bk-drill: FAILED: %s could not be drilled (exit %d, above) "
-				"(%.1f s)\n", name, rc, took);
+		fprintf(stderr,
+			"bk-drill: FAILED: %s could not be drilled (exit %d, above) "
+			"(%.1f s)\n",
+			name, rc, took);
 }
 
 int main(int argc, char **argv)

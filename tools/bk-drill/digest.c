@@ -16,6 +16,7 @@
 
 #include "drill.h"
 #include "fsafe.h"
+#include "xalloc.h"
 
 const struct dtable *digest_find(const struct digest *d, const char *key)
 {
@@ -28,13 +29,13 @@ const struct dtable *digest_find(const struct digest *d, const char *key)
 static void *table_begin(void *ud, const char *key, bool nested)
 {
 	struct digest *d = ud;
-	(void)nested;	/* a full backup has none; raffle backups are refused */
+	(void)nested; /* a full backup has none; raffle backups are refused */
 	struct dtable *t = (struct dtable *)digest_find(d, key);
 	if (t)
 		return t;
-	d->t = realloc(d->t, (size_t)(d->n + 1) * sizeof *d->t);
-	if (!d->t || !(t = calloc(1, sizeof *t)) || !(t->key = strdup(key)))
-		err(70, "out of memory");
+	d->t = xrealloc(d->t, (size_t)(d->n + 1) * sizeof *d->t);
+	t = xcalloc(1, sizeof *t);
+	t->key = xstrdup(key);
 	d->t[d->n++] = t;
 	return t;
 }
@@ -101,7 +102,7 @@ static int row_end(void *ud, void *tp)
 	unsigned int len = 0;
 	EVP_DigestFinal_ex(d->row, md, &len);
 	unsigned carry = 0;
-	for (int i = 31; i >= 0; i--) {	/* big-endian addition */
+	for (int i = 31; i >= 0; i--) { /* big-endian addition */
 		carry += (unsigned)t->sum[i] + md[i];
 		t->sum[i] = (unsigned char)carry;
 		carry >>= 8;
@@ -113,8 +114,7 @@ static int row_end(void *ud, void *tp)
 int digest_backup(const char *path, struct digest *d, struct verify_result *res)
 {
 	digest_free(d);
-	if (!(d->row = EVP_MD_CTX_new()))
-		err(70, "out of memory");
+	d->row = xnonnull(EVP_MD_CTX_new());
 	struct verify_sink sink = {
 		.ud = d,
 		.table_begin = table_begin,

@@ -51,7 +51,7 @@ static void catch_signals(void)
 	for (size_t i = 0; i < sizeof drill_signals / sizeof *drill_signals; i++) {
 		struct sigaction old;
 		if (sigaction(drill_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-			continue;	/* nohup: stays ignored */
+			continue; /* nohup: stays ignored */
 		sigaction(drill_signals[i], &sa, NULL);
 	}
 }
@@ -73,15 +73,13 @@ static double since(const struct timespec *t0)
 }
 
 /* Where the tables of the backup and of the read-back one part ways. */
-static cJSON *compare(const struct digest *back, const struct digest *again,
-		      const cJSON *names, int *differ)
+static cJSON *compare(const struct digest *back, const struct digest *again, const cJSON *names, int *differ)
 {
 	cJSON *tables = cJSON_CreateObject();
 	for (int i = 0; i < back->n; i++) {
 		const struct dtable *b = back->t[i], *a = digest_find(again, b->key);
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(names, b->key);
-		cJSON *o = cJSON_AddObjectToObject(
-			tables, cJSON_IsString(name) ? name->valuestring : b->key);
+		cJSON *o = cJSON_AddObjectToObject(tables, cJSON_IsString(name) ? name->valuestring : b->key);
 		char hex[65];
 		digest_hex(b, hex);
 		bool ok = a && a->rows == b->rows && !memcmp(a->sum, b->sum, sizeof a->sum);
@@ -92,12 +90,12 @@ static cJSON *compare(const struct digest *back, const struct digest *again,
 		if (!ok) {
 			(*differ)++;
 			warnx("%s: %s", cJSON_IsString(name) ? name->valuestring : b->key,
-			      !a ? "the table did not come back"
+			      !a		   ? "the table did not come back"
 			      : a->rows != b->rows ? "a different number of rows came back"
 						   : "the rows came back with different values");
 		}
 	}
-	for (int i = 0; i < again->n; i++)	/* rows the backup never held */
+	for (int i = 0; i < again->n; i++) /* rows the backup never held */
 		if (!digest_find(back, again->t[i]->key) && again->t[i]->rows) {
 			(*differ)++;
 			warnx("%s: %lld rows that the backup does not hold", again->t[i]->key,
@@ -144,12 +142,12 @@ static int read_back(const char *tmpdir, struct digest *again)
 
 struct child_args {
 	const struct drill_options *o;
-	const char *db;		/* the scratch database, or NULL ($BK_DRILL_DATABASE_URL) */
+	const char *db; /* the scratch database, or NULL ($BK_DRILL_DATABASE_URL) */
 	const char *schema;
 	const char *ddl;
 	const char *tmpdir;
 	const struct digest *back;
-	const cJSON *names;	/* metadata.tables: key -> table */
+	const cJSON *names; /* metadata.tables: key -> table */
 };
 
 /* The child: the schema, the restore, the read-back, the comparison,
@@ -167,12 +165,15 @@ static int child(const struct child_args *a, int fd)
 	cJSON *restored = NULL;
 	if (!rc) {
 		struct restore_options ro = {
-			.path = a->o->path, .dir = a->o->dir, .skip = GROUP_REDIS,
-			.yes = true, .no_safety_backup = true,
+			.path = a->o->path,
+			.dir = a->o->dir,
+			.skip = GROUP_REDIS,
+			.yes = true,
+			.no_safety_backup = true,
 		};
 		rc = restore_run(&ro, &restored);
 		if (rc && rc != EX_UNAVAILABLE && rc != EX_IOERR)
-			rc = EX_DATAERR;	/* it would not even restore */
+			rc = EX_DATAERR; /* it would not even restore */
 	}
 	double restore_s = since(&t0);
 	if (!rc)
@@ -224,7 +225,7 @@ static int wait_child(pid_t pid, int fd, const sigset_t *waiting, struct buf *re
 	char chunk[4096];
 	while (!got_signal) {
 		if (ppoll(&p, 1, NULL, waiting) < 0)
-			continue;	/* EINTR: got_signal says which */
+			continue; /* EINTR: got_signal says which */
 		ssize_t n = read(fd, chunk, sizeof chunk);
 		if (n <= 0)
 			break;
@@ -261,12 +262,12 @@ static int run_child(const struct child_args *a, const sigset_t *old, struct buf
 		close(fds[0]);
 		default_signals();
 		sigprocmask(SIG_SETMASK, old, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);	/* the parent killed: stop too */
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* the parent killed: stop too */
 		if (getppid() != parent)
 			_exit(EX_SOFTWARE);
 		int rc = child(a, fds[1]);
 		fflush(stderr);
-		_exit(rc);	/* not exit(): the parent's connection is shared */
+		_exit(rc); /* not exit(): the parent's connection is shared */
 	}
 	close(fds[1]);
 	int rc = wait_child(pid, fds[0], old, report);
@@ -275,8 +276,7 @@ static int run_child(const struct child_args *a, const sigset_t *old, struct buf
 }
 
 /* Gone, or emptied: the scratch database, whatever happened to the child. */
-static int cleanup(PGconn *admin, const struct drill_options *o, const char *db,
-		   const char *schema)
+static int cleanup(PGconn *admin, const struct drill_options *o, const char *db, const char *schema)
 {
 	if (PQstatus(admin) != CONNECTION_OK)
 		PQreset(admin);
@@ -289,11 +289,11 @@ static int cleanup(PGconn *admin, const struct drill_options *o, const char *db,
 }
 
 /* The backup verified and checksummed, and what the drill needs of it. */
-static int read_backup(const struct drill_options *o, struct digest *back,
-		       struct verify_result *res, const char **ddl, const char **schema)
+static int read_backup(const struct drill_options *o, struct digest *back, struct verify_result *res,
+		       const char **ddl, const char **schema)
 {
 	struct backup_info info = { 0 };
-	backup_info_read(o->path, &info);	/* its head only: the type, before the rows */
+	backup_info_read(o->path, &info); /* its head only: the type, before the rows */
 	bool raffle = info.type && !strcmp(info.type, "raffle");
 	if (raffle)
 		warnx("%s is a raffle backup: a drill restores a full backup",
@@ -308,8 +308,7 @@ static int read_backup(const struct drill_options *o, struct digest *back,
 		return rc;
 	}
 	if (strcmp(res->type, "full")) {
-		warnx("%s is a %s backup: a drill restores a full backup", ESC(res->id),
-		      ESC(res->type));
+		warnx("%s is a %s backup: a drill restores a full backup", ESC(res->id), ESC(res->type));
 		return EX_USAGE;
 	}
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(res->schema, "name");
@@ -324,8 +323,8 @@ static int read_backup(const struct drill_options *o, struct digest *back,
 	return 0;
 }
 
-static cJSON *summary(const struct verify_result *res, const char *path, const char *db,
-		      struct buf *report, bool cleaned, double seconds)
+static cJSON *summary(const struct verify_result *res, const char *path, const char *db, struct buf *report,
+		      bool cleaned, double seconds)
 {
 	cJSON *o = cJSON_ParseWithLength(report->data ? report->data : "", report->len);
 	if (!cJSON_IsObject(o)) {
@@ -357,14 +356,14 @@ int drill_run(const struct drill_options *o, cJSON **out)
 	}
 	char db[64];
 	snprintf(db, sizeof db, "bk_drill_%ld_%lld", (long)getpid(), (long long)time(NULL));
-	if (o->url)	/* also what config_scrub keeps out of messages */
+	if (o->url) /* also what config_scrub keeps out of messages */
 		setenv("DATABASE_URL", o->url, 1);
 	sigset_t block, old;
 	sigemptyset(&block);
 	for (size_t i = 0; i < sizeof drill_signals / sizeof *drill_signals; i++)
 		sigaddset(&block, drill_signals[i]);
 	catch_signals();
-	sigprocmask(SIG_BLOCK, &block, &old);	/* until the database is gone */
+	sigprocmask(SIG_BLOCK, &block, &old); /* until the database is gone */
 	PGconn *admin = NULL;
 	rc = pg_connect(&admin);
 	if (!rc)
@@ -378,15 +377,19 @@ int drill_run(const struct drill_options *o, cJSON **out)
 			warn("cannot create a temporary directory in %s", ESC(tmp ? tmp : "/tmp"));
 			rc = EX_CANTCREAT;
 		} else {
-			struct child_args a = { o, o->url ? NULL : db, schema, ddl, tmpdir, &back,
+			struct child_args a = { o,
+						o->url ? NULL : db,
+						schema,
+						ddl,
+						tmpdir,
+						&back,
 						cJSON_GetObjectItemCaseSensitive(res.meta, "tables") };
 			rc = run_child(&a, &old, &report);
 			remove_tmpdir(tmpdir);
 		}
 		int crc = cleanup(admin, o, db, schema);
 		if (!got_signal)
-			*out = summary(&res, o->path, o->url ? PQdb(admin) : db, &report, !crc,
-				       since(&t0));
+			*out = summary(&res, o->path, o->url ? PQdb(admin) : db, &report, !crc, since(&t0));
 		if (!rc && crc)
 			rc = crc;
 		buf_free(&report);

@@ -11,10 +11,10 @@
 #include "verify.h"
 
 struct drill_options {
-	const char *path;	/* the backup file */
-	const char *dir;	/* the backup directory */
-	const char *url;	/* $BK_DRILL_DATABASE_URL, or NULL: a scratch database */
-	const char *test_fifo;	/* $BK_DRILL_TEST_FIFO: tests only */
+	const char *path;      /* the backup file */
+	const char *dir;       /* the backup directory */
+	const char *url;       /* $BK_DRILL_DATABASE_URL, or NULL: a scratch database */
+	const char *test_fifo; /* $BK_DRILL_TEST_FIFO: tests only */
 };
 
 /*
@@ -29,20 +29,20 @@ int drill_run(const struct drill_options *o, cJSON **summary);
 struct dtable {
 	char *key;
 	long long rows;
-	unsigned char sum[32];	/* sum mod 2^256 of the rows' SHA-256 */
+	unsigned char sum[32]; /* sum mod 2^256 of the rows' SHA-256 */
 };
 
 struct digest {
 	struct dtable **t;
 	int n;
-	void *row;		/* EVP_MD_CTX of the row being read */
+	void *row; /* EVP_MD_CTX of the row being read */
 };
 
 /* Verifies the backup at path and digests its tables into d (emptied
  * first). 0, or verify_backup's code with res->error saying why. */
 int digest_backup(const char *path, struct digest *d, struct verify_result *res);
 const struct dtable *digest_find(const struct digest *d, const char *key);
-void digest_hex(const struct dtable *t, char *hex);	/* 65 bytes */
+void digest_hex(const struct dtable *t, char *hex); /* 65 bytes */
 void digest_free(struct digest *d);
 
 /* scratch.c: the database the drill restores into. */

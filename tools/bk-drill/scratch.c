@@ -13,13 +13,13 @@
 #include "drill.h"
 #include "fsafe.h"
 #include "pg.h"
+#include "xalloc.h"
 
-/* "CREATE DATABASE " + the quoted name + tail, malloc'd. */
+/* head, the quoted name, tail: malloc'd. */
 static char *with_ident(PGconn *conn, const char *head, const char *name, const char *tail)
 {
-	char *id = PQescapeIdentifier(conn, name, strlen(name)), *sql;
-	if (!id || asprintf(&sql, "%s%s%s", head, id, tail) < 0)
-		err(70, "out of memory");
+	char *id = xnonnull(PQescapeIdentifier(conn, name, strlen(name)));
+	char *sql = xasprintf("%s%s%s", head, id, tail);
 	PQfreemem(id);
 	return sql;
 }
@@ -120,7 +120,7 @@ int scratch_ddl(PGconn *conn, const char *ddl)
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		rc = pg_fail(conn, "the backup's DDL");
 		if (rc != EX_UNAVAILABLE)
-			rc = EX_DATAERR;	/* the schema of the backup does not build */
+			rc = EX_DATAERR; /* the schema of the backup does not build */
 	}
 	PQclear(r);
 	buf_free(&sql);
