@@ -323,6 +323,22 @@ static int read_backup(const struct drill_options *o, struct digest *back, struc
 	return 0;
 }
 
+/* The child's run, in a temporary directory of its own for the read-back. */
+static int in_scratch(struct child_args *a, const sigset_t *old, struct buf *report)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpdir[4096];
+	snprintf(tmpdir, sizeof tmpdir, "%s/bk-drill.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		warn("cannot create a temporary directory in %s", ESC(tmp && *tmp ? tmp : "/tmp"));
+		return EX_CANTCREAT;
+	}
+	a->tmpdir = tmpdir;
+	int rc = run_child(a, old, report);
+	remove_tmpdir(tmpdir);
+	return rc;
+}
+
 static cJSON *summary(const struct verify_result *res, const char *path, const char *db, struct buf *report,
 		      bool cleaned, double seconds)
 {
@@ -365,31 +381,26 @@ int drill_run(const struct drill_options *o, cJSON **out)
 	catch_signals();
 	sigprocmask(SIG_BLOCK, &block, &old); /* until the database is gone */
 	PGconn *admin = NULL;
+	bool created = false, cleaned = false;
 	rc = pg_connect(&admin);
 	if (!rc)
 		rc = o->url ? scratch_check_empty(admin, schema) : scratch_create(admin, db);
 	if (!rc) {
-		const char *tmp = getenv("TMPDIR");
-		char tmpdir[4096];
-		snprintf(tmpdir, sizeof tmpdir, "%s/bk-drill.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		created = true;
 		struct buf report = { 0 };
-		if (!mkdtemp(tmpdir)) {
-			warn("cannot create a temporary directory in %s", ESC(tmp ? tmp : "/tmp"));
-			rc = EX_CANTCREAT;
-		} else {
-			struct child_args a = { o,
-						o->url ? NULL : db,
-						schema,
-						ddl,
-						tmpdir,
-						&back,
-						cJSON_GetObjectItemCaseSensitive(res.meta, "tables") };
-			rc = run_child(&a, &old, &report);
-			remove_tmpdir(tmpdir);
-		}
+		struct child_args a = { o,
+					o->url ? NULL : db,
+					schema,
+					ddl,
+					NULL,
+					&back,
+					cJSON_GetObjectItemCaseSensitive(res.meta, "tables") };
+		rc = in_scratch(&a, &old, &report);
 		int crc = cleanup(admin, o, db, schema);
+		cleaned = !crc;
 		if (!got_signal)
-			*out = summary(&res, o->path, o->url ? PQdb(admin) : db, &report, !crc, since(&t0));
+			*out = summary(&res, o->path, o->url ? PQdb(admin) : db, &report, cleaned,
+				       since(&t0));
 		if (!rc && crc)
 			rc = crc;
 		buf_free(&report);
@@ -397,12 +408,15 @@ int drill_run(const struct drill_options *o, cJSON **out)
 	PQfinish(admin);
 	digest_free(&back);
 	verify_result_free(&res);
+	sigprocmask(SIG_SETMASK, &old, NULL); /* a pending signal is caught now */
 	if (got_signal) {
-		warnx("stopped by signal %d: the scratch database is gone", (int)got_signal);
+		warnx("stopped by signal %d: %s", (int)got_signal,
+		      !created	 ? "nothing was created"
+		      : !cleaned ? "the scratch database is left behind (above)"
+		      : o->url	 ? "BK_DRILL_DATABASE_URL is empty again"
+				 : "the scratch database is gone");
 		signal(got_signal, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		raise(got_signal);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }
