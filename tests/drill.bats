@@ -93,6 +93,22 @@ t["createdAt"] = t["createdAt"][:-1] + "456Z"')
 	[ -z "$(scratch_dbs)" ]
 }
 
+@test "a failed drill through bk-job: logged with the verdict and sent to Telegram" {
+	local f
+	f=$(tamper micro2 '
+t = d["data"]["tickets"][0]
+t["createdAt"] = t["createdAt"][:-1] + "456Z"')
+	bk_fake_telegram "$WORK/tg" "123456:DRILL-test-token" 120 >"$WORK/tg.log" 2>&1
+	export TELEGRAM_NOTIFY_CHAT_IDS=4242
+	run --separate-stderr "$S/bk-job" drill -- bk-drill "$f"
+	kill "$FAKE_PID" 2>/dev/null || true
+	cat "$BK_LOG_DIR/backup.log"
+	[ "$status" -eq 65 ]
+	grep -Eq "Backup job drill failed: bk-drill: FAILED: full_[0-9]+ does not restore faithfully: 1 of [0-9]+ tables differ .*\(exit 65\)$" "$BK_LOG_DIR/backup.log"
+	! grep -q ' drilled ' "$BK_LOG_DIR/backup.log"
+	python3 "$BK_REPO/tests/fake_telegram.py" calls "$WORK/tg" --method sendMessage | grep -q 'Backup job drill failed'
+}
+
 @test "a tampered file that verifies but will not restore (a duplicated row) is caught: 65, nothing left" {
 	local f
 	f=$(tamper dup 'd["data"]["tickets"].append(d["data"]["tickets"][0])')
