@@ -10,10 +10,15 @@
 
 static int passed, failed;
 
-#define CHECK(cond) do { \
-	if (cond) passed++; \
-	else { failed++; fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); } \
-} while (0)
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (cond)                                                                                    \
+			passed++;                                                                            \
+		else {                                                                                       \
+			failed++;                                                                            \
+			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
+		}                                                                                            \
+	} while (0)
 
 static char dir[] = "/tmp/bk-drill-test.XXXXXX";
 
@@ -24,8 +29,9 @@ static const char *sum_of(const char *rows, long long *n, char *hex)
 	char path[256];
 	snprintf(path, sizeof path, "%s/b.json", dir);
 	FILE *f = fopen(path, "w");
-	fprintf(f, "{\"metadata\":{\"id\":\"full_1\",\"type\":\"full\","
-		   "\"timestamp\":\"2024-01-01T00:00:00.000Z\"},\n\"data\":{\"tickets\":%s}}",
+	fprintf(f,
+		"{\"metadata\":{\"id\":\"full_1\",\"type\":\"full\","
+		"\"timestamp\":\"2024-01-01T00:00:00.000Z\"},\n\"data\":{\"tickets\":%s}}",
 		rows);
 	fclose(f);
 	struct digest d = { 0 };
