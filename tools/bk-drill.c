@@ -66,7 +66,11 @@ static void verdict(const cJSON *s, int rc)
 	const cJSON *diff = cJSON_GetObjectItemCaseSensitive(s, "differences");
 	double rows = 0;
 	const cJSON *t;
-	cJSON_ArrayForEach(t, tables) rows += cJSON_GetObjectItemCaseSensitive(t, "rows")->valuedouble;
+	cJSON_ArrayForEach(t, tables)
+	{
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "rows");
+		rows += cJSON_IsNumber(n) ? n->valuedouble : 0;
+	}
 	const char *name = cJSON_IsString(id) ? id->valuestring : "?";
 	double took = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
 	if (!rc)
