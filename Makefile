@@ -70,6 +70,7 @@ $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 $(BUILD)/unit/tg_test: $(call tool_mods,tg-relay)
 $(BUILD)/unit/restore_test: $(call tool_mods,bk-restore)
 $(BUILD)/unit/drill_test: $(call tool_mods,bk-drill) $(call tool_mods,bk-restore)
+$(BUILD)/unit/keep_test: $(call tool_mods,bk-clean)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done
