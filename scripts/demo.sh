@@ -313,7 +313,7 @@ EOF
 		skip_step "bk-check: bin/bk-list is not built"
 	fi
 
-	say "The schedule: crontab/bk.crontab"
+	say "13. The schedule: crontab/bk.crontab"
 	# the jobs as cron runs them: minute hour day month weekday, the command
 	grep -E '^[0-9*]' "$REPO/crontab/bk.crontab" |
 		awk -F'\t' '{ c = $3; gsub(/\/usr\/local\/bin\//, "", c); sub(/ >\/dev\/null$/, "", c);
@@ -323,7 +323,7 @@ EOF
 	fi
 	did "showed the cron schedule"
 
-	say "CSV export: bk-export --csv"
+	say "14. CSV export: bk-export --csv"
 	if have bk-export && [[ -n $full_id ]]; then
 		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
 		rm -rf "$DEMO/csv"
