@@ -356,7 +356,7 @@ migrate() {
 	[[ $stderr == *"Raffle.memo"* ]]
 }
 
-@test "bk-recover: raffle backups newer than the full backup are listed and, with --yes, applied in order" {
+@test "bk-recover: raffle backups newer than the full backup are applied in order, the loss said in hours and minutes; --no-later-raffles lists them only" {
 	local db f e rid ids
 	db=$(botdb rafsrc)
 	f=$(dump "$db")
@@ -371,6 +371,14 @@ migrate() {
 	[ "$status" -eq 0 ]
 	[ "$(grep -c ": applied" <<<"$output")" -eq 2 ]
 	[ "$(sql "$e" "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" = second ]
+	[[ $output =~ The\ full\ backup\ is\ [0-9]+\ h\ [0-9]{2}\ min\ old:\ changes\ made\ after\ .*\ are\ lost,\ but\ for\ the\ 2\ raffle ]]
+	# --no-later-raffles: the full backup alone, the later ones listed
+	e=$(emptydb rafdst2)
+	run --separate-stderr env DATABASE_URL="$e" "$BK_REPO/scripts/bk-recover" --yes --skip-redis \
+		--no-later-raffles "$(basename "$f" .json)"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "(not applied: --no-later-raffles)" <<<"$output")" -eq 2 ]
+	[ "$(sql "$e" "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" != second ]
 }
 
 # ------------------------------------------------------------ the drill
