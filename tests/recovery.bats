@@ -381,6 +381,22 @@ migrate() {
 	[ "$(sql "$e" "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" != second ]
 }
 
+@test "bk-recover: a damaged raffle backup taken after the full one is named as not applied (exit 1); the rest is restored" {
+	local db f e rid rf
+	db=$(botdb rafbad)
+	f=$(dump "$db")
+	rid=$(sql "$db" 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
+	rf=$(DATABASE_URL=$db bk-raffle "$rid" | jq -r .path)
+	truncate -s -40 "$rf" # the head (its type, its time) stays; the end is cut
+	e=$(emptydb rafbaddst)
+	run --separate-stderr env DATABASE_URL="$e" "$BK_REPO/scripts/bk-recover" --yes --skip-redis "$(basename "$f" .json)"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"$(basename "$rf" .json) (corrupt): NOT applied"* ]]
+	[[ $output == *"NOT back in the database"* ]]
+	[ "$(bk_count Ticket "$e")" -eq "$(bk_count Ticket "$db")" ]
+}
+
 # ------------------------------------------------------------ the drill
 
 @test "drill: bot schema + later migration + SERIAL, dump, drop, createdb, bk-recover --yes: identical data" {
