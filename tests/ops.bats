@@ -547,6 +547,15 @@ old_backup() {
 	[ "$n" -gt 0 ]
 }
 
+@test "the README, the man pages and the code are the whole contract: none cites a document users do not have" {
+	run grep -rnE 'S[P]EC(\.md)?( §|\b)' "$BK_REPO/README.md" "$BK_REPO/man" "$BK_REPO/lib" "$BK_REPO/tools" \
+		"$BK_REPO/scripts" "$BK_REPO/crontab" "$BK_REPO/tests" --include='*.[ch157]' --include='*.md' \
+		--include='*.bats' --include='*.bash' --include='*.sh' --include='*.service' --include='bk-*' \
+		--include='*.crontab'
+	echo "$output"
+	[ "$status" -eq 1 ]
+}
+
 @test "man pages: every binary and script has one, and bk(7) exists" {
 	local f name missing=()
 	[ -f "$BK_REPO/man/bk.7" ]
