@@ -133,8 +133,16 @@ def hostile_command():
         return "/backup_restore " + rnd.choice(["full_1", "latest"]) + " " + \
             " ".join(rnd.choice(EVIL + ["--skip-redis"]) for _ in range(rnd.randint(1, 3))) + " --yes"
     if k == 8:
-        return rnd.choice(COMMANDS[2:6]) + " " + rand_text(rnd.randint(600, 100000))
-    return "/backup_raffle " + " ".join(rand_text(3) for _ in range(rnd.randint(9, 20)))
+        # too long: no line break in the first 600 characters, or the
+        # command (its first line) could be short and valid by chance
+        # ("/backup_cleanup \n..." is a cleanup)
+        cmd = rnd.choice(COMMANDS[2:6])
+        text = rand_text(rnd.randint(600, 100000))
+        return cmd + " " + text[:600].replace("\n", " ") + text[600:]
+    # too many words: all of them on the command's line ("/backup_raffle D\n..."
+    # would be one valid raffle id)
+    return "/backup_raffle " + " ".join(rand_text(3).replace("\n", " ")
+                                        for _ in range(rnd.randint(9, 20)))
 
 chat_admin = {"id": admin, "type": "private"}
 updates = []
