@@ -24,7 +24,7 @@
 #include "s3.h"
 #include "store.h"
 
-#define STALE_UPLOAD_MS (24 * 3600 * 1000LL)	/* another machine's push is done by then */
+#define STALE_UPLOAD_MS (24 * 3600 * 1000LL) /* another machine's push is done by then */
 
 static void usage(FILE *f)
 {
@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "Uploads backups of $BACKUP_DIR (default: latest) with their .sha256 to\n"
 		   "$BK_S3_URL, skipping those the bucket holds with the same checksum.\n"
+		   "Compressed backups go up as they are stored (<id>.json.zst, <id>.json.gz).\n"
 		   "With $BK_GPG_RECIPIENT set, uploads them encrypted (<id>.json.gpg).\n"
 		   "Prints a JSON summary.\n"
 		   "\n"
@@ -46,7 +47,7 @@ static void usage(FILE *f)
 struct source {
 	int fd;
 	EVP_MD_CTX *sha;
-	struct gpg *gpg;	/* when encrypting */
+	struct gpg *gpg; /* when encrypting */
 	int gpg_rc;
 };
 
@@ -60,7 +61,7 @@ static long source_read(void *ud, void *p, size_t n)
 		EVP_DigestUpdate(src->sha, p, (size_t)r);
 	/* gpg's end: it must have succeeded before the last part commits the upload */
 	if (r == 0 && src->gpg && src->gpg->pid > 0) {
-		src->fd = -1;	/* gpg_finish closes it */
+		src->fd = -1; /* gpg_finish closes it */
 		if ((src->gpg_rc = gpg_finish(src->gpg)) != 0) {
 			errno = EIO;
 			return -1;
@@ -104,7 +105,7 @@ static int local_sum(const char *path, char *hex)
 	int rc = hash_file(path, actual);
 	if (rc)
 		return rc;
-	if (!ok) {	/* no checksum file (made by hand): what the file holds now */
+	if (!ok) { /* no checksum file (made by hand): what the file holds now */
 		memcpy(hex, actual, 65);
 		return 0;
 	}
@@ -117,30 +118,29 @@ static int local_sum(const char *path, char *hex)
 
 struct push {
 	struct s3 *s3;
-	const char *recipient;	/* BK_GPG_RECIPIENT or NULL */
+	const char *recipient; /* BK_GPG_RECIPIENT or NULL */
 	cJSON *pushed, *skipped;
 	long long bytes;
 };
 
-/* Does the bucket already hold this backup, whole, with the same checksum? */
-static bool already_there(struct push *p, const char *id, const char *hex, off_t size)
+/* Does the bucket already hold this backup (stored as <stored>), whole, with the same checksum? */
+static bool already_there(struct push *p, const char *stored, const char *hex, off_t size)
 {
 	char name[ID_MAX + 32];
 	struct buf b = { 0 };
 	char remote[65];
 	long long rsize;
-	snprintf(name, sizeof name, "%s.json.sha256", id);
+	snprintf(name, sizeof name, "%s.sha256", stored);
 	bool same = s3_get_small(p->s3, name, &b, 4096) == 0 && sha256_line(b.data, remote) == 0 &&
 		    !strcmp(remote, hex);
 	buf_free(&b);
 	if (same && p->recipient) {
-		snprintf(name, sizeof name, "%s.json.gpg.sha256", id);
+		snprintf(name, sizeof name, "%s.gpg.sha256", stored);
 		same = s3_head(p->s3, name, &rsize, NULL) == 0;
-		snprintf(name, sizeof name, "%s.json.gpg", id);
+		snprintf(name, sizeof name, "%s.gpg", stored);
 		same = same && s3_head(p->s3, name, &rsize, NULL) == 0;
 	} else if (same) {
-		snprintf(name, sizeof name, "%s.json", id);
-		same = s3_head(p->s3, name, &rsize, NULL) == 0 && rsize == (long long)size;
+		same = s3_head(p->s3, stored, &rsize, NULL) == 0 && rsize == (long long)size;
 	}
 	return same;
 }
@@ -148,15 +148,14 @@ static bool already_there(struct push *p, const char *id, const char *hex, off_t
 /* name's checksum object: a sha256sum line naming the object beside it. */
 static int put_sum(struct push *p, const char *object, const char *hex)
 {
-	char name[ID_MAX + 32], line[ID_MAX + 128];
+	char name[ID_MAX + 48], line[ID_MAX + 128];
 	snprintf(name, sizeof name, "%s.sha256", object);
 	int n = snprintf(line, sizeof line, "%s  %s\n", hex, object);
 	return s3_put_small(p->s3, name, line, (size_t)n);
 }
 
 /* Uploads the file (through gpg when encrypting) as object; *sent_hex: what went up. */
-static int upload(struct push *p, const char *path, const char *object, char *sent_hex,
-		  long long *bytes)
+static int upload(struct push *p, const char *path, const char *object, char *sent_hex, long long *bytes)
 {
 	struct source src = { .fd = open(path, O_RDONLY | O_CLOEXEC), .sha = EVP_MD_CTX_new() };
 	struct gpg g = { .pid = -1, .out = -1 };
@@ -166,15 +165,15 @@ static int upload(struct push *p, const char *path, const char *object, char *se
 		rc = EX_NOINPUT;
 	} else if (p->recipient && (rc = gpg_encrypt(&g, src.fd, p->recipient)) == 0) {
 		close(src.fd);
-		src.fd = g.out;		/* what gpg writes is what goes up */
+		src.fd = g.out; /* what gpg writes is what goes up */
 		src.gpg = &g;
 	}
 	EVP_DigestInit_ex(src.sha, EVP_sha256(), NULL);
 	if (!rc)
 		rc = s3_upload(p->s3, object, source_read, &src, bytes);
 	if (src.gpg_rc)
-		rc = src.gpg_rc;	/* gpg said why; nothing was committed */
-	if (g.pid > 0) {	/* the upload stopped before gpg's end */
+		rc = src.gpg_rc; /* gpg said why; nothing was committed */
+	if (g.pid > 0) {	 /* the upload stopped before gpg's end */
 		src.fd = -1;
 		kill(g.pid, SIGTERM);
 		gpg_finish(&g);
@@ -194,26 +193,30 @@ static double seconds_since(const struct timespec *t0)
 }
 
 /*
- * One backup: the backup object, then (encrypted) the plain checksum, then
- * the checksum of the backup object, last, so that a backup with it is whole.
+ * One backup, under the name it is stored under (<id>.json, <id>.json.zst,
+ * <id>.json.gz: the bytes as they are, compressed or not): the backup
+ * object, then (encrypted) the stored backup's checksum, then the checksum
+ * of the backup object, last, so that a backup with it is whole.
  */
 static int push_one(struct push *p, const char *path, const char *id)
 {
-	char hex[65], sent[65], object[ID_MAX + 16];
+	char hex[65], sent[65], object[ID_MAX + 32], stored[ID_MAX + 16];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	snprintf(stored, sizeof stored, "%s", base);
 	struct stat st;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = local_sum(path, hex);
 	if (rc)
 		return rc;
-	if (stat(path, &st) == 0 && already_there(p, id, hex, st.st_size)) {
+	if (stat(path, &st) == 0 && already_there(p, stored, hex, st.st_size)) {
 		cJSON_AddItemToArray(p->skipped, cJSON_CreateString(id));
 		return 0;
 	}
-	snprintf(object, sizeof object, "%s.json%s", id, p->recipient ? ".gpg" : "");
+	snprintf(object, sizeof object, "%s%s", stored, p->recipient ? ".gpg" : "");
 	long aborted = 0;
 	long long bytes = 0;
-	rc = s3_abort_stale(p->s3, object, 0, &aborted);	/* a killed push of this one */
+	rc = s3_abort_stale(p->s3, object, 0, &aborted); /* a killed push of this one */
 	if (!rc)
 		rc = upload(p, path, object, sent, &bytes);
 	if (!rc && !p->recipient && strcmp(sent, hex)) {
@@ -221,11 +224,8 @@ static int push_one(struct push *p, const char *path, const char *id)
 		s3_delete(p->s3, object);
 		rc = EX_DATAERR;
 	}
-	if (!rc && p->recipient) {
-		char plain[ID_MAX + 16];
-		snprintf(plain, sizeof plain, "%s.json", id);
-		rc = put_sum(p, plain, hex);
-	}
+	if (!rc && p->recipient)
+		rc = put_sum(p, stored, hex);
 	if (!rc)
 		rc = put_sum(p, object, sent);
 	if (rc)
@@ -251,8 +251,8 @@ static int push_arg(struct push *p, const char *dir, const char *arg)
 		return EX_USAGE;
 	}
 	int rc = store_resolve(dir, arg, &path);
-	if (!rc && !id_of_file_name(strrchr(path, '/') + 1, ".json", id)) {
-		warnx("%s: a compressed backup: bk-push sends only plain <id>.json backups", ESC(path));
+	if (!rc && !store_file_id(strrchr(path, '/') + 1, id)) { /* resolved: one of its names */
+		warnx("%s: not a backup's name", ESC(path));
 		rc = EX_USAGE;
 	}
 	if (!rc)
@@ -271,12 +271,9 @@ static int push_all(struct push *p, const char *dir)
 		if (list[i].error) {
 			warnx("%s: %s; not pushed", list[i].path, list[i].error);
 			first = first ? first : EX_DATAERR;
-		} else if (id_of_file_name(strrchr(list[i].path, '/') + 1, ".json", id)) {
+		} else if (store_file_id(strrchr(list[i].path, '/') + 1, id)) {
 			int r = push_one(p, list[i].path, id);
 			first = first ? first : r;
-		} else {	/* .json.zst, .json.gz: the bucket holds plain backups */
-			warnx("%s: compressed; not pushed (bk-push sends only plain <id>.json)",
-			      ESC(list[i].path));
 		}
 	}
 	store_list_free(list, n);
@@ -296,7 +293,7 @@ static void catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* gpg gone: a write error, not death */
+	signal(SIGPIPE, SIG_IGN); /* gpg gone: a write error, not death */
 }
 
 static void report(struct push *p, const struct timespec *t0, int rc)
@@ -351,7 +348,7 @@ int main(int argc, char **argv)
 		rc = store_dir(&dir);
 	if (!rc)
 		rc = s3_open(&p.s3);
-	if (!rc)	/* pushes never overlap: an open upload of ours is a killed one */
+	if (!rc) /* pushes never overlap: an open upload of ours is a killed one */
 		rc = store_lock_named(dir, ".bk-push.lock", wait, &lock);
 	if (rc)
 		return rc;

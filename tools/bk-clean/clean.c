@@ -18,7 +18,7 @@
 #include "verify.h"
 
 struct tally {
-	double bytes;		/* freed, or that would be */
+	double bytes; /* freed, or that would be */
 	int rc;
 };
 
@@ -113,9 +113,10 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 		char sum[4096];
 		if (b->error)
 			keep_corrupt(corrupt, b);
-		else if (b->future)	/* kept, but it does not count as one of the newest */
+		else if (b->future) /* kept, but it does not count as one of the newest */
 			warnx("%s: dated %s, in the future of this clock: kept, and not counted by "
-			      "--keep-last (check the clock, or the file)", ESC(b->path), ESC(b->timestamp));
+			      "--keep-last (check the clock, or the file)",
+			      ESC(b->path), ESC(b->timestamp));
 		if (b->error || good || b->ts_ms >= cutoff) {
 			full_kept += good;
 			kept++;
@@ -141,7 +142,7 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 static int clean_strays(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	DIR *d = opendir(opt->dir);
-	if (!d && errno == ENOENT && opt->dry_run)	/* said by clean_backups */
+	if (!d && errno == ENOENT && opt->dry_run) /* said by clean_backups */
 		return 0;
 	if (!d) {
 		warn("cannot read the backup directory %s", ESC(opt->dir));
@@ -160,8 +161,9 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 			    remove_file(path, opt->dry_run, t) == 0)
 				temps++;
 		} else if (checksum_name(e->d_name, id)) {
-			char json[4096];	/* the backup it vouches for: its name less .sha256 */
-			snprintf(json, sizeof json, "%s/%.*s", opt->dir, (int)strlen(e->d_name) - 7, e->d_name);
+			char json[4096]; /* the backup it vouches for: its name less .sha256 */
+			snprintf(json, sizeof json, "%s/%.*s", opt->dir, (int)strlen(e->d_name) - 7,
+				 e->d_name);
 			/* in a dry run the backups that would go still have their file */
 			if (lstat(json, &st) < 0 && errno == ENOENT && lstat(path, &st) == 0 &&
 			    S_ISREG(st.st_mode) && remove_file(path, opt->dry_run, t) == 0)
@@ -191,27 +193,26 @@ int clean_run(const struct clean_options *opt, cJSON **report)
 /* Deletes the objects of a remote backup: its last checksum first. */
 static int delete_remote(struct s3 *s, const struct remote_backup *b)
 {
-	char name[ID_MAX + 32];
+	char stored[ID_MAX + 16], name[ID_MAX + 32];
 	int rc = 0;
+	remote_stored_name(b, stored, sizeof stored);
 	if (b->encrypted) {
-		snprintf(name, sizeof name, "%s.json.gpg.sha256", b->id);
+		snprintf(name, sizeof name, "%s.gpg.sha256", stored);
 		rc = s3_delete(s, name);
-		snprintf(name, sizeof name, "%s.json.gpg", b->id);
+		snprintf(name, sizeof name, "%s.gpg", stored);
 		if (!rc)
 			rc = s3_delete(s, name);
-		/* the plain checksum goes too, unless a plain copy of the same id has it */
+		/* the plain checksum goes too, unless a plain copy of the same name has it */
 		long long size;
-		snprintf(name, sizeof name, "%s.json", b->id);
-		if (!rc && s3_head(s, name, &size, NULL) == EX_NOINPUT) {
-			snprintf(name, sizeof name, "%s.json.sha256", b->id);
+		if (!rc && s3_head(s, stored, &size, NULL) == EX_NOINPUT) {
+			snprintf(name, sizeof name, "%s.sha256", stored);
 			rc = s3_delete(s, name);
 		}
 		return rc;
 	}
-	snprintf(name, sizeof name, "%s.json.sha256", b->id);
+	snprintf(name, sizeof name, "%s.sha256", stored);
 	rc = s3_delete(s, name);
-	snprintf(name, sizeof name, "%s.json", b->id);
-	return rc ? rc : s3_delete(s, name);
+	return rc ? rc : s3_delete(s, stored);
 }
 
 int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
