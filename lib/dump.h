@@ -2,6 +2,7 @@
 #ifndef BK_DUMP_H
 #define BK_DUMP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 
@@ -42,15 +43,33 @@ int dump_close(struct out *out, cJSON *meta);
 cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
 		     PGconn *conn, const struct pg_schema *s);
 
+/* pg_dump --schema-only of the snapshot, running beside the dump. */
+struct dump_ddl {
+	pthread_t thread;
+	bool started;
+	char *argv[7];
+	char **env;
+	char *ddl;		/* its output, once done */
+	char *why;		/* or why there is none */
+};
+
+/*
+ * Exports the current snapshot and starts pg_dump --schema-only on it in a
+ * thread, so that it runs while the tables are counted. A failure is kept
+ * in d->why (the backup then goes on without the DDL). Free with dump_ddl_free.
+ */
+void dump_ddl_start(PGconn *conn, const struct pg_schema *s, struct dump_ddl *d);
+void dump_ddl_free(struct dump_ddl *d);	/* waits for pg_dump if it still runs */
+
 /*
  * The "schema" member (format 1.1) for the tables named in only (NULL: every
- * table of s), read in the current snapshot; with ddl, also Prisma's applied
- * migrations and the DDL from pg_dump on the exported snapshot (when that
- * fails, meta.ddlError says why and the backup goes on without it).
- * 0 or a sysexits code.
+ * table of s), read in the current snapshot; with ddl (started by
+ * dump_ddl_start), also Prisma's applied migrations and the DDL from pg_dump
+ * (when that failed, meta.ddlError says why and the backup goes on without
+ * it). 0 or a sysexits code.
  */
-int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, bool ddl,
-		cJSON *meta, cJSON **schema);
+int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only,
+		struct dump_ddl *ddl, cJSON *meta, cJSON **schema);
 
 /* EX_DATAERR after saying which tables cannot have distinct backup keys, else 0. */
 int dump_check_keys(const struct pg_schema *s);

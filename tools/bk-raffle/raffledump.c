@@ -246,7 +246,7 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	if (rr->analytics_t)
 		held[n++] = analytics_table;
 	cJSON *schema = NULL;
-	int rc = dump_schema(conn, s, held, false, *meta, &schema);
+	int rc = dump_schema(conn, s, held, NULL, *meta, &schema);
 	free(held);
 	if (!rc)
 		rc = dump_open(&out, dir, id, NULL, zlevel);
