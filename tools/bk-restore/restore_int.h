@@ -50,6 +50,10 @@ struct rtable {
 	 * COPYed straight into it; a row lacking a column turns it off. */
 	bool fast;
 	long long fast_rows;	/* rows COPYed straight into the live table */
+	/* Its foreign keys, dropped while it loads straight before the tables
+	 * they reference: the ALTER TABLE ... ADD CONSTRAINT that puts each back. */
+	char **readd;
+	int nreadd;
 	bool done;		/* its rows in the backup have all been read */
 	int nunknown;
 	struct unknown_member *unknown;
@@ -85,6 +89,9 @@ static inline bool rt_restored(const struct rtable *rt)
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
 
 int load_finish(struct rctx *c);	/* ends any open COPY */
+/* Puts back the foreign keys dropped for the load (once every row is in):
+ * each is checked against all the rows at once. */
+int load_restore_fkeys(struct rctx *c);
 extern const struct verify_sink load_sink_ops;
 
 /* restore_plan.c: catalog, order, and the statements that apply the rows. */
