@@ -79,6 +79,9 @@ static void rts_free(struct rctx *c)
 		for (int k = 0; k < rt->nreadd; k++)
 			free(rt->readd[k]);
 		free(rt->readd);
+		for (int k = 0; k < rt->nrebuild; k++)
+			free(rt->rebuild[k]);
+		free(rt->rebuild);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);

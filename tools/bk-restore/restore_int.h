@@ -54,6 +54,10 @@ struct rtable {
 	 * they reference: the ALTER TABLE ... ADD CONSTRAINT that puts each back. */
 	char **readd;
 	int nreadd;
+	/* Its indexes (and the key constraints they back), dropped while a big
+	 * table loads straight and built once after its rows: what builds each. */
+	char **rebuild;
+	int nrebuild;
 	bool done;		/* its rows in the backup have all been read */
 	int nunknown;
 	struct unknown_member *unknown;

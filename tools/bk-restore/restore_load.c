@@ -15,7 +15,10 @@
 #include "restore_int.h"
 
 #define FLUSH_AT (1 << 20) /* COPY text sent in chunks of about 1 MB */
+#define REBUILD_ROWS 10000 /* from this many rows, a table's indexes are built after its load */
 #define UNKNOWN_SHOWN 5	   /* unknown keys named one by one; the rest are counted */
+
+static int rebuild_indexes(struct rctx *c, struct rtable *rt);
 
 static int end_copy(struct rctx *c)
 {
@@ -105,7 +108,10 @@ int load_finish(struct rctx *c)
 		if (rc)
 			return rc;
 	}
-	return end_copy(c);
+	int rc = end_copy(c);
+	for (int i = 0; !rc && i < c->s.ntables; i++) /* a table whose end never came */
+		rc = rebuild_indexes(c, &c->rts[i]);
+	return rc;
 }
 
 /* The backup's type name as the server spells it (to_regtype: a name the
@@ -201,13 +207,44 @@ static int set_search_path(struct rctx *c, const char *path)
 	return ok ? 0 : -1;
 }
 
+/* What drops rt's foreign keys, and what puts each back. */
+static const char fkeys_sql[] =
+	"SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, conname), "
+	"format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1::text, conname, pg_get_constraintdef(oid)) "
+	"FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'f' ORDER BY conname";
+
 /*
- * The statements that drop rt's foreign keys and that put them back, with
- * every table in them schema-qualified (with only pg_catalog in the
- * search_path, pg_get_constraintdef qualifies): an unqualified name would
- * find the restore's temporary table of the same name.
+ * What drops rt's indexes, and what builds each again: plain indexes, and
+ * the primary and unique keys they back, but none that a foreign key uses,
+ * that is the replica identity or clustered, in a tablespace of its own,
+ * or commented on (what pg_get_indexdef and pg_get_constraintdef do not
+ * give back).
  */
-static PGresult *fkey_statements(struct rctx *c, struct rtable *rt)
+static const char indexes_sql[] =
+	"SELECT CASE WHEN k.oid IS NULL THEN format('DROP INDEX %s', i.indexrelid::regclass) "
+	"  ELSE format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, k.conname) END, "
+	"CASE WHEN k.oid IS NULL THEN pg_get_indexdef(i.indexrelid) "
+	"  ELSE format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1::text, k.conname, "
+	"    pg_get_constraintdef(k.oid)) END "
+	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+	"LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+	"  AND k.contype IN ('p', 'u', 'x') "
+	"WHERE i.indrelid = $1::text::regclass AND i.indisvalid AND i.indisready "
+	"  AND NOT i.indisreplident AND NOT i.indisclustered AND ic.reltablespace = 0 "
+	"  AND (k.oid IS NULL OR k.contype IN ('p', 'u')) "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+	"    AND f.conindid = i.indexrelid) "
+	"  AND obj_description(i.indexrelid, 'pg_class') IS NULL "
+	"  AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL) "
+	"ORDER BY ic.relname";
+
+/*
+ * Pairs of statements (drop, put back) about rt from one of the queries
+ * above, with every name in them schema-qualified (with only pg_catalog in
+ * the search_path, pg_get_*def qualify): an unqualified name would find the
+ * restore's temporary table of the same name.
+ */
+static PGresult *catalog_statements(struct rctx *c, struct rtable *rt, const char *sql)
 {
 	PGresult *r = PQexec(c->conn, "SELECT current_setting('search_path')");
 	char *saved = PQresultStatus(r) == PGRES_TUPLES_OK ? strdup(PQgetvalue(r, 0, 0)) : NULL;
@@ -217,12 +254,7 @@ static PGresult *fkey_statements(struct rctx *c, struct rtable *rt)
 		return NULL;
 	}
 	const char *params[] = { rt->qname };
-	r = PQexecParams(c->conn,
-			 "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, conname), "
-			 "format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1::text, conname, "
-			 "pg_get_constraintdef(oid)) FROM pg_constraint "
-			 "WHERE conrelid = $1::text::regclass AND contype = 'f' ORDER BY conname",
-			 1, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(c->conn, sql, 1, NULL, params, NULL, NULL, 0);
 	if (set_search_path(c, saved) < 0 && PQresultStatus(r) == PGRES_TUPLES_OK) {
 		PQclear(r);
 		r = NULL;
@@ -231,34 +263,60 @@ static PGresult *fkey_statements(struct rctx *c, struct rtable *rt)
 	return r;
 }
 
-/* Drops rt's foreign keys, keeping in rt->readd what puts each back as it was. */
-static int drop_fkeys(struct rctx *c, struct rtable *rt)
+/* Runs the drops of sql, keeping in *back (n) what undoes each. */
+static int drop_keeping(struct rctx *c, struct rtable *rt, const char *sql, char ***back, int *n)
 {
-	PGresult *r = fkey_statements(c, rt);
+	PGresult *r = catalog_statements(c, rt, sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);
 		return plan_fail(c, rt->t->name);
 	}
-	int n = PQntuples(r), rc = 0;
-	rt->readd = calloc((size_t)n + 1, sizeof *rt->readd);
-	if (!rt->readd)
+	int rows = PQntuples(r), rc = 0;
+	if (!(*back = calloc((size_t)rows + 1, sizeof **back)))
 		err(70, "out of memory");
-	for (int i = 0; !rc && i < n; i++) {
+	for (int i = 0; !rc && i < rows; i++) {
 		rc = pg_command(c->conn, PQgetvalue(r, i, 0));
-		if (!rc && !(rt->readd[rt->nreadd++] = strdup(PQgetvalue(r, i, 1))))
+		if (!rc && !((*back)[(*n)++] = strdup(PQgetvalue(r, i, 1))))
 			err(70, "out of memory");
 	}
 	PQclear(r);
 	return rc;
 }
 
+/* Runs what back holds (n statements), then forgets it. */
+static int put_back(struct rctx *c, struct rtable *rt, char **back, int *n)
+{
+	int rc = 0;
+	for (int k = 0; k < *n; k++) {
+		if (!rc && pg_command(c->conn, back[k]))
+			rc = plan_fail(c, rt->t->name);
+		free(back[k]);
+	}
+	*n = 0;
+	return rc;
+}
+
 int load_restore_fkeys(struct rctx *c)
 {
-	for (int i = 0; i < c->s.ntables; i++)
-		for (int k = 0; k < c->rts[i].nreadd; k++)
-			if (pg_command(c->conn, c->rts[i].readd[k]))
-				return plan_fail(c, c->rts[i].t->name);
-	return 0;
+	int rc = 0;
+	for (int i = 0; !rc && i < c->s.ntables; i++)
+		rc = put_back(c, &c->rts[i], c->rts[i].readd, &c->rts[i].nreadd);
+	return rc;
+}
+
+/* Builds rt's dropped indexes again, each in one pass over its rows. */
+static int rebuild_indexes(struct rctx *c, struct rtable *rt)
+{
+	int rc = end_copy(c);
+	return rc ? rc : put_back(c, rt, rt->rebuild, &rt->nrebuild);
+}
+
+/* The rows the backup's metadata gives for key, or 0. */
+static double counted_rows(struct rctx *c, const char *key)
+{
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(c->res->meta, "rowCounts");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(counts, key);
+	return cJSON_IsNumber(n) ? n->valuedouble : 0;
 }
 
 /*
@@ -271,7 +329,7 @@ int load_restore_fkeys(struct rctx *c)
  * until every row is in (may_drop_fkeys), and, under a lock that keeps
  * writers out until the commit, no live row.
  */
-static int try_fast(struct rctx *c, struct rtable *rt)
+static int try_fast(struct rctx *c, struct rtable *rt, const char *key)
 {
 	if (c->copying == rt) { /* a table seen twice: its COPY's kind changes */
 		int rc = end_copy(c);
@@ -317,7 +375,10 @@ static int try_fast(struct rctx *c, struct rtable *rt)
 		rt->fast = PQntuples(r) == 0;
 	PQclear(r);
 	if (!rc && rt->fast && waits)
-		rc = drop_fkeys(c, rt);
+		rc = drop_keeping(c, rt, fkeys_sql, &rt->readd, &rt->nreadd);
+	/* a big table: its indexes are built once after its rows, not row by row */
+	if (!rc && rt->fast && !rt->rebuild && counted_rows(c, key) >= REBUILD_ROWS && may_drop_fkeys(c, rt))
+		rc = drop_keeping(c, rt, indexes_sql, &rt->rebuild, &rt->nrebuild);
 	return rc;
 }
 
@@ -348,7 +409,7 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	if (rt->selected && !rt->prepared && prepare_table(c, rt))
 		return NULL; /* the error is the database's: load_finish reports it again */
 	if (rt->selected && !c->fast_error)
-		c->fast_error = try_fast(c, rt);
+		c->fast_error = try_fast(c, rt, key);
 	return rt->selected ? rt : NULL;
 }
 
@@ -482,6 +543,8 @@ static int table_end(void *ud, void *h)
 	int rc = flush(c, rt);
 	if (!rc && rt->fast)
 		rc = end_copy(c); /* its rows are in: children may now go straight */
+	if (!rc)		  /* before any merge, which needs its keys */
+		rc = rebuild_indexes(c, rt);
 	rt->done = true;
 	return rc;
 }
