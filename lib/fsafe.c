@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,7 +97,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 			e[n++] = '\\';
 			e[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
 		} else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
-			if (c == 0xc2)	/* a C1 control in UTF-8: U+0080..U+009F */
+			if (c == 0xc2) /* a C1 control in UTF-8: U+0080..U+009F */
 				c = *++p;
 			e[n++] = '\\';
 			e[n++] = 'x';
@@ -104,7 +106,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 		} else {
 			e[n++] = (char)c;
 		}
-		if (o + n + 4 > size) {	/* room is always left for "...\0" */
+		if (o + n + 4 > size) { /* room is always left for "...\0" */
 			memcpy(out + o, "...", 4);
 			return out;
 		}
@@ -196,7 +198,7 @@ bool fsafe_temp_name(const char *name, char *id)
 		return false;
 	memcpy(base, from, len);
 	base[len] = '\0';
-	if (*name == '.' && store_file_id(base, id))	/* .<id>.json[.zst].tmp-XXXXXX */
+	if (*name == '.' && store_file_id(base, id)) /* .<id>.json[.zst].tmp-XXXXXX */
 		return true;
 	/* <id>.json[.zst|.gz].sha256.tmp-XXXXXX: its checksum */
 	len = strlen(base);
@@ -232,4 +234,53 @@ int fsafe_sweep_temps(const char *dir, const char *prefix)
 bool fsafe_future(int64_t ts_ms, int64_t now)
 {
 	return ts_ms > now + FSAFE_FUTURE_MS;
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%lu", (unsigned long)uid);
+	return buf;
+}
+
+int fsafe_give(int fd, const char *dir)
+{
+	static bool said;
+	struct stat st;
+	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+		return 0;
+	char name[64];
+	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+		warn("cannot give a file in %s to its owner %s", ESC(dir),
+		     user_name(st.st_uid, name, sizeof name));
+		return -1;
+	}
+	if (!said)
+		warnx("%s belongs to %s: the files written there are given to %s "
+		      "(better: run as %s, sudo -u %s ...)",
+		      ESC(dir), user_name(st.st_uid, name, sizeof name), name, name, name);
+	said = true;
+	return 0;
+}
+
+int fsafe_owner_check(const char *dir)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	if (me == 0 || stat(dir, &st) < 0 || st.st_uid == me)
+		return 0;
+	char owner[64], self[64];
+	user_name(st.st_uid, owner, sizeof owner);
+	user_name(me, self, sizeof self);
+	if (st.st_uid == 0)
+		warnx("BACKUP_DIR %s is owned by root; run as root, or give it to %s: "
+		      "sudo chown -R %s: %s",
+		      ESC(dir), self, self, ESC(dir));
+	else
+		warnx("BACKUP_DIR %s is owned by %s; run as %s: sudo -u %s %s ...", ESC(dir), owner, owner,
+		      owner, program_invocation_short_name);
+	return EX_NOPERM;
 }

@@ -45,13 +45,13 @@ static int write_all(int fd, const char *p, size_t n)
 
 struct writer {
 	pthread_t thread;
-	struct chunkq *queue;	/* to the hashing writer */
-	struct buf *filling;	/* the producer's slot */
+	struct chunkq *queue; /* to the hashing writer */
+	struct buf *filling;  /* the producer's slot */
 	/* Compressing: producer -> in -> the compressor thread -> queue. */
 	struct chunkq *in;
 	pthread_t zthread;
 	ZSTD_CCtx *cctx;
-	const char *zerror;	/* the compressor's first error, or NULL */
+	const char *zerror; /* the compressor's first error, or NULL */
 };
 
 static void write_slot(struct out *o, const struct buf *b)
@@ -80,8 +80,7 @@ static void *writer_main(void *arg)
  * Compresses in into the writer's slots (*dst, handed on at FLUSH_AT) with
  * mode: ZSTD_e_continue, or ZSTD_e_end to close the frame.
  */
-static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in,
-			  ZSTD_EndDirective mode)
+static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in, ZSTD_EndDirective mode)
 {
 	size_t left;
 	do {
@@ -168,13 +167,12 @@ static void start(struct out *o, int fd, int zlevel)
 	o->fd = fd;
 	o->error = 0;
 	o->zerror = NULL;
-	o->expect = NULL;	/* set by the caller after opening */
+	o->expect = NULL; /* set by the caller after opening */
 	o->bytes = o->stored = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
-	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) || (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
 		err(70, "out of memory");
 	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
@@ -237,9 +235,16 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
 		err(70, "out of memory");
 	free(copy);
-	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
+	int fd = mkstemp(o->tmp_path); /* mkstemp makes it 0600 */
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
+	if (fd >= 0 && fsafe_give(fd, o->dir) < 0) {
+		close(fd);
+		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0) {
 		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
@@ -295,7 +300,11 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 		e = errno;
 	else {
 		fsafe_tmp_track(tmp);
-		e = write_all(fd, data, n);
+		char *dir = strdup(path);
+		e = fsafe_give(fd, dirname(dir)) < 0 ? EPERM : 0;
+		free(dir);
+		if (!e)
+			e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
 		if (close(fd) < 0 && !e)
@@ -304,7 +313,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 			e = errno;
 		if (e)
 			unlink(tmp);
-		fsafe_tmp_untrack(tmp);	/* renamed or removed: after, so no moment is unguarded */
+		fsafe_tmp_untrack(tmp); /* renamed or removed: after, so no moment is unguarded */
 		if (!e)
 			e = fsync_dir(dirname(dcopy));
 	}
@@ -343,7 +352,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	if (!o->tmp_path)	/* a stream: nothing to rename */
+	if (!o->tmp_path) /* a stream: nothing to rename */
 		return out_discard(o), 0;
 	if (o->expect && strcmp(o->expect, hex)) {
 		warnx("%s: SHA-256 %.12s... is not the expected %.12s...: not kept", o->final_path, hex,
@@ -377,8 +386,7 @@ int out_finish(struct out *o, char *hex)
 	/* -o NAME: a name without a directory part has no '/' */
 	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
 	const char *base = slash ? slash + 1 : o->tmp_path;
-	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
-	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
+	if (asprintf(&line, "%s  %s\n", hex, base) < 0 || asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
 		err(70, "out of memory");
 	int rc = write_file_atomic(sum_path, line, strlen(line));
 	e = errno;
@@ -390,7 +398,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	free(o->tmp_path);	/* the backup stays: it is whole */
+	free(o->tmp_path); /* the backup stays: it is whole */
 	o->tmp_path = NULL;
 	out_discard(o);
 	return 0;
