@@ -175,6 +175,12 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	info->type = json_str(meta, "type");
 	info->timestamp = json_str(meta, "timestamp");
 	info->raffle_id = json_str(meta, "raffleId");
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(meta, "rowCounts"), *c;
+	if (cJSON_IsObject(counts)) {
+		info->rows = 0;
+		cJSON_ArrayForEach(c, counts) if (cJSON_IsNumber(c) && c->valuedouble >= 0) info->rows +=
+			(long long)c->valuedouble;
+	}
 	cJSON_Delete(meta);
 	if (!info->id || !info->type || !info->timestamp)
 		info->error = xstrdup("metadata lacks id, type or timestamp");
@@ -196,7 +202,7 @@ static bool ends_whole(int fd, off_t size)
 
 int backup_info_read(const char *path, struct backup_info *info)
 {
-	*info = (struct backup_info){ .path = xstrdup(path), .stored_as = "json" };
+	*info = (struct backup_info){ .path = xstrdup(path), .stored_as = "json", .rows = -1 };
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char fid[ID_MAX];
 	info->file_id = xstrdup(store_file_id(base, fid) ? fid : base);
