@@ -262,13 +262,13 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	if (!t || strcmp(t->name, table)) {
 		s->tables = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof *s->tables);
 		if (!s->tables)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
 		*t = (struct pg_table){ .name = strdup(table) }; /* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	t->cols[t->ncols++] = (struct pg_column){
 		.name = strdup(PQgetvalue(r, row, 1)),
 		.type = strdup(PQgetvalue(r, row, 2)),
@@ -317,13 +317,12 @@ static void assign_keys(struct pg_schema *s)
 			for (int j = 0; j < s->ntables && !other; j++)
 				if (s->tables[j].key && !strcmp(s->tables[j].key, key))
 					other = &s->tables[j];
-			if (!s->key_error &&
-			    asprintf(&s->key_error,
-				     "tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
-				     "(\"%s\" is %s): rename one of them",
-				     t->name, other ? " and \"" : "", other ? other->name : "",
-				     other ? "\"" : "", key, other ? "taken" : "reserved") < 0)
-				err(70, "out of memory");
+			if (!s->key_error && asprintf(&s->key_error,
+				"tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
+				"(\"%s\" is %s): rename one of them", t->name,
+				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
+				key, other ? "taken" : "reserved") < 0)
+				err(EX_SOFTWARE, "out of memory");
 			free(key);
 			t->key = strdup("");
 		}
@@ -411,7 +410,7 @@ char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
 	char *t = PQescapeIdentifier(conn, table, strlen(table));
 	char *q = NULL;
 	if (!ns || !t || asprintf(&q, "%s.%s", ns, t) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQfreemem(ns);
 	PQfreemem(t);
 	return q;
