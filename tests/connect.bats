@@ -98,3 +98,36 @@ url() {
 	[ "$status" -eq 0 ]
 	[ "$output" = 1 ]
 }
+
+# hba_reload: has the server reread pg_hba.conf; waits until user pw's
+# login without a password is as wanted ("fails" or "works").
+hba_reload() {
+	_bk_as_pg "$BK_PG_BIN/pg_ctl" -D "$BK_TMP/pg" reload >/dev/null
+	local i
+	for ((i = 0; i < 300; i++)); do
+		if PGPASSFILE=$BK_TMP/no-pgpass "$BK_PG_BIN/psql" -X -q -d "$(url bk pw)" -c 'SELECT 1' >/dev/null 2>&1; then
+			[ "$1" = works ] && return 0
+		else
+			[ "$1" = fails ] && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "a refused or missing password is named as such (69), the password never shown" {
+	bk_psql -c "DROP ROLE IF EXISTS pw; CREATE ROLE pw LOGIN PASSWORD 'right-one'"
+	local hba=$BK_TMP/pg/pg_hba.conf
+	cp "$hba" "$BK_TMP/pg_hba.orig"
+	{ echo 'local all pw scram-sha-256'; cat "$BK_TMP/pg_hba.orig"; } >"$hba"
+	hba_reload fails
+	run --separate-stderr env DATABASE_URL="$(url bk pw:wr0ng-s3cret)" PGPASSFILE=$BK_TMP/no-pgpass timeout 30 bk-dump --no-redis
+	local st=$status err=$stderr
+	run --separate-stderr env DATABASE_URL="$(url bk pw)" PGPASSFILE=$BK_TMP/no-pgpass timeout 30 bk-dump --no-redis
+	cp "$BK_TMP/pg_hba.orig" "$hba"
+	hba_reload works
+	[ "$st" -eq 69 ]
+	[ "$err" = "bk-dump: $PGHOST:$PGPORT refuses the password of user pw; fix the password in DATABASE_URL (percent-encoded), or reset it (ALTER ROLE ... PASSWORD)" ]
+	[ "$status" -eq 69 ]
+	[ "$stderr" = "bk-dump: $PGHOST:$PGPORT asks a password of user pw; put it in DATABASE_URL" ]
+}
