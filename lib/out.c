@@ -45,13 +45,13 @@ static int write_all(int fd, const char *p, size_t n)
 
 struct writer {
 	pthread_t thread;
-	struct chunkq *queue; /* to the hashing writer */
-	struct buf *filling;  /* the producer's slot */
+	struct chunkq *queue;	/* to the hashing writer */
+	struct buf *filling;	/* the producer's slot */
 	/* Compressing: producer -> in -> the compressor thread -> queue. */
 	struct chunkq *in;
 	pthread_t zthread;
 	ZSTD_CCtx *cctx;
-	const char *zerror; /* the compressor's first error, or NULL */
+	const char *zerror;	/* the compressor's first error, or NULL */
 };
 
 static void write_slot(struct out *o, const struct buf *b)
@@ -80,7 +80,8 @@ static void *writer_main(void *arg)
  * Compresses in into the writer's slots (*dst, handed on at FLUSH_AT) with
  * mode: ZSTD_e_continue, or ZSTD_e_end to close the frame.
  */
-static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in, ZSTD_EndDirective mode)
+static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in,
+			  ZSTD_EndDirective mode)
 {
 	size_t left;
 	do {
@@ -167,7 +168,7 @@ static void start(struct out *o, int fd, int zlevel)
 	o->fd = fd;
 	o->error = 0;
 	o->zerror = NULL;
-	o->expect = NULL; /* set by the caller after opening */
+	o->expect = NULL;	/* set by the caller after opening */
 	o->bytes = o->stored = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
@@ -236,7 +237,7 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	free(copy);
-	int fd = mkstemp(o->tmp_path); /* mkstemp makes it 0600 */
+	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
 	if (fd >= 0 && fsafe_give(fd, o->dir) < 0) {
@@ -314,7 +315,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 			e = errno;
 		if (e)
 			unlink(tmp);
-		fsafe_tmp_untrack(tmp); /* renamed or removed: after, so no moment is unguarded */
+		fsafe_tmp_untrack(tmp);	/* renamed or removed: after, so no moment is unguarded */
 		if (!e)
 			e = fsync_dir(dirname(dcopy));
 	}
@@ -353,7 +354,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	if (!o->tmp_path) /* a stream: nothing to rename */
+	if (!o->tmp_path)	/* a stream: nothing to rename */
 		return out_discard(o), 0;
 	if (o->expect && strcmp(o->expect, hex)) {
 		warnx("%s: SHA-256 %.12s... is not the expected %.12s...: not kept", o->final_path, hex,
@@ -400,7 +401,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	free(o->tmp_path); /* the backup stays: it is whole */
+	free(o->tmp_path);	/* the backup stays: it is whole */
 	o->tmp_path = NULL;
 	out_discard(o);
 	return 0;

@@ -87,8 +87,8 @@ static cJSON *remote_json(struct s3 *s, const struct remote_backup *b)
 	cJSON_AddStringToObject(e, "type", b->type);
 	cJSON_AddStringToObject(e, "timestamp", ts);
 	cJSON_AddNumberToObject(e, "size", (double)b->size);
-	cJSON_AddItemToObject(e, "raffleId",
-			      b->raffle_id[0] ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
+	cJSON_AddItemToObject(e, "raffleId", b->raffle_id[0] ? cJSON_CreateString(b->raffle_id)
+							   : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->whole);
 	cJSON_AddStringToObject(e, "path", s3_where(s, object));
 	cJSON_AddBoolToObject(e, "encrypted", b->encrypted);
@@ -111,8 +111,8 @@ static int list_remote(const char *type, long limit, int as_table)
 	}
 	size_t shown = limit >= 0 && (size_t)limit < n ? (size_t)limit : n;
 	if (as_table) {
-		printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", "ID", "TYPE", "TIMESTAMP", "SIZE", "SUM",
-		       "GPG", "STATUS");
+		printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", "ID", "TYPE", "TIMESTAMP", "SIZE",
+		       "SUM", "GPG", "STATUS");
 		for (size_t i = 0; i < shown; i++) {
 			char size[32], ts[32];
 			size_iec(size, sizeof size, (double)list[i].size);
@@ -211,10 +211,14 @@ static void print_table(const struct backup_info *list, size_t n)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },	  { "table", no_argument, NULL, 't' },
-		{ "type", required_argument, NULL, 'T' }, { "limit", required_argument, NULL, 'n' },
-		{ "remote", no_argument, NULL, 'r' },	  { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },	  { 0 },
+		{ "json", no_argument, NULL, 'j' },
+		{ "table", no_argument, NULL, 't' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "remote", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
 	};
 	int as_table = isatty(STDOUT_FILENO), c, remote = 0;
 	const char *type = NULL;
