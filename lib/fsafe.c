@@ -236,7 +236,7 @@ bool fsafe_future(int64_t ts_ms, int64_t now)
 	return ts_ms > now + FSAFE_FUTURE_MS;
 }
 
-static const char *user_name(uid_t uid, char *buf, size_t len)
+const char *fsafe_user(uid_t uid, char *buf, size_t len)
 {
 	struct passwd *pw = getpwuid(uid);
 	if (pw)
@@ -255,13 +255,13 @@ int fsafe_give(int fd, const char *dir)
 	char name[64];
 	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
 		warn("cannot give a file in %s to its owner %s", ESC(dir),
-		     user_name(st.st_uid, name, sizeof name));
+		     fsafe_user(st.st_uid, name, sizeof name));
 		return -1;
 	}
 	if (!said)
 		warnx("%s belongs to %s: the files written there are given to %s "
 		      "(better: run as %s, sudo -u %s ...)",
-		      ESC(dir), user_name(st.st_uid, name, sizeof name), name, name, name);
+		      ESC(dir), fsafe_user(st.st_uid, name, sizeof name), name, name, name);
 	said = true;
 	return 0;
 }
@@ -273,8 +273,8 @@ int fsafe_owner_check(const char *dir)
 	if (me == 0 || stat(dir, &st) < 0 || st.st_uid == me)
 		return 0;
 	char owner[64], self[64];
-	user_name(st.st_uid, owner, sizeof owner);
-	user_name(me, self, sizeof self);
+	fsafe_user(st.st_uid, owner, sizeof owner);
+	fsafe_user(me, self, sizeof self);
 	if (st.st_uid == 0)
 		warnx("BACKUP_DIR %s is owned by root; run as root, or give it to %s: "
 		      "sudo chown -R %s: %s",

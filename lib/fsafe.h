@@ -74,6 +74,9 @@ int fsafe_sweep_temps(const char *dir, const char *prefix);
  */
 int fsafe_give(int fd, const char *dir);
 
+/* A user's name, or the number when it has none; into buf, returned. */
+const char *fsafe_user(uid_t uid, char *buf, size_t len);
+
 /*
  * Whether a user who is not root may write in dir, a backup directory that
  * exists: only its owner may (files it makes are 0600, which would lock

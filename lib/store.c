@@ -214,6 +214,16 @@ int backup_info_read(const char *path, struct backup_info *info)
 	info->checksum = fsafe_regular(sum, &why) == 0;
 	int fd = fsafe_open(path, O_RDONLY, 0, &why);
 	struct stat st;
+	if (fd < 0 && errno == EACCES && lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+		/* what root wrote before it handed its files over: say how to fix it */
+		char owner[64], self[64];
+		info->size = st.st_size;
+		info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
+		info->error = xasprintf("permission denied: owned by %s; give it to %s "
+					"(sudo chown %s: %s)", fsafe_user(st.st_uid, owner, sizeof owner),
+					fsafe_user(geteuid(), self, sizeof self), self, ESC(path));
+		return 0;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		info->error = xstrdup(why ? why : strerror(errno));
 		if (fd >= 0)

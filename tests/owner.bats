@@ -108,3 +108,19 @@ owners() {
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %U "$BK_TMP/root-copy.json")" = root ]
 }
+
+@test "a backup an older version left owned by root: the owner's listing says how to give it back" {
+	mkdir -m 0700 "$BACKUP_DIR"
+	run --separate-stderr timeout 120 bk-dump --no-redis
+	[ "$status" -eq 0 ]
+	local path
+	path=$(jq -r .path <<<"$output")
+	chown bktest: "$BACKUP_DIR"
+	chown root: "$path" # as before this version
+	run --separate-stderr as_bk bk-list --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.[0].error' <<<"$output")" = "permission denied: owned by root; give it to bktest (sudo chown bktest: $path)" ]
+	chown bktest: "$path"
+	run --separate-stderr as_bk bk-list --json
+	[ "$(jq -r '.[0].status' <<<"$output")" = ok ]
+}
