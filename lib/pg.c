@@ -11,6 +11,7 @@
 #include "jsonw.h"
 #include "bkfile.h"
 #include "pg.h"
+#include "xalloc.h"
 
 /* Query parameters of Prisma's URLs that libpq does not know (it would
  * refuse the whole URL): taken off; schema= becomes the search_path. */
@@ -172,6 +173,27 @@ static int schema_exists(PGconn *conn, const char *schema)
 	return EX_UNAVAILABLE;
 }
 
+static char *override_db, *override_schema;
+
+void pg_connect_to(const char *dbname, const char *schema)
+{
+	free(override_db);
+	free(override_schema);
+	override_db = dbname ? xstrdup(dbname) : NULL;
+	override_schema = schema ? xstrdup(schema) : NULL;
+}
+
+/* The URL's connection, with pg_connect_to's database in place of its own. */
+static PGconn *connect_dsn(const char *dsn)
+{
+	if (!override_db)
+		return PQconnectdb(dsn);
+	/* a later "dbname" overrides what the expanded first one says */
+	const char *const keys[] = { "dbname", "dbname", NULL };
+	const char *const vals[] = { dsn, override_db, NULL };
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 int pg_connect(PGconn **conn)
 {
 	const char *url = config_get("DATABASE_URL", NULL);
@@ -187,7 +209,11 @@ int pg_connect(PGconn **conn)
 		free(schema);
 		return EX_USAGE;
 	}
-	*conn = PQconnectdb(dsn);
+	if (override_schema) {
+		free(schema);
+		schema = xstrdup(override_schema);
+	}
+	*conn = connect_dsn(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
 		int rc = connect_failed(*conn);
@@ -206,7 +232,8 @@ int pg_connect(PGconn **conn)
 		PQfreemem(id);
 		rc = pg_command(*conn, sql);
 	}
-	if (!rc && schema)
+	/* a scratch database's schema (pg_connect_to) is made after connecting */
+	if (!rc && schema && !override_schema)
 		rc = schema_exists(*conn, schema);
 	free(schema);
 	return rc;
