@@ -48,7 +48,7 @@ static int write_all(int fd, const char *p, size_t n)
 
 struct writer {
 	pthread_t thread;
-	struct chunkq *queue; /* to the hashing writer */
+	struct chunkq *queue; /* to the writer */
 	struct buf *filling;  /* the producer's slot */
 	/* Compressing: producer -> in -> the compressor thread -> queue. */
 	struct chunkq *in;
@@ -198,18 +198,19 @@ static void start(struct out *o, int fd, int zlevel)
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) || (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
-		err(70, "out of memory");
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
+	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
+		err(EX_SOFTWARE, "out of memory");
 	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
 	w->sha = o->sha;
 	o->writer = w;
 	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
-		err(70, "cannot start the writer thread");
+		err(EX_SOFTWARE, "cannot start the writer thread");
 	if (zlevel) {
 		w->cctx = new_cctx(zlevel);
 		if (pthread_create(&w->zthread, NULL, compressor_main, w) != 0)
-			err(70, "cannot start the compressor thread");
+			err(EX_SOFTWARE, "cannot start the compressor thread");
 	}
 }
 
@@ -224,7 +225,7 @@ int out_open_file(struct out *o, const char *dir, const char *id, int zlevel)
 {
 	char *path;
 	if (asprintf(&path, "%s/%s%s", dir, id, out_suffix(zlevel)) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int rc = out_open_path(o, path, zlevel);
 	free(path);
 	return rc;
@@ -260,11 +261,18 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	o->dir = strdup((slash = strrchr(copy, '/')) ? (*slash = '\0', *copy ? copy : "/") : ".");
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	free(copy);
 	int fd = mkstemp(o->tmp_path); /* mkstemp makes it 0600 */
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
+	if (fd >= 0 && fsafe_give(fd, o->dir) < 0) {
+		close(fd);
+		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0) {
 		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
@@ -314,13 +322,17 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 {
 	char *tmp, *dcopy = strdup(path);
 	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0 || !dcopy)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int fd = mkstemp(tmp), e = 0;
 	if (fd < 0)
 		e = errno;
 	else {
 		fsafe_tmp_track(tmp);
-		e = write_all(fd, data, n);
+		char *dir = strdup(path);
+		e = fsafe_give(fd, dirname(dir)) < 0 ? EPERM : 0;
+		free(dir);
+		if (!e)
+			e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
 		if (close(fd) < 0 && !e)
@@ -402,8 +414,9 @@ int out_finish(struct out *o, char *hex)
 	/* -o NAME: a name without a directory part has no '/' */
 	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
 	const char *base = slash ? slash + 1 : o->tmp_path;
-	if (asprintf(&line, "%s  %s\n", hex, base) < 0 || asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
-		err(70, "out of memory");
+	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
+	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
+		err(EX_SOFTWARE, "out of memory");
 	int rc = write_file_atomic(sum_path, line, strlen(line));
 	e = errno;
 	free(line);

@@ -11,9 +11,25 @@
 #include "jsonw.h"
 #include "bkfile.h"
 #include "pg.h"
+#include "xalloc.h"
 
-/* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
-static char *take_schema_param(char *url)
+/* Query parameters of Prisma's URLs that libpq does not know (it would
+ * refuse the whole URL): taken off; schema= becomes the search_path. */
+static const char *const prisma_params[] = { "schema",	  "connection_limit",	  "pool_timeout",
+					     "pgbouncer", "statement_cache_size", "socket_timeout",
+					     "sslaccept", "sslidentity",	  NULL };
+
+static bool prisma_param(const char *p, size_t n)
+{
+	size_t k = strcspn(p, "=");
+	for (int i = 0; prisma_params[i]; i++)
+		if (k < n && k == strlen(prisma_params[i]) && !strncmp(p, prisma_params[i], k))
+			return true;
+	return false;
+}
+
+/* Drops Prisma's parameters from a URI's query, returning schema's value (malloc'd) or NULL. */
+static char *take_prisma_params(char *url)
 {
 	char *q = strchr(url, '?');
 	if (!q || (strncmp(url, "postgres://", 11) && strncmp(url, "postgresql://", 13)))
@@ -22,8 +38,11 @@ static char *take_schema_param(char *url)
 	while (*p) {
 		char *amp = strchr(p, '&');
 		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		if (n > 7 && !strncmp(p, "schema=", 7)) {
-			found = strndup(p + 7, n - 7);
+		if (prisma_param(p, n)) {
+			if (n > 7 && !strncmp(p, "schema=", 7)) {
+				free(found);
+				found = strndup(p + 7, n - 7);
+			}
 			memmove(p, amp ? amp + 1 : p + n, strlen(amp ? amp + 1 : p + n) + 1);
 			continue;
 		}
@@ -64,6 +83,17 @@ int pg_fail(PGconn *conn, const char *what)
  * unreachable server; its message is scrubbed, for libpq quotes it whole. */
 static int check_dsn(const char *dsn)
 {
+	const char *auth = strstr(dsn, "://");
+	if (auth && (!strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13))) {
+		size_t n = strcspn(auth + 3, "/?"), at = 0;
+		for (size_t i = 0; i < n; i++)
+			at += auth[3 + i] == '@';
+		if (at > 1) {
+			warnx("DATABASE_URL is malformed: '@' appears twice before the host; "
+			      "write an '@' of the password as %%40");
+			return EX_USAGE;
+		}
+	}
 	char *why = NULL;
 	PQconninfoOption *o = PQconninfoParse(dsn, &why);
 	PQconninfoFree(o);
@@ -77,6 +107,93 @@ static int check_dsn(const char *dsn)
 	return EX_USAGE;
 }
 
+/* The quoted name in a server message: 'database "raffle" does not exist'. */
+static void quoted(const char *msg, const char *after, char *out, size_t len)
+{
+	const char *p = strstr(msg, after);
+	*out = '\0';
+	if (p && (p = strchr(p + strlen(after), '"')))
+		snprintf(out, len, "%.*s", (int)strcspn(p + 1, "\""), p + 1);
+}
+
+/*
+ * Why a connection failed, in the terms of DATABASE_URL: an option libpq
+ * refuses is a configuration error (64); a server that answers but has no
+ * such database or user, or refuses the password, is named as such (69,
+ * as for a server that does not answer: nothing can be done there).
+ */
+static int connect_failed(PGconn *conn)
+{
+	char *msg = config_scrub(PQerrorMessage(conn));
+	char where[512], name[256];
+	const char *host = PQhost(conn), *port = PQport(conn);
+	snprintf(where, sizeof where, "%s:%s", host && *host ? host : "localhost",
+		 port && *port ? port : "5432");
+	int rc = EX_UNAVAILABLE;
+	if (strstr(msg, "invalid ") && strstr(msg, " value")) {
+		warnx("DATABASE_URL is malformed: %.*s", (int)strcspn(msg, "\n"), msg);
+		rc = EX_USAGE;
+	} else if (strstr(msg, "database \"") && strstr(msg, "\" does not exist")) {
+		quoted(msg, "database ", name, sizeof name);
+		warnx("database %s does not exist on %s; create it (sudo -u postgres createdb -O %s %s) "
+		      "or fix DATABASE_URL",
+		      ESC(name), ESC(where), ESC(PQuser(conn)), ESC(name));
+	} else if (strstr(msg, "role \"") && strstr(msg, "\" does not exist")) {
+		quoted(msg, "role ", name, sizeof name);
+		warnx("user %s does not exist on %s; create it (sudo -u postgres createuser -P %s) "
+		      "or fix DATABASE_URL",
+		      ESC(name), ESC(where), ESC(name));
+	} else if (strstr(msg, "password authentication failed")) {
+		warnx("%s refuses the password of user %s; fix the password in DATABASE_URL "
+		      "(percent-encoded), or reset it (ALTER ROLE ... PASSWORD)",
+		      ESC(where), ESC(PQuser(conn)));
+	} else if (strstr(msg, "no password supplied")) {
+		warnx("%s asks a password of user %s; put it in DATABASE_URL", ESC(where), ESC(PQuser(conn)));
+	} else {
+		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+	}
+	free(msg);
+	return rc;
+}
+
+/* A schema= that names no schema would show an empty database: refused. */
+static int schema_exists(PGconn *conn, const char *schema)
+{
+	PGresult *r = PQexec(conn, "SELECT current_schema() IS NOT NULL");
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	bool found = ok && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (!ok)
+		return pg_fail(conn, "SELECT current_schema()");
+	if (found)
+		return 0;
+	warnx("schema %s (?schema= of DATABASE_URL) does not exist in database %s; create it "
+	      "(bk-recover does) or fix DATABASE_URL",
+	      ESC(schema), ESC(PQdb(conn)));
+	return EX_UNAVAILABLE;
+}
+
+static char *override_db, *override_schema;
+
+void pg_connect_to(const char *dbname, const char *schema)
+{
+	free(override_db);
+	free(override_schema);
+	override_db = dbname ? xstrdup(dbname) : NULL;
+	override_schema = schema ? xstrdup(schema) : NULL;
+}
+
+/* The URL's connection, with pg_connect_to's database in place of its own. */
+static PGconn *connect_dsn(const char *dsn)
+{
+	if (!override_db)
+		return PQconnectdb(dsn);
+	/* a later "dbname" overrides what the expanded first one says */
+	const char *const keys[] = { "dbname", "dbname", NULL };
+	const char *const vals[] = { dsn, override_db, NULL };
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 int pg_connect(PGconn **conn)
 {
 	const char *url = config_get("DATABASE_URL", NULL);
@@ -86,22 +203,24 @@ int pg_connect(PGconn **conn)
 		return EX_USAGE;
 	}
 	char *dsn = strdup(url);
-	char *schema = take_schema_param(dsn);
+	char *schema = take_prisma_params(dsn);
 	if (check_dsn(dsn)) {
 		free(dsn);
 		free(schema);
 		return EX_USAGE;
 	}
-	*conn = PQconnectdb(dsn);
+	if (override_schema) {
+		free(schema);
+		schema = xstrdup(override_schema);
+	}
+	*conn = connect_dsn(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
-		char *msg = config_scrub(PQerrorMessage(*conn));
-		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
-		free(msg);
+		int rc = connect_failed(*conn);
 		PQfinish(*conn);
 		*conn = NULL;
 		free(schema);
-		return EX_UNAVAILABLE;
+		return rc;
 	}
 	PQsetClientEncoding(*conn, "UTF8");
 	int rc = pg_command(*conn, "SET DateStyle = ISO; SET TimeZone = 'UTC'; "
@@ -113,6 +232,9 @@ int pg_connect(PGconn **conn)
 		PQfreemem(id);
 		rc = pg_command(*conn, sql);
 	}
+	/* a scratch database's schema (pg_connect_to) is made after connecting */
+	if (!rc && schema && !override_schema)
+		rc = schema_exists(*conn, schema);
 	free(schema);
 	return rc;
 }
@@ -167,13 +289,13 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	if (!t || strcmp(t->name, table)) {
 		s->tables = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof *s->tables);
 		if (!s->tables)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
 		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	t->cols[t->ncols++] = (struct pg_column){
 		.name = strdup(PQgetvalue(r, row, 1)),
 		.type = strdup(PQgetvalue(r, row, 2)),
@@ -197,7 +319,7 @@ static bool key_taken(const struct pg_schema *s, const char *key)
 }
 
 /*
- * Backup keys, injectively (SPEC §4.2): the bot's twelve tables keep theirs;
+ * Backup keys, injectively (bk-backup(5)): the bot's twelve tables keep theirs;
  * every other table, in name order, takes its lower-camel plural, or its
  * own name when that plural is reserved or already taken. A table whose
  * name is taken too gets no key, and s->key_error says which tables clash.
@@ -227,7 +349,7 @@ static void assign_keys(struct pg_schema *s)
 				"(\"%s\" is %s): rename one of them", t->name,
 				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
 				key, other ? "taken" : "reserved") < 0)
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			free(key);
 			t->key = strdup("");
 		}
@@ -314,7 +436,7 @@ char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
 	char *t = PQescapeIdentifier(conn, table, strlen(table));
 	char *q = NULL;
 	if (!ns || !t || asprintf(&q, "%s.%s", ns, t) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQfreemem(ns);
 	PQfreemem(t);
 	return q;

@@ -23,7 +23,7 @@ struct pg_column {
 
 struct pg_table {
 	char *name;		/* "SellEvent" */
-	char *key;		/* "sellEvents": its name in a backup (SPEC §4.2) */
+	char *key;		/* "sellEvents": its name in a backup (bk-backup(5)) */
 	int ncols;
 	struct pg_column *cols;
 	long long rows;		/* filled by whoever counts them */
@@ -51,6 +51,13 @@ struct pg_schema {
  * DATABASE_URL is unset, or EX_UNAVAILABLE with libpq's reason.
  */
 int pg_connect(PGconn **conn);
+
+/*
+ * From now on pg_connect connects to database dbname (NULL: the URL's own)
+ * on DATABASE_URL's server, with schema (NULL: the URL's ?schema=) as its
+ * search_path: how bk-drill points the restore at its scratch database.
+ */
+void pg_connect_to(const char *dbname, const char *schema);
 
 /* Runs a statement that returns no rows; 0 or EX_UNAVAILABLE after saying why. */
 int pg_command(PGconn *conn, const char *sql);

@@ -59,7 +59,7 @@ static int collect_fn(void *ud, const struct s3_object *o)
 	if (backup_name(o->name, id, &stored, &gpg)) {
 		if (c->n == c->cap &&
 		    !(c->list = realloc(c->list, (c->cap = c->cap * 2 + 16) * sizeof *c->list)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		struct remote_backup *b = &c->list[c->n++];
 		*b = (struct remote_backup){ .size = o->size, .encrypted = gpg, .stored = stored };
 		snprintf(b->id, sizeof b->id, "%s", id);
@@ -67,7 +67,7 @@ static int collect_fn(void *ud, const struct s3_object *o)
 	} else if (n > 7 && n < sizeof *c->sums && !strcmp(o->name + n - 7, ".sha256")) {
 		if (c->nsums == c->capsums &&
 		    !(c->sums = realloc(c->sums, (c->capsums = c->capsums * 2 + 16) * sizeof *c->sums)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		snprintf(c->sums[c->nsums++], sizeof *c->sums, "%s", o->name);
 	}
 	return 0;

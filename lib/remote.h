@@ -1,5 +1,5 @@
 /*
- * The backups in the bucket (SPEC §5.9), under the name they are stored
+ * The backups in the bucket (bk-push(1)), under the name they are stored
  * under locally (<id>.json, <id>.json.zst, <id>.json.gz): <name> with
  * <name>.sha256, or, encrypted, <name>.gpg with <name>.gpg.sha256 (of the
  * encrypted bytes) and <name>.sha256 (of the stored backup). A backup is

@@ -162,7 +162,7 @@ static int prepare_table(struct rctx *c, struct rtable *rt)
 }
 
 /* The live table for a backup key: by the name the metadata gives it
- * (keys may be renamed, SPEC §4.2), else by name or derived key. */
+ * (keys may be renamed, bk-backup(5)), else by name or derived key. */
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
 	const char *single = bkfile_single_table(key);
@@ -273,11 +273,11 @@ static int drop_keeping(struct rctx *c, struct rtable *rt, const char *sql, char
 	}
 	int rows = PQntuples(r), rc = 0;
 	if (!(*back = calloc((size_t)rows + 1, sizeof **back)))
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	for (int i = 0; !rc && i < rows; i++) {
 		rc = pg_command(c->conn, PQgetvalue(r, i, 0));
 		if (!rc && !((*back)[(*n)++] = strdup(PQgetvalue(r, i, 1))))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 	}
 	PQclear(r);
 	return rc;
@@ -359,14 +359,14 @@ static int try_fast(struct rctx *c, struct rtable *rt, const char *key)
 		return rc;
 	char *sql;
 	if (asprintf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", rt->qname) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	if (!rc)
 		rc = pg_command(c->conn, sql);
 	free(sql);
 	if (rc)
 		return rc;
 	if (asprintf(&sql, "SELECT 1 FROM %s LIMIT 1", rt->qname) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PGresult *r = PQexec(c->conn, sql);
 	free(sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
