@@ -796,6 +796,10 @@ print("# relay: /backup polled to replied %.2fs; 429s met by the admin: %d" % (d
 	start_relay
 	say /adminhelp
 	reply "Backup Bot Commands"
+	# /backup_cleanup keeps by retention rules, not by age alone
+	run text_of "Backup Bot Commands"
+	[[ $output == *"/backup_cleanup [days] - delete the backups no retention rule keeps; kept are the newest full backup, the newest of each recent hour, day, week and month, and all younger than days"$'\n'* ]]
+	[[ $output != *"older than days"* ]]
 	say /backup_list
 	reply "Available Backups"
 	run fake calls --method sendMessage --contains "Available Backups"

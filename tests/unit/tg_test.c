@@ -277,6 +277,12 @@ static void test_replies(void)
 	CHECK(w && strstr(w, "Deleted: 1 backup\n💾 Freed: 1 MB\n  • `full_0`\n"));
 	free(w);
 	cJSON_Delete(clean);
+	/* /help says what bk-clean keeps: its calendar too, not the age alone */
+	CHECK(strstr(reply_help(), "/backup_cleanup [days] - delete the backups no retention "
+				   "rule keeps; kept are the newest full backup, the newest of "
+				   "each recent hour, day, week and month, and all younger than "
+				   "days\n") != NULL);
+	CHECK(strstr(reply_help(), "older than days") == NULL);
 	cJSON_Delete(sum);
 	cJSON_Delete(empty);
 	cJSON_Delete(meta);

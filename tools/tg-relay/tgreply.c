@@ -278,7 +278,9 @@ const char *reply_help(void)
 	    "/backup_restore <id> [--skip-raffles] [--skip-analytics] "
 	    "[--skip-users] [--skip-redis] - restore a backup (asks to confirm)\n"
 	    "/backup_raffle <raffle_id> - back up one raffle\n"
-	    "/backup_cleanup [days] - delete backups older than days\n"
+	    "/backup_cleanup [days] - delete the backups no retention rule keeps; kept are "
+	    "the newest full backup, the newest of each recent hour, day, week and month, "
+	    "and all younger than days\n"
 	    "/help or /adminhelp - this message\n\n"
 	    "Backup ids look like `full_1701396000000` or `raffle_<id>_<ms>`; "
 	    "`latest`, `full_latest`, `raffle_latest` and `raffle_<id>_latest` name the newest.";
