@@ -89,6 +89,40 @@ demo_clean() {
 	echo "demo: removed $DEMO"
 }
 
+# demo_retention FULL_ID [RAFFLE_ID]: a history of full backups over a year,
+# copies of FULL_ID re-dated (id, timestamp, checksum), in $DEMO/retention,
+# and what bk-clean's rules would keep of it. Nothing is deleted.
+demo_retention() {
+	local src hist=$DEMO/retention h ms ts id
+	src=$(jq -r .path "$DEMO/dump.json")
+	rm -rf "$hist"
+	mkdir -p "$hist"
+	cp -- "$src" "$src.sha256" "$hist/"
+	if [[ -n ${2:-} ]]; then
+		cp -- "$BACKUP_DIR/$2.json" "$BACKUP_DIR/$2.json.sha256" "$hist/"
+	fi
+	# hours ago: this hour's neighbours, the last days, weeks, months, a year
+	for h in 1 2 3 4 30 36 54 78 102 240 408 960 1680 2400 9000; do
+		ms=$(($(date +%s%3N) - h * 3600 * 1000))
+		ts=$(date -u -d "@$((ms / 1000)).$(printf %03d $((ms % 1000)))" +%Y-%m-%dT%H:%M:%S.%3NZ)
+		id=full_$ms
+		sed -E "1s/\"id\":\"$1\"/\"id\":\"$id\"/; 1s/\"timestamp\":\"[^\"]+\"/\"timestamp\":\"$ts\"/" \
+			"$src" >"$hist/$id.json"
+		(cd "$hist" && sha256sum "$id.json" >"$id.json.sha256")
+	done
+	note "a simulated history in .demo/retention: $1 copied and re-dated back over a year"
+	note "\$ BACKUP_DIR=.demo/retention bk-clean --dry-run --keep-hourly 3 --keep-daily 3 --keep-weekly 2 --keep-monthly 3 1"
+	note "(the crontab's daily cleanup keeps 24 hours, 7 days, 4 weeks, 6 months, and BACKUP_RETENTION_DAYS;"
+	note " fewer here to fit a short history; 1: the age rule keeps the last day)"
+	if ! BACKUP_DIR=$hist bk-clean --dry-run --keep-hourly 3 --keep-daily 3 --keep-weekly 2 \
+		--keep-monthly 3 1 2>&1 >"$DEMO/clean.json" | indent; then
+		warn "bk-clean --dry-run failed (above)"
+		return 1
+	fi
+	jq -r '"\(.backups | map(select(.keep != [])) | length) kept, \(.deleted | length) would go; nothing was removed (a dry run)"' \
+		"$DEMO/clean.json" | indent
+}
+
 demo_start() {
 	cd "$REPO"
 	say "1. Packages"
@@ -323,7 +357,15 @@ EOF
 	fi
 	did "showed the cron schedule"
 
-	say "14. CSV export: bk-export --csv"
+	say "14. Retention: bk-clean --dry-run (which rule keeps each backup)"
+	if have bk-clean && [[ -n $full_id ]]; then
+		demo_retention "$full_id" "$raffle_id" &&
+			did "bk-clean --dry-run said which calendar or age rule keeps each backup of a simulated history, and what would go"
+	else
+		skip_step "retention: bin/bk-clean is not built (or there is no full backup)"
+	fi
+
+	say "15. CSV export: bk-export --csv"
 	if have bk-export && [[ -n $full_id ]]; then
 		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
 		rm -rf "$DEMO/csv"
