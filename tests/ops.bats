@@ -374,17 +374,20 @@ old_backup() {
 	[ "$status" -eq 1 ]
 	[ "$(grep -c ' Backup check ' "$BK_LOG_DIR/backup.log")" -eq 3 ]
 	grep -Eq "^$ISO Backup check drill-stale: the last good restore drill" "$BK_LOG_DIR/backup.log"
-	# no backup at all (missing) still reports the drill; bk-list failing
-	# (error, 69) leads with its status
+	# no backup at all (missing) still reports the drill; a bk-list that
+	# fails (an I/O error: state error, 69) leads with its status
 	rm -f "$BACKUP_DIR"/*
 	run --separate-stderr "$S/bk-check" --no-notify
 	[ "$status" -eq 1 ]
 	jq -e '.state == "missing" and ([.alerts[].state] == ["missing", "drill-stale"])' <<<"$output"
-	: >"$WORK/not-a-directory"
-	BACKUP_DIR=$WORK/not-a-directory run --separate-stderr "$S/bk-check" --no-notify
+	mkdir -p "$WORK/failing"
+	printf '#!/bin/sh\necho "bk-list: backups: Input/output error" >&2\nexit 74\n' >"$WORK/failing/bk-list"
+	chmod +x "$WORK/failing/bk-list"
+	PATH=$WORK/failing:$PATH run --separate-stderr "$S/bk-check" --no-notify
 	echo "$output"
 	[ "$status" -eq 69 ]
-	jq -e '.state == "error" and ([.alerts[].state] == ["error", "drill-stale"])' <<<"$output"
+	jq -e '.state == "error" and (.reason | contains("exit 74"))
+		and ([.alerts[].state] == ["error", "drill-stale"])' <<<"$output"
 }
 
 @test "bk-check: no full backup at all is missing (exit 1)" {
