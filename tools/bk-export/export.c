@@ -37,6 +37,7 @@ struct xfile {
 	char **cols;
 	struct buf *vals; /* the current row's fields, already CSV-encoded */
 	bool *present;
+	bool *json;	 /* a json or jsonb column (the backup's schema says) */
 	cJSON *left_out; /* names of members that are not columns of the header */
 };
 
@@ -98,7 +99,9 @@ static void add_column(struct xfile *x, const char *name)
 		x->cols = xrealloc(x->cols, (size_t)x->cap * sizeof *x->cols);
 		x->vals = xrealloc(x->vals, (size_t)x->cap * sizeof *x->vals);
 		x->present = xrealloc(x->present, (size_t)x->cap * sizeof *x->present);
+		x->json = xrealloc(x->json, (size_t)x->cap * sizeof *x->json);
 	}
+	x->json[x->ncols] = false;
 	x->cols[x->ncols] = xstrdup(name);
 	x->vals[x->ncols] = (struct buf){ 0 };
 	x->present[x->ncols++] = false;
@@ -198,8 +201,10 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	x->rc = file_open(c, x);
 	c->said |= x->rc != 0;
 	const struct vtable *vt = x->rc ? NULL : schema_table(c, key, nested);
-	for (int i = 0; vt && i < vt->ncols; i++)
+	for (int i = 0; vt && i < vt->ncols; i++) {
 		add_column(x, vt->names[i]);
+		x->json[i] = vt->cols[i].kind == COL_JSON;
+	}
 	if (vt)
 		x->rc = write_header(c, x);
 	return x;
@@ -233,10 +238,14 @@ static void leave_out(struct xfile *x, const char *key)
 	cJSON_AddItemToArray(x->left_out, cJSON_CreateString(key));
 }
 
-/* One value as a CSV field: null empty, a string always quoted, numbers as written. */
-static int encode(struct xctx *c, struct xfile *x, struct buf *v, struct jsonr *r, int first)
+/*
+ * One value as a CSV field: null empty, a string always quoted, numbers as
+ * written; arrays, objects and any value of a JSON column as JSON text
+ * (a JSON column's "" is the JSON string "", not an empty text).
+ */
+static int encode(struct xctx *c, struct xfile *x, struct buf *v, struct jsonr *r, int first, bool json)
 {
-	switch (first) {
+	switch (json && first != JSONR_NULL ? JSONR_OBJECT : first) {
 	case JSONR_NULL: return 0;
 	case JSONR_NUMBER: buf_add(v, r->tok.data, r->tok.len); return 0;
 	case JSONR_TRUE: buf_adds(v, "true"); return 0;
@@ -275,7 +284,7 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	}
 	x->vals[i].len = 0;
 	x->present[i] = true;
-	return encode(c, x, &x->vals[i], r, first);
+	return encode(c, x, &x->vals[i], r, first, x->json[i]);
 }
 
 static int row_end(void *ud, void *h)
@@ -439,6 +448,7 @@ static void ctx_free(struct xctx *c)
 		free(x->cols);
 		free(x->vals);
 		free(x->present);
+		free(x->json);
 		cJSON_Delete(x->left_out);
 		free(x->key);
 		free(x->name);
