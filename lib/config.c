@@ -186,6 +186,46 @@ static void url_secrets(struct buf *list, const char *url)
 	}
 }
 
+/* b with the n bytes at offset at replaced by "***". */
+static void mask_span(struct buf *b, size_t at, size_t n)
+{
+	struct buf next = { 0 };
+	buf_add(&next, b->data, at);
+	buf_adds(&next, "***");
+	buf_add(&next, b->data + at + n, b->len - at - n);
+	buf_free(b);
+	*b = next;
+}
+
+/*
+ * Passwords by their form rather than their value: scheme://user:PW@host
+ * and password=PW. A message may quote a URL the configuration never held
+ * (one given on a command line, one a child program printed).
+ */
+static void scrub_forms(struct buf *b)
+{
+	for (size_t from = 0; from < b->len;) {
+		const char *text = buf_cstr(b), *p = strstr(text + from, "://");
+		if (!p)
+			break;
+		const char *user = p + 3, *at = user + strcspn(user, "@/ \t\n");
+		const char *colon = memchr(user, ':', (size_t)(at - user));
+		from = (size_t)(user - text);
+		if (*at == '@' && colon && at > colon + 1)
+			mask_span(b, (size_t)(colon + 1 - text), (size_t)(at - colon - 1));
+	}
+	for (size_t from = 0; from < b->len;) {
+		const char *text = buf_cstr(b), *p = strstr(text + from, "password=");
+		if (!p)
+			break;
+		const char *v = p + 9;
+		size_t n = strcspn(v, " \t\n'\"");
+		from = (size_t)(v - text);
+		if (n)
+			mask_span(b, from, n);
+	}
+}
+
 char *config_scrub(const char *msg)
 {
 	static const char *const vars[] = {
@@ -217,5 +257,6 @@ char *config_scrub(const char *msg)
 		out = next;
 	}
 	buf_free(&list);
+	scrub_forms(&out);
 	return (char *)buf_cstr(&out);
 }

@@ -27,8 +27,9 @@ int parse_long(const char *text, long min, long max, long *out);
  * msg (malloc'd copy) with every secret of the configuration replaced by
  * "***": the passwords of DATABASE_URL and REDIS_URL, as written and
  * percent-decoded, those URLs whole, PGPASSWORD, TELEGRAM_BOT_TOKEN and
- * the AWS secret. Every connection error goes through it before it is
- * printed, logged or sent: libpq quotes a malformed URL whole.
+ * the AWS secret; and any password written as scheme://user:PW@host or
+ * password=PW, configured or not. Every connection error goes through it
+ * before it is printed, logged or sent: libpq quotes a malformed URL whole.
  */
 char *config_scrub(const char *msg);
 

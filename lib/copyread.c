@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <time.h>
 
 #include "chunkq.h"
@@ -67,7 +68,7 @@ int copy_reader_start(PGconn *conn, struct copy_reader **reader)
 {
 	struct copy_reader *r = calloc(1, sizeof *r);
 	if (!r || !(r->queue = chunkq_new(SLOTS)))
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	r->conn = conn;
 	set_knobs(r);
 	if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {

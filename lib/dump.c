@@ -72,7 +72,7 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 {
 	char *select = select_sql(conn, s, t, NULL, where), *sql;
 	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	free(select);
 	PGresult *res = PQexec(conn, sql);
 	free(sql);

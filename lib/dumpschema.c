@@ -75,7 +75,7 @@ static cJSON *query_json(PGconn *conn, const char *sql, int nparams, const char 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 		*rc = pg_fail(conn, "reading the schema");
 	else if (!PQgetisnull(r, 0, 0) && !(v = cJSON_Parse(PQgetvalue(r, 0, 0))))
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQclear(r);
 	return v;
 }
@@ -85,7 +85,7 @@ static cJSON *read_migrations(PGconn *conn, const struct pg_schema *s, int *rc)
 {
 	char *table = pg_qualified(conn, s, "_prisma_migrations"), *sql;
 	if (asprintf(&sql, "SELECT coalesce(json_agg(m), '[]') FROM %s m", table) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	/* looked up first: the query above cannot even be planned without the table */
 	PGresult *r = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL,
 				   (const char *const[]){ table }, NULL, NULL, 0);
@@ -112,7 +112,7 @@ static char *find_pg_dump(void)
 	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
 		char *p;
 		if (asprintf(&p, "%s/pg_dump", d) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		if (access(p, X_OK) == 0)
 			found = p;
 		else
@@ -138,16 +138,16 @@ static char **pg_environ(PGconn *conn)
 	for (char **e = environ; *e; e++)
 		if (strncmp(*e, "PG", 2)) {
 			if (n + 2 >= cap && !(env = realloc(env, (cap *= 2) * sizeof *env)))
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			env[n++] = strdup(*e);
 		}
 	for (o = opts; o && o->keyword; o++) {
 		if (!o->envvar || !o->val || !*o->val || !strcmp(o->envvar, "PGSERVICE"))
 			continue;
 		if (n + 2 >= cap && !(env = realloc(env, (cap *= 2) * sizeof *env)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		if (asprintf(&env[n++], "%s=%s", o->envvar, o->val) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 	}
 	PQconninfoFree(opts);
 	env[n] = NULL;
@@ -167,7 +167,7 @@ static char *first_line(const char *what, const char *text)
 	char *s;
 	size_t n = text ? strcspn(text, "\n") : 0;
 	if (asprintf(&s, "%s%s%.*s", what, n ? ": " : "", (int)(n > 300 ? 300 : n), text ? text : "") < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	return s;
 }
 
@@ -186,7 +186,7 @@ static char *schema_ddl(PGconn *conn, const struct pg_schema *s, char **why)
 	char *snap_arg, *schema_arg, *pg_dump = find_pg_dump(), *ddl = NULL;
 	if (asprintf(&snap_arg, "--snapshot=%s", PQgetvalue(r, 0, 0)) < 0 ||
 	    asprintf(&schema_arg, "--schema=%s", s->name) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQclear(r);
 	if (!pg_dump) {
 		*why = strdup("pg_dump not found (install postgresql-client, or set BK_PG_DUMP)");

@@ -20,7 +20,7 @@ static char **clean_env(void)
 		n++;
 	char **env = calloc(n + 1, sizeof *env);
 	if (!env)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "AWS_SECRET_ACCESS_KEY=", 22) &&
 		    strncmp(environ[i], "AWS_SESSION_TOKEN=", 18))

@@ -175,16 +175,16 @@ static void start(struct out *o, int fd, int zlevel)
 	struct writer *w = calloc(1, sizeof *w);
 	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
 	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
 	o->writer = w;
 	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
-		err(70, "cannot start the writer thread");
+		err(EX_SOFTWARE, "cannot start the writer thread");
 	if (zlevel) {
 		w->cctx = new_cctx(zlevel);
 		if (pthread_create(&w->zthread, NULL, compressor_main, w) != 0)
-			err(70, "cannot start the compressor thread");
+			err(EX_SOFTWARE, "cannot start the compressor thread");
 	}
 }
 
@@ -199,7 +199,7 @@ int out_open_file(struct out *o, const char *dir, const char *id, int zlevel)
 {
 	char *path;
 	if (asprintf(&path, "%s/%s%s", dir, id, out_suffix(zlevel)) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int rc = out_open_path(o, path, zlevel);
 	free(path);
 	return rc;
@@ -235,7 +235,7 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	o->dir = strdup((slash = strrchr(copy, '/')) ? (*slash = '\0', *copy ? copy : "/") : ".");
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	free(copy);
 	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
 	if (fd >= 0)
@@ -289,7 +289,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 {
 	char *tmp, *dcopy = strdup(path);
 	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0 || !dcopy)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int fd = mkstemp(tmp), e = 0;
 	if (fd < 0)
 		e = errno;
@@ -379,7 +379,7 @@ int out_finish(struct out *o, char *hex)
 	const char *base = slash ? slash + 1 : o->tmp_path;
 	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
 	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int rc = write_file_atomic(sum_path, line, strlen(line));
 	e = errno;
 	free(line);

@@ -167,13 +167,13 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 	if (!t || strcmp(t->name, table)) {
 		s->tables = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof *s->tables);
 		if (!s->tables)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
 		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	t->cols[t->ncols++] = (struct pg_column){
 		.name = strdup(PQgetvalue(r, row, 1)),
 		.type = strdup(PQgetvalue(r, row, 2)),
@@ -227,7 +227,7 @@ static void assign_keys(struct pg_schema *s)
 				"(\"%s\" is %s): rename one of them", t->name,
 				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
 				key, other ? "taken" : "reserved") < 0)
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			free(key);
 			t->key = strdup("");
 		}
@@ -314,7 +314,7 @@ char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
 	char *t = PQescapeIdentifier(conn, table, strlen(table));
 	char *q = NULL;
 	if (!ns || !t || asprintf(&q, "%s.%s", ns, t) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQfreemem(ns);
 	PQfreemem(t);
 	return q;

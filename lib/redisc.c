@@ -129,7 +129,7 @@ static int scan_keys(redisContext *ctx, const char *pattern, char ***keys, size_
 		redisReply *batch = r->element[1];
 		for (size_t i = 0; i < batch->elements; i++) {
 			if (*n == cap && !(*keys = realloc(*keys, (cap = cap ? cap * 2 : 256) * sizeof **keys)))
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			(*keys)[(*n)++] = strndup(batch->element[i]->str, batch->element[i]->len);
 		}
 		freeReplyObject(r);

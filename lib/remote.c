@@ -36,7 +36,7 @@ static int collect_fn(void *ud, const struct s3_object *o)
 	bool gpg = id_of_file_name(o->name, ".json.gpg", id);
 	if (gpg || id_of_file_name(o->name, ".json", id)) {
 		if (c->n == c->cap && !(c->list = realloc(c->list, (c->cap = c->cap * 2 + 16) * sizeof *c->list)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		struct remote_backup *b = &c->list[c->n++];
 		*b = (struct remote_backup){ .size = o->size, .encrypted = gpg };
 		snprintf(b->id, sizeof b->id, "%s", id);
@@ -45,7 +45,7 @@ static int collect_fn(void *ud, const struct s3_object *o)
 		   id_of_file_name(o->name, ".json.gpg.sha256", id)) {
 		if (c->nsums == c->capsums &&
 		    !(c->sums = realloc(c->sums, (c->capsums = c->capsums * 2 + 16) * sizeof *c->sums)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		snprintf(c->sums[c->nsums++], sizeof *c->sums, "%s", o->name);
 	}
 	return 0;

@@ -107,7 +107,7 @@ static void xml_init(struct xml *x, void (*fn)(void *, int, const char *, const 
 {
 	*x = (struct xml){ .fn = fn, .ud = ud, .p = XML_ParserCreate("UTF-8") };
 	if (!x->p)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	XML_SetUserData(x->p, x);
 	XML_SetElementHandler(x->p, xml_start, xml_end);
 	XML_SetCharacterDataHandler(x->p, xml_chars);
@@ -178,7 +178,7 @@ static int parse_s3_url(struct s3 *s, const char *url)
 		if ((unsigned char)prefix[i] < 0x20 || prefix[i] == '\\' || prefix[i] == 0x7f)
 			return bad_config("BK_S3_URL: the prefix of '%s' holds a control character", url);
 	if (asprintf(&s->prefix, "%s%s", prefix, plen && prefix[plen - 1] != '/' ? "/" : "") < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	return 0;
 }
 
@@ -188,7 +188,7 @@ static int parse_endpoint(struct s3 *s)
 	const char *e = config_get("AWS_ENDPOINT_URL", NULL);
 	if (!e) {
 		if (asprintf(&s->endpoint, "https://s3.%s.amazonaws.com", s->region) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		return 0;
 	}
 	CURLU *u = curl_url();
@@ -220,7 +220,7 @@ int s3_open(struct s3 **out)
 {
 	struct s3 *s = calloc(1, sizeof *s);
 	if (!s)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	*out = NULL;
 	const char *url = config_get("BK_S3_URL", NULL);
 	int rc = url ? parse_s3_url(s, url)
@@ -246,14 +246,14 @@ int s3_open(struct s3 **out)
 		return rc;
 	}
 	if (asprintf(&s->sigv4, "aws:amz:%s:s3", s->region) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	const char *token = config_get("AWS_SESSION_TOKEN", NULL);
 	if (token && asprintf(&s->token, "x-amz-security-token: %s", token) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	s->curl = curl_easy_init();
 	if (!s->curl)
-		err(70, "cannot start libcurl");
+		err(EX_SOFTWARE, "cannot start libcurl");
 	*out = s;
 	return 0;
 }
@@ -352,7 +352,7 @@ static CURLU *call_url(struct s3 *s, const struct call *c)
 		char *vhost;
 		curl_url_get(u, CURLUPART_HOST, &host, 0);
 		if (asprintf(&vhost, "%s.%s", s->bucket, host) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		curl_url_set(u, CURLUPART_HOST, vhost, 0);
 		free(vhost);
 		curl_free(host);
@@ -360,14 +360,14 @@ static CURLU *call_url(struct s3 *s, const struct call *c)
 	if (asprintf(&path, "/%s%s%s%s", s->path_style ? s->bucket : "",
 		     s->path_style && c->name ? "/" : "", c->name ? s->prefix : "",
 		     c->name ? c->name : "") < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	curl_url_set(u, CURLUPART_PATH, path, CURLU_URLENCODE);
 	free(path);
 	if (c->query) {	/* set whole: CURLUPART_QUERY would lowercase %2F, which SigV4 forbids */
 		char *base, *full;
 		curl_url_get(u, CURLUPART_URL, &base, 0);
 		if (asprintf(&full, "%s?%s", base, c->query) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		curl_url_set(u, CURLUPART_URL, full, 0);
 		curl_free(base);
 		free(full);
@@ -649,7 +649,7 @@ static char *escape(struct s3 *s, const char *v)
 {
 	char *e = curl_easy_escape(s->curl, v, 0), *copy;
 	if (!e)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	copy = strdup(e);
 	curl_free(e);
 	return copy;
@@ -668,7 +668,7 @@ int s3_list(struct s3 *s, int (*fn)(void *ud, const struct s3_object *o), void *
 		char *token = l.next ? escape(s, l.next) : NULL, *query;
 		if (asprintf(&query, "%s%s%slist-type=2%s&prefix=%s", token ? "continuation-token=" : "",
 			     token ? token : "", token ? "&" : "", max_keys, prefix) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		free(token);
 		l.truncated = false;
 		free(l.next);
@@ -754,7 +754,7 @@ static int mp_abort(struct upload *u)
 {
 	char *id = escape(u->s, u->upload_id), *query;
 	if (asprintf(&query, "uploadId=%s", id) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	aborting = true;	/* runs even after an interruption */
 	struct call c = { .method = "DELETE", .name = u->name, .query = query };
 	int rc = call(u->s, &c);
@@ -793,7 +793,7 @@ static int mp_part(struct upload *u, const void *p, size_t n)
 	char *id = escape(u->s, u->upload_id), *query;
 	int number = ++u->parts;
 	if (asprintf(&query, "partNumber=%d&uploadId=%s", number, id) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	struct call c = { .method = "PUT", .name = u->name, .query = query, .body = p, .body_len = n,
 			  .content_type = "application/octet-stream" };
 	int rc = call(u->s, &c);
@@ -817,7 +817,7 @@ static int mp_complete(struct upload *u, char *etag)
 {
 	char *id = escape(u->s, u->upload_id), *query;
 	if (asprintf(&query, "uploadId=%s", id) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	buf_adds(&u->done, "</CompleteMultipartUpload>");
 	struct buf answer = { 0 };
 	struct one_value v;
@@ -886,7 +886,7 @@ int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, si
 {
 	char *part = malloc((size_t)s->part_size), etag[128] = "";
 	if (!part)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	long n = read_full(read, ud, part, (size_t)s->part_size);
 	int rc = 0;
 	*bytes = 0;
@@ -986,7 +986,7 @@ int s3_abort_stale(struct s3 *s, const char *name, int64_t min_age_ms, long *abo
 		if (asprintf(&query, "%s%s%sprefix=%s%s%s%suploads=", more ? "key-marker=" : "",
 			     more ? km : "", more ? "&" : "", prefix, more ? "&upload-id-marker=" : "",
 			     more ? im : "", "&") < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		free(km);
 		free(im);
 		struct buf answer = { 0 };

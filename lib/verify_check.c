@@ -1,5 +1,6 @@
 #include <err.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 
 #include "bkfile.h"
@@ -114,7 +115,7 @@ static void add_column(struct vtable *t, const char *name, const cJSON *col)
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	t->not_null = realloc(t->not_null, (size_t)(t->ncols + 1) * sizeof *t->not_null);
 	if (!t->names || !t->cols || !t->not_null)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	t->names[t->ncols] = strdup(name);
 	t->cols[t->ncols] = value_col_of_type(type->valuestring);
 	t->not_null[t->ncols] = cJSON_IsFalse(nullable) || cJSON_IsTrue(not_null);
@@ -137,7 +138,7 @@ static void add_table(struct vschema *s, const char *name, const cJSON *table, c
 		return;
 	s->tables = realloc(s->tables, (size_t)(s->ntables + 1) * sizeof *s->tables);
 	if (!s->tables)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	struct vtable *t = &s->tables[s->ntables++];
 	*t = (struct vtable){ .key = key_of(name, meta) };
 	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(table, "columns"), *c;

@@ -63,7 +63,7 @@ static void add_accepted(struct restore_options *opt, const char *list)
 	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		opt->accept_loss = realloc(opt->accept_loss, (n + 2) * sizeof *opt->accept_loss);
 		if (!opt->accept_loss)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		opt->accept_loss[n++] = strdup(item);
 		opt->accept_loss[n] = NULL;
 	}

@@ -69,7 +69,7 @@ static int save_schema(const struct verify_result *res, const char *file)
 	}
 	char *text = cJSON_PrintUnformatted(res->schema);
 	if (!text)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int rc = write_file_atomic(file, text, strlen(text));
 	free(text);
 	if (rc)

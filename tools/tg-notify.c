@@ -12,6 +12,7 @@
 #include "config.h"
 #include "tg.h"
 #include "tgfmt.h"
+#include "xalloc.h"
 
 #define CHATS_MAX 64
 #define STDIN_MAX (1L << 20)
@@ -73,8 +74,7 @@ static int default_chats(struct notify *n)
 		warnx("no chat: give --chat or set TELEGRAM_NOTIFY_CHAT_IDS");
 		return EX_USAGE;
 	}
-	if (!(n->chat_list = strdup(list)))
-		return EX_OSERR;
+	n->chat_list = xstrdup(list);
 	char *save = NULL;
 	for (char *c = strtok_r(n->chat_list, ", \t", &save); c;
 	    c = strtok_r(NULL, ", \t", &save)) {
@@ -91,29 +91,25 @@ static int read_text(const char *arg, char **text)
 	char *raw = NULL;
 	size_t len = 0;
 	if (arg && strcmp(arg, "-") != 0) {
-		*text = tgfmt_utf8(arg, strlen(arg));
-		return *text ? 0 : EX_OSERR;
+		*text = xnonnull(tgfmt_utf8(arg, strlen(arg)));
+		return 0;
 	}
-	raw = malloc(STDIN_MAX + 1);
-	if (!raw)
-		return EX_OSERR;
+	raw = xmalloc(STDIN_MAX + 1);
 	len = fread(raw, 1, STDIN_MAX + 1, stdin);
 	if (ferror(stdin) || len > STDIN_MAX) {
 		warnx(len > STDIN_MAX ? "standard input: more than 1 MB" : "standard input: read error");
 		free(raw);
 		return len > STDIN_MAX ? EX_DATAERR : EX_IOERR;
 	}
-	*text = tgfmt_utf8(raw, len);
+	*text = xnonnull(tgfmt_utf8(raw, len));
 	free(raw);
-	return *text ? 0 : EX_OSERR;
+	return 0;
 }
 
 /* One chunk; MarkdownV2 Telegram cannot parse is sent again as plain text. */
 static int send_chunk(struct tg *tg, const char *chat, const char *chunk, bool md)
 {
-	char *formatted = md ? tgfmt_markdown(chunk) : NULL;
-	if (md && !formatted)
-		return EX_OSERR;
+	char *formatted = md ? xnonnull(tgfmt_markdown(chunk)) : NULL;
 	int rc = tg_send_text(tg, chat, md ? formatted : chunk, md ? "MarkdownV2" : NULL, NULL);
 	if (md && rc == EX_DATAERR && strstr(tg_error(tg), "can't parse entities")) {
 		warnx("chat %s: %s; sending as plain text", chat, tg_error(tg));
@@ -128,9 +124,7 @@ static int send_text(struct tg *tg, const char *chat, const char *text, bool md)
 {
 	while (*text) {
 		size_t n = tgfmt_chunk(text, TG_TEXT_MAX);
-		char *chunk = strndup(text, n);
-		if (!chunk)
-			return EX_OSERR;
+		char *chunk = xnonnull(strndup(text, n));
 		size_t end = strlen(chunk);
 		while (end > 0 && (chunk[end - 1] == '\n' || chunk[end - 1] == '\r'))
 			chunk[--end] = '\0';
@@ -151,8 +145,8 @@ static int send_document(struct tg *tg, const char *chat, const struct notify *n
 	if (n->caption) {
 		size_t len = tgfmt_chunk(n->caption, CAPTION_MAX);
 		snprintf(caption, sizeof caption, "%.*s", (int)len, n->caption);
-		if (n->markdown && !(md = tgfmt_markdown(caption)))
-			return EX_OSERR;
+		if (n->markdown)
+			md = xnonnull(tgfmt_markdown(caption));
 	}
 	int rc = tg_send_document(tg, chat, n->document, base ? base + 1 : n->document,
 	    n->caption ? (md ? md : caption) : NULL, md ? "MarkdownV2" : NULL);

@@ -43,7 +43,7 @@ static char *quoted_id(PGconn *conn, const char *name)
 {
 	char *q = PQescapeIdentifier(conn, name, strlen(name)), *copy;
 	if (!q || !(copy = strdup(q)))
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PQfreemem(q);
 	return copy;
 }
@@ -85,7 +85,7 @@ static void find_children(PGconn *conn, const struct pg_schema *s, const char *l
 {
 	rr->kids = calloc((size_t)s->nfkeys + 1, sizeof *rr->kids);
 	if (!rr->kids)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	for (int i = 0; i < s->nfkeys; i++) {
 		const struct pg_fkey *fk = &s->fkeys[i];
 		const struct pg_table *t = pg_schema_table(s, fk->table);
@@ -117,7 +117,7 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 	}
 	char *literal = PQescapeLiteral(conn, raffle_id, strlen(raffle_id)), *where;
 	if (!literal || asprintf(&where, "\"id\" = %s", literal) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	long long n;
 	int rc = dump_first_row(conn, s, raffle, where, &rr->raffle, &n);
 	if (!rc && n == 0) {
@@ -137,7 +137,7 @@ static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle
 		if (!strcmp(a->cols[i].name, "raffleId")) {
 			rr->analytics_t = a;
 			if (asprintf(&where, "\"raffleId\" = %s", literal) < 0)
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			rc = dump_first_row(conn, s, a, where, &rr->analytics, &n);
 			if (!rc)
 				more_than_one(analytics_table, n);
@@ -238,7 +238,7 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	/* the schema of the tables it holds: no DDL, a raffle backup restores into a live schema */
 	const char **held = calloc((size_t)rr->nkids + 3, sizeof *held);
 	if (!held)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int n = 0;
 	held[n++] = raffle_table;
 	for (int k = 0; k < rr->nkids; k++)
@@ -313,7 +313,7 @@ static char *ended_sql(PGconn *conn, const struct pg_schema *s)
 		     "SELECT r.\"id\", (extract(epoch FROM r.\"endTime\") * 1000)::bigint FROM %s r "
 		     "WHERE r.\"endTime\" < timestamp 'epoch' + $1::bigint * interval '1 millisecond' "
 		     "ORDER BY r.\"endTime\", r.\"id\"", raffle) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	free(raffle);
 	return sql;
 }
@@ -338,7 +338,7 @@ int raffle_ended(PGconn *conn, const struct pg_schema *s, const char *dir, char 
 	int rc = store_list(dir, "raffle", &list, &nlist);
 	*ids = calloc((size_t)PQntuples(r) + 1, sizeof **ids);
 	if (!*ids)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	for (int i = 0; !rc && i < PQntuples(r); i++) {
 		const char *rid = PQgetvalue(r, i, 0);
 		/* ids that cannot name a file are kept: raffle_backup reports them */

@@ -21,7 +21,7 @@ static void rts_init(struct rctx *c)
 {
 	c->rts = calloc((size_t)c->s.ntables + 1, sizeof *c->rts);
 	if (!c->rts)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	for (int i = 0; i < c->s.ntables; i++) {
 		struct rtable *rt = &c->rts[i];
 		struct pg_table *t = &c->s.tables[i];
@@ -30,7 +30,7 @@ static void rts_init(struct rctx *c)
 		rt->t = t;
 		rt->qname = pg_qualified(c->conn, &c->s, t->name);
 		if (!name || asprintf(&rt->tmp, "pg_temp.%s", name) < 0)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		PQfreemem(name);
 		rt->group = restore_group(&c->s, t->name);
 		rt->selected = !(c->opt->skip & rt->group);
@@ -43,7 +43,7 @@ static void rts_init(struct rctx *c)
 		rt->vcols = calloc(n, sizeof *rt->vcols);
 		if (!rt->defaults || !rt->absent_ever || !rt->vals || !rt->present || !rt->as_text ||
 		    !rt->via || !rt->vcols)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		for (int j = 0; j < t->ncols; j++) {
 			rt->vcols[j] = value_col_of_type(t->cols[j].type);
 			rt->vcols[j].kind = t->cols[j].kind;	/* the catalog's word (domains, enums) */

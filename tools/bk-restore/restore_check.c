@@ -30,7 +30,7 @@ void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first
 	if (!u) {
 		rt->unknown = realloc(rt->unknown, (size_t)(rt->nunknown + 1) * sizeof *rt->unknown);
 		if (!rt->unknown)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		u = &rt->unknown[rt->nunknown++];
 		*u = (struct unknown_member){ .name = strdup(key) };
 	}
@@ -404,7 +404,7 @@ int plan_migrations(struct rctx *c, long long *rows)
 	char *json = cJSON_PrintUnformatted(m);
 	if (!json || asprintf(&sql, "INSERT INTO %s SELECT * FROM json_populate_recordset(NULL::%s, $1) "
 				    "WHERE NOT EXISTS (SELECT 1 FROM %s)", table, table, table) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	int rc = 0;
 	if (exists) {
 		r = PQexecParams(c->conn, sql, 1, NULL, (const char *const[]){ json }, NULL, NULL, 0);

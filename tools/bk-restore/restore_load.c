@@ -205,14 +205,14 @@ static int try_fast(struct rctx *c, struct rtable *rt)
 	int rc = end_copy(c);	/* the connection must be free for queries */
 	char *sql;
 	if (asprintf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", rt->qname) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	if (!rc)
 		rc = pg_command(c->conn, sql);
 	free(sql);
 	if (rc)
 		return rc;
 	if (asprintf(&sql, "SELECT 1 FROM %s LIMIT 1", rt->qname) < 0)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	PGresult *r = PQexec(c->conn, sql);
 	free(sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)

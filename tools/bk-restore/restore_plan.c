@@ -84,7 +84,7 @@ static void add_key_column(struct ukey *k, int col)
 {
 	k->cols = realloc(k->cols, (size_t)(k->n + 1) * sizeof *k->cols);
 	if (!k->cols)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	k->cols[k->n++] = col;
 }
 
@@ -101,7 +101,7 @@ static void read_keys(struct rctx *c, PGresult *r)
 		if (!primary && strcmp(index, last)) {
 			rt->uniq = realloc(rt->uniq, (size_t)(rt->nuniq + 1) * sizeof *rt->uniq);
 			if (!rt->uniq)
-				err(70, "out of memory");
+				err(EX_SOFTWARE, "out of memory");
 			rt->uniq[rt->nuniq++] = (struct ukey){ 0 };
 		}
 		last = index;
@@ -174,7 +174,7 @@ void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *na
 {
 	char *q = PQescapeIdentifier(c->conn, name, strlen(name));
 	if (!q)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	buf_adds(b, prefix);
 	buf_adds(b, q);
 	PQfreemem(q);
@@ -510,7 +510,7 @@ static void add_clean_where(struct rctx *c, struct rtable *rt, struct buf *b)
 	if (windowed(c, rt)) {
 		char *lit = PQescapeLiteral(c->conn, c->activity_since, strlen(c->activity_since));
 		if (!lit)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		buf_adds(b, " AND t.\"timestamp\" >= (");
 		buf_adds(b, lit);
 		buf_adds(b, "::timestamptz AT TIME ZONE 'UTC')");
@@ -591,7 +591,7 @@ int plan_clean_scope(struct rctx *c, const cJSON *meta)
 		PQclear(r);
 	}
 	if (!c->activity_since)
-		err(70, "out of memory");
+		err(EX_SOFTWARE, "out of memory");
 	return 0;
 }
 

@@ -79,10 +79,10 @@ static struct ttl *load_ttls(FILE *f, size_t *n)
 		rewind(f);
 	while (f && get_chunk(f, &k) && get_chunk(f, &v)) {
 		if (*n == cap && !(list = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof *list)))
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		list[*n].key = malloc(k.len + 1);
 		if (!list[*n].key)
-			err(70, "out of memory");
+			err(EX_SOFTWARE, "out of memory");
 		memcpy(list[*n].key, k.data, k.len + 1);
 		list[*n].klen = k.len;
 		list[(*n)++].ms = strtoll(v.data, NULL, 10);

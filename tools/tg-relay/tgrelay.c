@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "profile.h"
 #include "store.h"
 #include "tg.h"
 #include "tgadmins.h"
@@ -41,21 +42,13 @@ struct relay {
 	bool running;
 	atomic_bool finished;
 	struct tgjob job;
-	struct timespec job_start;
+	double job_start;	/* prof_now() when the running job began */
 };
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
+/* Whole seconds of the monotonic clock: the guard's and refuser's time. */
 static time_t now(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec;
+	return (time_t)prof_now();
 }
 
 /* An id Telegram sends as a JSON number: integral and exact in a double. */
@@ -95,7 +88,7 @@ static void *job_main(void *arg)
 	char outcome[128];
 	tgjob_run(&r->job, outcome, sizeof outcome);
 	warnx("user %lld: %s: %s (%.1f s)", r->job.user, r->job.cmd.name, outcome,
-	    seconds_since(&r->job_start));
+	    prof_now() - r->job_start);
 	atomic_store(&r->finished, true);
 	return NULL;
 }
@@ -124,7 +117,7 @@ static const char *start_job(struct relay *r, const struct tgcmd *cmd,
 	r->job = (struct tgjob){ .cmd = *cmd, .user = user, .bin_dir = r->bin_dir,
 	    .tg = r->work, .upload_limit = r->cfg.upload_limit };
 	snprintf(r->job.chat, sizeof r->job.chat, "%s", chat);
-	clock_gettime(CLOCK_MONOTONIC, &r->job_start);
+	r->job_start = prof_now();
 	if (ack)
 		say(r, chat, ack, NULL);
 	atomic_store(&r->finished, false);
@@ -297,8 +290,7 @@ static void on_message(struct relay *r, const cJSON *msg)
 			on_typed(r, answer, user, chat);
 		return;
 	}
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = prof_now();
 	const char *outcome;
 	if (!private) {
 		outcome = refuse(r, chat_id, chat, GROUP_REFUSAL, "refused: not a private chat");
@@ -318,7 +310,7 @@ static void on_message(struct relay *r, const cJSON *msg)
 		outcome = run_command(r, &cmd, chat, user);
 	}
 	warnx("user %lld in chat %s: %s: %s (%.1f s)", user, chat, cmd.name, outcome,
-	    seconds_since(&t0));
+	    prof_now() - t0);
 }
 
 static void answer(struct relay *r, const char *id, const char *text)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "store.h"
 #include "tgcmd.h"
 #include "tgfmt.h"
@@ -226,41 +227,11 @@ static void first_line(char *out, size_t len, const char *err)
 	out[n] = '\0';
 }
 
-/*
- * Replaces the n bytes at p, inside text (a buffer of size bytes), with
- * "***". A mask longer than what it hides grows the text: its end gives way
- * rather than the buffer overflowing.
- */
-static void mask(char *text, size_t size, char *p, size_t n)
-{
-	size_t len = strlen(text), at = (size_t)(p - text);
-	if (n < 3 && len + 3 - n >= size) {
-		len = size - 1 - (3 - n);
-		text[len] = '\0';
-	}
-	if (at >= len)
-		return;
-	if (at + n > len)
-		n = len - at;
-	memmove(p + 3, p + n, len - at - n + 1);
-	memcpy(p, "***", 3);
-}
-
 void reply_scrub(char *text, size_t size)
 {
-	/* scheme://user:PASSWORD@host: the password goes */
-	for (char *p = strstr(text, "://"); p; p = strstr(p + 1, "://")) {
-		char *at = p + 3 + strcspn(p + 3, "@/ \t\n");
-		char *colon = memchr(p + 3, ':', (size_t)(at - p - 3));
-		if (*at == '@' && colon && at > colon + 1)
-			mask(text, size, colon + 1, (size_t)(at - colon - 1));
-	}
-	/* password=... in a libpq key/value string */
-	for (char *p = strstr(text, "password="); p; p = strstr(p + 1, "password=")) {
-		char *v = p + 9, *end = v + strcspn(v, " \t\n'\"");
-		if (end > v)
-			mask(text, size, v, (size_t)(end - v));
-	}
+	char *clean = config_scrub(text);
+	snprintf(text, size, "%s", clean);	/* a mask longer than what it hides: the end gives way */
+	free(clean);
 }
 
 char *reply_tool_failed(const char *what, int status, const char *err)

@@ -40,8 +40,8 @@ char *reply_tool_failed(const char *what, int status, const char *err);
 
 const char *reply_help(void);
 
-/* Passwords in URLs (scheme://user:***@host) and password=*** removed, in
- * place, in a buffer of size bytes (its end gives way if a mask is longer). */
+/* config_scrub in place, in a buffer of size bytes (its end gives way
+ * when a mask is longer than what it hides). */
 void reply_scrub(char *text, size_t size);
 
 /* A string member, or fallback. */
