@@ -283,3 +283,24 @@ matches_db() {
 	echo "peak KiB: $(cat "$BK_TMP/small.rss") vs $(cat "$BK_TMP/big.rss")"
 	(($(cat "$BK_TMP/big.rss") < $(cat "$BK_TMP/small.rss") + 2048))
 }
+
+@test "SIGTERM while the files are being written: exit 143, no temporary file left" {
+	mkdir "$OUT"
+	mkfifo "$BK_TMP/fifo"
+	f=$BACKUP_DIR/$BACKUP_ID.json
+	timeout 60 bk-export --csv "$OUT/x" - <"$BK_TMP/fifo" >/dev/null 2>&1 &
+	pid=$!
+	exec 3>"$BK_TMP/fifo"
+	head -c $(($(stat -c %s "$f") - 100)) "$f" >&3 # all but the end: it waits for more
+	for _ in $(seq 600); do
+		[ -n "$(find "$OUT/x" -name '.*.tmp-*' 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	[ -n "$(find "$OUT/x" -name '.*.tmp-*')" ]
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	exec 3>&-
+	[ "$rc" -eq 143 ]
+	[ -z "$(ls -A "$OUT/x")" ]
+}
