@@ -288,10 +288,10 @@ matches_db() {
 	mkdir "$OUT"
 	mkfifo "$BK_TMP/fifo"
 	f=$BACKUP_DIR/$BACKUP_ID.json
-	timeout 60 bk-export --csv "$OUT/x" - <"$BK_TMP/fifo" >/dev/null 2>&1 &
+	timeout 60 bk-export --csv "$OUT/x" - <"$BK_TMP/fifo" >/dev/null 2>&1 3>&- &
 	pid=$!
-	exec 3>"$BK_TMP/fifo"
-	head -c $(($(stat -c %s "$f") - 100)) "$f" >&3 # all but the end: it waits for more
+	exec {w}>"$BK_TMP/fifo"
+	head -c $(($(stat -c %s "$f") - 100)) "$f" >&"$w" # all but the end: it waits for more
 	for _ in $(seq 600); do
 		[ -n "$(find "$OUT/x" -name '.*.tmp-*' 2>/dev/null)" ] && break
 		sleep 0.05
@@ -300,7 +300,7 @@ matches_db() {
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
-	exec 3>&-
+	exec {w}>&-
 	[ "$rc" -eq 143 ]
 	[ -z "$(ls -A "$OUT/x")" ]
 }
