@@ -60,12 +60,17 @@ $(BIN)/$(1): $(BUILD)/tools/$(1).o $(call tool_mods,$(1)) $(BUILD)/libbk.a
 endef
 $(foreach t,$(TOOL_NAMES),$(eval $(call tool_rule,$(t))))
 
+# bk-drill restores in process with bk-restore's modules, linked in.
+$(BIN)/bk-drill: $(call tool_mods,bk-restore)
+
 # Unit tests of a tool's modules link them explicitly.
 $(BUILD)/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbk.a
 	@mkdir -p $(dir $@)
 	$(LINK)
 $(BUILD)/unit/tg_test: $(call tool_mods,tg-relay)
 $(BUILD)/unit/restore_test: $(call tool_mods,bk-restore)
+$(BUILD)/unit/drill_test: $(call tool_mods,bk-drill) $(call tool_mods,bk-restore)
+$(BUILD)/unit/keep_test: $(call tool_mods,bk-clean)
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "unit: $$t"; $$t; done

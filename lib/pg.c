@@ -11,6 +11,7 @@
 #include "jsonw.h"
 #include "bkfile.h"
 #include "pg.h"
+#include "xalloc.h"
 
 /* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
 static char *take_schema_param(char *url)
@@ -77,6 +78,27 @@ static int check_dsn(const char *dsn)
 	return EX_USAGE;
 }
 
+static char *override_db, *override_schema;
+
+void pg_connect_to(const char *dbname, const char *schema)
+{
+	free(override_db);
+	free(override_schema);
+	override_db = dbname ? xstrdup(dbname) : NULL;
+	override_schema = schema ? xstrdup(schema) : NULL;
+}
+
+/* The URL's connection, with pg_connect_to's database in place of its own. */
+static PGconn *connect_dsn(const char *dsn)
+{
+	if (!override_db)
+		return PQconnectdb(dsn);
+	/* a later "dbname" overrides what the expanded first one says */
+	const char *const keys[] = { "dbname", "dbname", NULL };
+	const char *const vals[] = { dsn, override_db, NULL };
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 int pg_connect(PGconn **conn)
 {
 	const char *url = config_get("DATABASE_URL", NULL);
@@ -92,7 +114,11 @@ int pg_connect(PGconn **conn)
 		free(schema);
 		return EX_USAGE;
 	}
-	*conn = PQconnectdb(dsn);
+	if (override_schema) {
+		free(schema);
+		schema = xstrdup(override_schema);
+	}
+	*conn = connect_dsn(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
 		char *msg = config_scrub(PQerrorMessage(*conn));

@@ -52,6 +52,13 @@ struct pg_schema {
  */
 int pg_connect(PGconn **conn);
 
+/*
+ * From now on pg_connect connects to database dbname (NULL: the URL's own)
+ * on DATABASE_URL's server, with schema (NULL: the URL's ?schema=) as its
+ * search_path: how bk-drill points the restore at its scratch database.
+ */
+void pg_connect_to(const char *dbname, const char *schema);
+
 /* Runs a statement that returns no rows; 0 or EX_UNAVAILABLE after saying why. */
 int pg_command(PGconn *conn, const char *sql);
 

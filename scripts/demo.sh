@@ -100,7 +100,7 @@ demo_start() {
 		skip_step "build: make or cc is missing"
 	fi
 	local built=() t
-	for t in bk-dump bk-raffle bk-list bk-verify bk-restore bk-clean tg-notify tg-relay; do
+	for t in bk-dump bk-raffle bk-list bk-verify bk-restore bk-drill bk-clean tg-notify tg-relay; do
 		have "$t" && built+=("$t")
 	done
 	note "built: ${built[*]:-nothing}"
@@ -286,7 +286,21 @@ EOF
 		fi
 	fi
 
-	say "11. Monitoring: bk-check"
+	say "11. Restore drill: bk-drill (a scratch database, created, compared, dropped)"
+	if have bk-drill && [[ -n $full_id ]]; then
+		note "\$ bk-drill $full_id"
+		if bk-drill "$full_id" 2>&1 >"$DEMO/drill.json" | indent; then
+			jq -c '{backup, differences, seconds, tables: (.tables | length)}' "$DEMO/drill.json" | indent
+			did "bk-drill restored $full_id into a scratch database and found every table's rows and checksum equal"
+		else
+			warn "the drill failed (above)"
+			did "bk-drill found differences in $full_id (above)"
+		fi
+	else
+		skip_step "drill: bin/bk-drill is not built (or there is no full backup)"
+	fi
+
+	say "12. Monitoring: bk-check"
 	if have bk-list; then
 		bk-check --no-notify | indent || true
 		did "bk-check confirmed a fresh, whole full backup"

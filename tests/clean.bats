@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # bk-clean: retention (SPEC §5.6, §7). Backups are crafted files with chosen
 # metadata timestamps; one test uses real ones made by bk-dump and bk-raffle.
+# The tests of the age rule run with the calendar turned off (BK_KEEP_*=0);
+# those of the calendar unset BK_KEEP_* or pass --keep-*.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -19,6 +21,7 @@ setup() {
 	rm -rf "$BACKUP_DIR"
 	mkdir -m 0700 "$BACKUP_DIR"
 	unset BACKUP_RETENTION_DAYS
+	export BK_KEEP_HOURLY=0 BK_KEEP_DAILY=0 BK_KEEP_WEEKLY=0 BK_KEEP_MONTHLY=0
 }
 
 # backup ID TYPE DAYS_AGO: a whole backup file whose metadata is dated
@@ -32,6 +35,21 @@ backup() {
 	printf '{"metadata":{"id":"%s","timestamp":"%s","type":"%s"%s,"version":"1.0"},\n"data":{"x":[\n{"n":%d}\n]}}\n' \
 		"$1" "$ts" "$2" "$raffle" "$3" >"$BACKUP_DIR/$1.json"
 	(cd "$BACKUP_DIR" && sha256sum "$1.json" >"$1.json.sha256")
+}
+
+# backup_at ID TYPE TIME: the same, dated TIME (UTC, as date -d reads it).
+backup_at() {
+	local ts raffle=
+	ts=$(date -u -d "$3" +%Y-%m-%dT%H:%M:%S.000Z)
+	[[ $2 == raffle ]] && raffle=',"raffleId":"r1"'
+	printf '{"metadata":{"id":"%s","timestamp":"%s","type":"%s"%s,"version":"1.0"},\n"data":{"x":[\n{"n":1}\n]}}\n' \
+		"$1" "$ts" "$2" "$raffle" >"$BACKUP_DIR/$1.json"
+	(cd "$BACKUP_DIR" && sha256sum "$1.json" >"$1.json.sha256")
+}
+
+# keep_of ID: the rules that keep ID in the report, one line, comma-separated.
+keep_of() {
+	jq -r --arg id "$1" '.backups[] | select(.id == $id) | .keep | join(", ")' <<<"$output"
 }
 
 # remaining: the names in the backup directory, sorted, lock file aside.
@@ -94,7 +112,10 @@ deleted_ids() {
 	backup raffle_r1_35 raffle 35
 	run --separate-stderr bk-clean 30
 	[ "$status" -eq 0 ]
-	[ "$(deleted_ids)" = "$(printf '%s\n' full_50 full_60 raffle_r1_35)" ]
+	[ "$(deleted_ids)" = "$(printf '%s\n' full_50 full_60)" ]
+	# the raffle backup taken after it stays with it: the two restore that moment
+	[ "$(keep_of raffle_r1_35)" = "after full_40" ]
+	rm "$BACKUP_DIR"/raffle_r1_35.json*
 	[ "$(remaining)" = "$(printf '%s\n' full_40.json full_40.json.sha256)" ]
 	# --keep-last N keeps N, whatever their age; a raffle backup is no full backup
 	backup full_60 full 60
@@ -300,4 +321,180 @@ ms_since_start_at_least() {
 	[[ $output == usage:\ bk-clean* && $output == *--keep-last* && $output == *--dry-run* ]]
 	run bk-clean --version
 	[[ $output =~ ^bk-clean\ [0-9] ]]
+}
+
+# ---------------------------------------------------------------- the calendar
+
+# Full backups around the end of March 2025 (Monday 03-31 and Tuesday 04-01
+# are in ISO week 14; Sunday 03-30 closes week 13), raffle backups between.
+calendar_backups() {
+	unset BK_KEEP_HOURLY BK_KEEP_DAILY BK_KEEP_WEEKLY BK_KEEP_MONTHLY
+	backup_at full_a full '2025-04-01T01:30Z'
+	backup_at full_b full '2025-04-01T01:10Z'
+	backup_at raffle_r1_x raffle '2025-04-01T00:30Z'
+	backup_at full_c full '2025-04-01T00:05Z'
+	backup_at full_d full '2025-03-31T23:59:59Z'
+	backup_at full_e full '2025-03-30T12:00Z'
+	backup_at raffle_r1_y raffle '2025-03-29T13:00Z'
+	backup_at full_f full '2025-03-29T12:00Z'
+	backup_at full_g full '2025-02-28T08:00Z'
+	backup_at full_h full '2025-02-27T08:00Z'
+}
+
+@test "calendar: the newest full backup of each of the newest N hours, days, ISO weeks, months (UTC)" {
+	calendar_backups
+	local args=(1 --keep-hourly 2 --keep-daily 2 --keep-weekly 2 --keep-monthly 3)
+	before=$(remaining)
+	run --separate-stderr bk-clean --dry-run "${args[@]}"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(keep_of full_a)" = "newest full, hourly 2025-04-01T01, daily 2025-04-01, weekly 2025-W14, monthly 2025-04" ]
+	[ "$(keep_of full_b)" = "" ]
+	[ "$(keep_of full_c)" = "hourly 2025-04-01T00" ]
+	[ "$(keep_of raffle_r1_x)" = "after full_c" ]
+	[ "$(keep_of full_d)" = "daily 2025-03-31, monthly 2025-03" ]
+	[ "$(keep_of full_e)" = "weekly 2025-W13" ]
+	[ "$(keep_of raffle_r1_y)" = "" ]
+	[ "$(keep_of full_f)" = "" ]
+	[ "$(keep_of full_g)" = "monthly 2025-02" ]
+	[ "$(keep_of full_h)" = "" ]
+	[ "$(deleted_ids)" = "$(printf '%s\n' full_b full_f full_h raffle_r1_y)" ]
+	[ "$(jq -c '[.keepHourly, .keepDaily, .keepWeekly, .keepMonthly, .days]' <<<"$output")" = '[2,2,2,3,1]' ]
+	# the dry run's table on stderr: one line per backup, newest first
+	[[ $stderr == *"keep   full_a "*"2025-04-01T01:30:00.000Z"*"newest full, hourly 2025-04-01T01"* ]]
+	[[ $stderr == *"delete full_b "*"no rule keeps it"* ]]
+	[[ $stderr == *"keep   raffle_r1_x "*"after full_c"* ]]
+	[ "$(grep -cE '^(keep|delete) ' <<<"$stderr")" -eq 10 ]
+	[ "$(remaining)" = "$before" ]
+	# the real run does it, and prints no table
+	run --separate-stderr bk-clean "${args[@]}"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(deleted_ids)" = "$(printf '%s\n' full_b full_f full_h raffle_r1_y)" ]
+	[ "$(remaining)" = "$(printf '%s\n' full_{a,c,d,e,g}.json{,.sha256} raffle_r1_x.json{,.sha256} | LC_ALL=C sort)" ]
+	# the next run keeps what is left: each is still the newest of its bucket
+	run --separate-stderr bk-clean "${args[@]}"
+	[ "$(jq -c .deleted <<<"$output")" = '[]' ]
+}
+
+@test "calendar: BK_KEEP_* from the environment or .env, options over them; 0 turns a unit off" {
+	calendar_backups
+	BK_KEEP_HOURLY=0 BK_KEEP_DAILY=0 BK_KEEP_WEEKLY=0 BK_KEEP_MONTHLY=3 run --separate-stderr bk-clean --dry-run 1
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.keepHourly, .keepDaily, .keepWeekly, .keepMonthly]' <<<"$output")" = '[0,0,0,3]' ]
+	[ "$(keep_of full_a)" = "newest full, monthly 2025-04" ]
+	[ "$(keep_of full_d)" = "monthly 2025-03" ]
+	[ "$(deleted_ids)" = "$(printf '%s\n' full_b full_c full_e full_f full_h raffle_r1_x raffle_r1_y)" ]
+	# the .env file fills in what the environment does not set; an option wins over both
+	printf 'BK_KEEP_HOURLY=0\nBK_KEEP_DAILY=0\nBK_KEEP_WEEKLY=1\nBK_KEEP_MONTHLY=0\n' >"$BK_TMP/keep.env"
+	BK_ENV_FILE=$BK_TMP/keep.env BK_KEEP_MONTHLY=2 run --separate-stderr bk-clean --dry-run 1 --keep-weekly 2
+	[ "$(jq -c '[.keepHourly, .keepDaily, .keepWeekly, .keepMonthly]' <<<"$output")" = '[0,0,2,2]' ]
+	[ "$(keep_of full_e)" = "weekly 2025-W13" ]
+	[ "$(keep_of full_d)" = "monthly 2025-03" ]
+	[ "$(keep_of full_g)" = "" ]
+}
+
+@test "calendar: without any setting, 24 hours, 7 days, 4 weeks, 6 months, and the age rule as before" {
+	unset BK_KEEP_HOURLY BK_KEEP_DAILY BK_KEEP_WEEKLY BK_KEEP_MONTHLY
+	# a daily backup for 40 days: what the age rule alone kept before, the last 30 days, stays
+	local d
+	for d in $(seq 1 40); do
+		backup "full_$d" full "$d"
+	done
+	backup raffle_r1_35 raffle 35
+	backup raffle_r1_39 raffle 39
+	run --separate-stderr bk-clean --dry-run
+	[ "$status" -eq 0 ]
+	[ "$(jq -c '[.keepHourly, .keepDaily, .keepWeekly, .keepMonthly, .days]' <<<"$output")" = '[24,7,4,6,30]' ]
+	for d in $(seq 1 29); do
+		[[ $(keep_of "full_$d") == *age* ]]
+	done
+	# past 30 days, the calendar keeps the newest of each month (and of each hour,
+	# day and week up to its N); the rest goes
+	local kept
+	kept=$(jq -r '.backups[] | select(.keep | length > 0) | .id' <<<"$output" | wc -l)
+	[ "$kept" -ge 30 ]
+	[ "$(jq '[.backups[] | select(.keep | length == 0)] | length' <<<"$output")" -eq "$(jq '.deleted | length' <<<"$output")" ]
+	# a raffle backup stays while the full backup before it does
+	for d in 35 39; do
+		if [ -n "$(keep_of "full_$((d + 1))")" ]; then
+			[ "$(keep_of "raffle_r1_$d")" = "after full_$((d + 1))" ]
+		else
+			[ "$(keep_of "raffle_r1_$d")" = "" ]
+		fi
+	done
+	# one monthly bucket for each month these 40 days touch (fewer than 6)
+	[ "$(jq '[.backups[].keep[] | select(startswith("monthly "))] | length' <<<"$output")" -eq \
+		"$(jq '[.backups[] | .timestamp[:7]] | unique | length' <<<"$output")" ]
+	# everything that goes is older than 30 days
+	[ "$(jq --arg cut "$(date -u -d '30 days ago' +%FT%T)" '[.deleted[] | select(.timestamp > $cut)] | length' <<<"$output")" -eq 0 ]
+}
+
+@test "calendar: a bad N exits 64 with one line, before anything is touched" {
+	backup full_40 full 40
+	backup full_1 full 1
+	before=$(remaining)
+	local args
+	for args in '--keep-hourly -1' '--keep-daily x' '--keep-weekly 1.5' '--keep-monthly 9999999'; do
+		# shellcheck disable=SC2086
+		run --separate-stderr bk-clean $args
+		echo "bk-clean $args: $status $stderr"
+		[ "$status" -eq 64 ]
+		[ -z "$output" ]
+		[ "$(wc -l <<<"$stderr")" -eq 1 ]
+	done
+	run --separate-stderr bk-clean --keep-daily x
+	[[ $stderr == *--keep-daily*"'x'"* ]]
+	run --separate-stderr bk-clean --keep-monthly
+	[ "$status" -eq 64 ]
+	for v in -1 abc 2x; do
+		BK_KEEP_WEEKLY=$v run --separate-stderr bk-clean
+		echo "BK_KEEP_WEEKLY=$v: $status $stderr"
+		[ "$status" -eq 64 ]
+		[ "$(wc -l <<<"$stderr")" -eq 1 ]
+		[[ $stderr == *BK_KEEP_WEEKLY* ]]
+	done
+	[ "$(remaining)" = "$before" ]
+}
+
+# redate FILE TIME: the backup's metadata timestamp (its first "timestamp",
+# the metadata comes first) set to TIME (UTC), its checksum file made again;
+# the rest of the backup as bk-dump wrote it.
+redate() {
+	local ts
+	ts=$(date -u -d "$2" +%Y-%m-%dT%H:%M:%S.000Z)
+	# bytes, not jq: jq would round the bigints
+	python3 - "$1" "$ts" <<-'PY'
+	import re, sys
+	b = open(sys.argv[1], "rb").read()
+	b = re.sub(rb'"timestamp": ?"[^"]*"', b'"timestamp":"' + sys.argv[2].encode() + b'"', b, count=1)
+	open(sys.argv[1], "wb").write(b)
+	PY
+	(cd "$(dirname "$1")" && sha256sum "$(basename "$1")" >"$(basename "$1").sha256")
+}
+
+@test "calendar on real backups from bk-dump and bk-raffle, re-dated: the right ones stay, and verify" {
+	unset BK_KEEP_HOURLY BK_KEEP_DAILY BK_KEEP_WEEKLY BK_KEEP_MONTHLY
+	local t ids=() path
+	for t in '2025-03-31T22:10Z' '2025-03-31T23:10Z' '2025-04-01T00:10Z'; do
+		path=$(bk-dump --no-redis | jq -r .path)
+		redate "$path" "$t"
+		ids+=("$(basename "$path" .json)")
+	done
+	path=$(bk-raffle cawkward00000000000000000b | jq -r .path)
+	redate "$path" '2025-03-31T22:40Z'
+	raffle=$(basename "$path" .json)
+	run --separate-stderr bk-verify "${ids[@]}" "$raffle"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	run --separate-stderr bk-clean 1 --keep-hourly 1 --keep-daily 2 --keep-weekly 0 --keep-monthly 0
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(keep_of "${ids[2]}")" = "newest full, hourly 2025-04-01T00, daily 2025-04-01" ]
+	[ "$(keep_of "${ids[1]}")" = "daily 2025-03-31" ]
+	# the first full backup of the evening goes, and the raffle backup taken after it
+	[ "$(deleted_ids)" = "$(printf '%s\n' "${ids[0]}" "$raffle" | LC_ALL=C sort)" ]
+	run --separate-stderr bk-verify "${ids[1]}" "${ids[2]}"
+	[ "$status" -eq 0 ]
+	(cd "$BACKUP_DIR" && sha256sum -c --quiet ./*.sha256)
+	[ "$(ls "$BACKUP_DIR"/*.json | wc -l)" -eq 2 ]
 }

@@ -121,7 +121,8 @@ restore_into() {
 	zstdcat "$BACKUP_DIR/$new.json.zst" | jq -c '.metadata.timestamp = "2020-01-01T00:00:00.000Z"' |
 		zstd -q -o "$BACKUP_DIR/manual_old.json.zst"
 	(cd "$BACKUP_DIR" && sha256sum manual_old.json.zst >manual_old.json.zst.sha256)
-	run --separate-stderr bk-clean
+	# the age rule alone: the calendar would keep it as the newest of its month
+	BK_KEEP_HOURLY=0 BK_KEEP_DAILY=0 BK_KEEP_WEEKLY=0 BK_KEEP_MONTHLY=0 run --separate-stderr bk-clean
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq -r '[.deleted[].id] | join(",")')" = manual_old ]
 	[ ! -e "$BACKUP_DIR/manual_old.json.zst" ] && [ ! -e "$BACKUP_DIR/manual_old.json.zst.sha256" ]

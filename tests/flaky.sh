@@ -24,7 +24,7 @@ cd "$repo"
 
 rounds=${FLAKY_ROUNDS:-20}
 # the files whose tests start processes side by side or wait on time limits
-read -r -a files <<<"${FLAKY_FILES:-tests/faults.bats tests/dump.bats tests/clean.bats tests/raffle.bats tests/relay.bats tests/relay_hostile.bats tests/telegram.bats}"
+read -r -a files <<<"${FLAKY_FILES:-tests/faults.bats tests/dump.bats tests/clean.bats tests/raffle.bats tests/relay.bats tests/relay_hostile.bats tests/telegram.bats tests/drill.bats}"
 read -r -a modes <<<"${FLAKY_MODES:-plain asan}"
 seed0=${FLAKY_SEED:-$((RANDOM * 32768 + RANDOM))}
 logdir=${FLAKY_LOG_DIR:-build-flaky}

@@ -120,6 +120,17 @@ vg() {
 	vg 0 bk-list --json
 }
 
+@test "valgrind: bk-drill, main path and errors (the child that restores too)" {
+	bk-dump >/dev/null
+	vg 0 bk-drill
+	vg 0 bk-drill --help
+	vg 64 bk-drill --bogus
+	vg 66 bk-drill full_0
+	bk-raffle "$RAFFLE" >/dev/null
+	vg 64 bk-drill raffle_latest
+	DATABASE_URL="postgresql://bk@/nosuchdb?host=$PGHOST&port=$PGPORT" vg 69 bk-drill
+}
+
 @test "valgrind: bk-restore, main path and errors" {
 	bk-dump >/dev/null
 	id=$(bk-list --json | jq -r '.[0].id')

@@ -16,9 +16,10 @@
 #include "store.h"
 #include "timefmt.h"
 #include "verify.h"
+#include "xalloc.h"
 
 struct tally {
-	double bytes;		/* freed, or that would be */
+	double bytes; /* freed, or that would be */
 	int rc;
 };
 
@@ -93,8 +94,59 @@ static bool verifies(const struct backup_info *b, cJSON *damaged)
 	return rc == 0;
 }
 
-/* Newest first: the first keep_last full backups that verify stay whatever
- * their age, and never fewer than one (the newest good one). */
+/* What keep_decide asks of a local full backup: whether it verifies. */
+struct local_ctx {
+	const struct backup_info *list;
+	cJSON *damaged;
+};
+
+static bool local_good(size_t i, void *ctx)
+{
+	struct local_ctx *c = ctx;
+	return verifies(&c->list[i], c->damaged);
+}
+
+static void policy_of(const struct clean_options *opt, struct keep_policy *p)
+{
+	memcpy(p->keep, opt->keep, sizeof p->keep);
+	p->days = opt->days;
+	p->keep_last = opt->keep_last;
+	p->now_ms = now_ms();
+}
+
+/* The rules of one backup, for the report and the dry run's table. */
+static void add_backup(cJSON *backups, const char *id, const char *type, const char *ts,
+		       const struct keep_item *it, bool dry)
+{
+	cJSON *o = cJSON_CreateObject(), *why = cJSON_CreateArray();
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "type", type ? type : "?");
+	cJSON_AddStringToObject(o, "timestamp", ts ? ts : "?");
+	for (int k = 0; k < it->nwhy; k++)
+		cJSON_AddItemToArray(why, cJSON_CreateString(it->why[k]));
+	cJSON_AddItemToObject(o, "keep", why);
+	cJSON_AddItemToArray(backups, o);
+	if (dry) {
+		char line[KEEP_WHY_MAX * (KEEP_WHY_LEN + 2)];
+		keep_why_line(it, line, sizeof line);
+		/* an unreadable backup's timestamp is the file's to say: escaped */
+		fprintf(stderr, "%-6s %-40s %-24s %s\n", it->nwhy ? "keep" : "delete", ESC(id),
+			ts ? ESC(ts) : "?", it->nwhy ? line : "no rule keeps it");
+	}
+}
+
+static void item_of(const struct backup_info *b, struct keep_item *it)
+{
+	it->id = b->file_id;
+	it->ts_ms = b->ts_ms;
+	it->kind = b->error			? KEEP_OTHER
+		   : !strcmp(b->type, "full")	? KEEP_FULL
+		   : !strcmp(b->type, "raffle") ? KEEP_RAFFLE
+						: KEEP_OTHER;
+	it->pinned = b->error ? "unreadable" : b->future ? "future" : NULL;
+}
+
+/* Newest first: keep_decide says what stays; the rest goes. */
 static int clean_backups(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	struct backup_info *list;
@@ -102,22 +154,30 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	int rc = store_list(opt->dir, NULL, &list, &n);
 	if (rc)
 		return rc;
-	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
-	long full_kept = 0, kept = 0, want = opt->keep_last > 0 ? opt->keep_last : 1;
+	struct keep_item *items = xcalloc(n ? n : 1, sizeof *items);
+	long kept = 0;
 	cJSON *deleted = cJSON_AddArrayToObject(report, "deleted");
 	cJSON *corrupt = cJSON_CreateArray(), *damaged = cJSON_CreateArray();
+	cJSON *backups = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
-		bool full = !b->error && !b->future && !strcmp(b->type, "full");
-		bool good = full && full_kept < want && verifies(b, damaged);
-		char sum[4096];
+		item_of(b, &items[i]);
 		if (b->error)
 			keep_corrupt(corrupt, b);
-		else if (b->future)	/* kept, but it does not count as one of the newest */
+		else if (b->future) /* kept, but it does not count as one of the newest */
 			warnx("%s: dated %s, in the future of this clock: kept, and not counted by "
-			      "--keep-last (check the clock, or the file)", ESC(b->path), ESC(b->timestamp));
-		if (b->error || good || b->ts_ms >= cutoff) {
-			full_kept += good;
+			      "--keep-last (check the clock, or the file)",
+			      ESC(b->path), ESC(b->timestamp));
+	}
+	struct keep_policy p;
+	struct local_ctx ctx = { list, damaged };
+	policy_of(opt, &p);
+	keep_decide(&p, items, n, local_good, &ctx);
+	for (size_t i = 0; i < n; i++) {
+		const struct backup_info *b = &list[i];
+		char sum[4096];
+		add_backup(backups, b->file_id, b->type, b->timestamp, &items[i], opt->dry_run);
+		if (items[i].nwhy) {
 			kept++;
 			continue;
 		}
@@ -133,15 +193,29 @@ static int clean_backups(const struct clean_options *opt, cJSON *report, struct 
 	cJSON_AddNumberToObject(report, "kept", (double)kept);
 	cJSON_AddItemToObject(report, "corrupt", corrupt);
 	cJSON_AddItemToObject(report, "damaged", damaged);
+	cJSON_AddItemToObject(report, "backups", backups);
+	free(items);
 	store_list_free(list, n);
 	return 0;
+}
+
+/* The settings in the report, the same locally and in the bucket. */
+static void add_settings(cJSON *report, const struct clean_options *opt)
+{
+	static const char *const names[CAL_UNITS] = { "keepHourly", "keepDaily", "keepWeekly",
+						      "keepMonthly" };
+	cJSON_AddBoolToObject(report, "dryRun", opt->dry_run);
+	cJSON_AddNumberToObject(report, "days", (double)opt->days);
+	cJSON_AddNumberToObject(report, "keepLast", (double)opt->keep_last);
+	for (int u = 0; u < CAL_UNITS; u++)
+		cJSON_AddNumberToObject(report, names[u], (double)opt->keep[u]);
 }
 
 /* Stale temporary files, and checksum files whose backup is gone. */
 static int clean_strays(const struct clean_options *opt, cJSON *report, struct tally *t)
 {
 	DIR *d = opendir(opt->dir);
-	if (!d && errno == ENOENT && opt->dry_run)	/* said by clean_backups */
+	if (!d && errno == ENOENT && opt->dry_run) /* said by clean_backups */
 		return 0;
 	if (!d) {
 		warn("cannot read the backup directory %s", ESC(opt->dir));
@@ -160,8 +234,9 @@ static int clean_strays(const struct clean_options *opt, cJSON *report, struct t
 			    remove_file(path, opt->dry_run, t) == 0)
 				temps++;
 		} else if (checksum_name(e->d_name, id)) {
-			char json[4096];	/* the backup it vouches for: its name less .sha256 */
-			snprintf(json, sizeof json, "%s/%.*s", opt->dir, (int)strlen(e->d_name) - 7, e->d_name);
+			char json[4096]; /* the backup it vouches for: its name less .sha256 */
+			snprintf(json, sizeof json, "%s/%.*s", opt->dir, (int)strlen(e->d_name) - 7,
+				 e->d_name);
 			/* in a dry run the backups that would go still have their file */
 			if (lstat(json, &st) < 0 && errno == ENOENT && lstat(path, &st) == 0 &&
 			    S_ISREG(st.st_mode) && remove_file(path, opt->dry_run, t) == 0)
@@ -182,9 +257,7 @@ int clean_run(const struct clean_options *opt, cJSON **report)
 	if (!rc)
 		rc = clean_strays(opt, *report, &t);
 	cJSON_AddNumberToObject(*report, "bytesFreed", t.bytes);
-	cJSON_AddBoolToObject(*report, "dryRun", opt->dry_run);
-	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
-	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
+	add_settings(*report, opt);
 	return rc ? rc : t.rc;
 }
 
@@ -214,22 +287,49 @@ static int delete_remote(struct s3 *s, const struct remote_backup *b)
 	return rc ? rc : s3_delete(s, name);
 }
 
+/* A backup whose push did not finish (no checksum object) is no full backup to keep. */
+static enum keep_kind remote_kind(const struct remote_backup *b)
+{
+	if (!strcmp(b->type, "full"))
+		return b->whole ? KEEP_FULL : KEEP_OTHER;
+	return !strcmp(b->type, "raffle") ? KEEP_RAFFLE : KEEP_OTHER;
+}
+
+static bool remote_good(size_t i, void *ctx)
+{
+	return ((const struct remote_backup *)ctx)[i].whole;
+}
+
 int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
 {
 	struct remote_backup *list;
+	struct keep_item *items = NULL;
 	size_t n;
 	*report = cJSON_CreateObject();
 	cJSON_AddStringToObject(*report, "remote", s3_where(s, NULL));
 	cJSON *deleted = cJSON_AddArrayToObject(*report, "deleted");
+	cJSON *backups = cJSON_CreateArray();
 	int rc = remote_list(s, NULL, &list, &n), first = 0;
-	int64_t cutoff = now_ms() - (int64_t)opt->days * 86400 * 1000;
-	long full_kept = 0, kept = 0;
+	if (!rc)
+		items = xcalloc(n ? n : 1, sizeof *items);
+	long kept = 0;
 	double bytes = 0;
+	if (!rc) {
+		struct keep_policy p;
+		policy_of(opt, &p);
+		for (size_t i = 0; i < n; i++) {
+			items[i].id = list[i].id;
+			items[i].ts_ms = list[i].ts_ms;
+			items[i].kind = remote_kind(&list[i]);
+		}
+		keep_decide(&p, items, n, remote_good, list);
+	}
 	for (size_t i = 0; !rc && i < n; i++) {
 		const struct remote_backup *b = &list[i];
-		bool good_full = b->whole && !strcmp(b->type, "full");
-		if ((good_full && full_kept < opt->keep_last) || b->ts_ms >= cutoff) {
-			full_kept += good_full;
+		char ts[32];
+		format_iso_ms(b->ts_ms, ts);
+		add_backup(backups, b->id, b->type, ts, &items[i], opt->dry_run);
+		if (items[i].nwhy) {
 			kept++;
 			continue;
 		}
@@ -239,8 +339,6 @@ int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
 			kept++;
 			continue;
 		}
-		char ts[32];
-		format_iso_ms(b->ts_ms, ts);
 		cJSON *d = cJSON_CreateObject();
 		cJSON_AddStringToObject(d, "id", b->id);
 		cJSON_AddStringToObject(d, "type", b->type);
@@ -250,12 +348,13 @@ int clean_remote(const struct clean_options *opt, struct s3 *s, cJSON **report)
 		cJSON_AddItemToArray(deleted, d);
 		bytes += (double)b->size;
 	}
-	if (!rc)
+	if (!rc) {
+		free(items);
 		free(list);
+	}
 	cJSON_AddNumberToObject(*report, "kept", (double)kept);
+	cJSON_AddItemToObject(*report, "backups", backups);
 	cJSON_AddNumberToObject(*report, "bytesFreed", bytes);
-	cJSON_AddBoolToObject(*report, "dryRun", opt->dry_run);
-	cJSON_AddNumberToObject(*report, "days", (double)opt->days);
-	cJSON_AddNumberToObject(*report, "keepLast", (double)opt->keep_last);
+	add_settings(*report, opt);
 	return rc ? rc : first;
 }

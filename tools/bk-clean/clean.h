@@ -5,18 +5,22 @@
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 
+#include "keep.h"
+
 /* Temporary files younger than this may belong to a writer still at work. */
 #define CLEAN_TEMP_AGE_MS (3600 * 1000LL)
 
 struct clean_options {
-	const char *dir;	/* the backup directory (the caller holds its lock) */
-	long days;		/* delete backups whose metadata timestamp is older */
-	long keep_last;		/* but never the newest keep_last full backups */
-	bool dry_run;		/* report what would go, remove nothing */
+	const char *dir;      /* the backup directory (the caller holds its lock) */
+	long days;	      /* delete backups whose metadata timestamp is older */
+	long keep_last;	      /* but never the newest keep_last full backups */
+	long keep[CAL_UNITS]; /* nor the newest full backup of the newest N hours, days, weeks, months */
+	bool dry_run;	      /* report what would go, remove nothing */
 };
 
 /*
- * Deletes backups older than opt->days with their .sha256 files, the
+ * Deletes the backups that no rule of keep_decide keeps (the age rule is
+ * opt->days), with their .sha256 files, the
  * .sha256 files whose backup is gone, and temporary files of backups and
  * checksums older than CLEAN_TEMP_AGE_MS. A backup whose metadata cannot be
  * read is kept (and reported): it cannot be dated, and it may be the one
@@ -29,10 +33,9 @@ int clean_run(const struct clean_options *opt, cJSON **report);
 struct s3;
 
 /*
- * The same retention for the bucket of BK_S3_URL (opt->dir unused): deletes
- * backups older than opt->days, never the newest opt->keep_last whole full
- * backups (whole: their checksum object is there; the bucket's copies are
- * not read back). A backup's last checksum object goes first, so one that
+ * The same retention for the bucket of BK_S3_URL (opt->dir unused), where
+ * a full backup is good when whole (its checksum object is there; the
+ * bucket's copies are not read back). A backup's last checksum object goes first, so one that
  * is half deleted is no longer whole and the next run finishes it.
  * Returns 0 or the first failure's code (the rest is still tried).
  */
