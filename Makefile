@@ -184,10 +184,9 @@ format-check:
 
 check: all unit bats lint check-asan check-tsan fuzz-replay check-valgrind
 
-# A newcomer's first command: packages, build, throwaway servers, a backup.
+# A newcomer's first command: packages, build, throwaway servers, a backup
+# (scripts/demo.sh installs the packages and builds, once).
 demo:
-	./scripts/install-deps.sh
-	$(MAKE) all
 	./scripts/demo.sh
 
 bench: all
@@ -207,8 +206,9 @@ install: all
 	sed -e 's|@VERSION@|$(VERSION)|' scripts/lib/bk-common.sh >$(DESTDIR)$(SHAREDIR)/bk-common.sh
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk-common.sh
 	for m in $(MANPAGES); do case $$m in *.5) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/;; *.7) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/;; *) install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/;; esac; done
-	install -m 0644 scripts/tg-relay.service $(DESTDIR)$(SHAREDIR)/tg-relay.service
-	install -m 0644 scripts/raffle-watch.service $(DESTDIR)$(SHAREDIR)/raffle-watch.service
+	for u in tg-relay raffle-watch; do \
+	  sed -e 's|/usr/local/bin|$(BINDIR)|g' scripts/$$u.service >$(DESTDIR)$(SHAREDIR)/$$u.service && \
+	  chmod 0644 $(DESTDIR)$(SHAREDIR)/$$u.service; done
 	sed -e 's|/usr/local/bin|$(BINDIR)|g' crontab/bk.crontab >$(DESTDIR)$(SHAREDIR)/bk.crontab
 	chmod 0644 $(DESTDIR)$(SHAREDIR)/bk.crontab
 

@@ -1,6 +1,6 @@
 /*
  * COPY text rows to JSON objects, by column type. PostgreSQL sends plain
- * COPY text fastest; building JSON on the server costs about 3x (SPEC §9).
+ * COPY text fastest; building JSON on the server costs about 3x (the README's Benchmark).
  */
 #ifndef BK_COPYJSON_H
 #define BK_COPYJSON_H

@@ -1,7 +1,7 @@
 /*
  * Reading a COPY TO STDOUT stream in a thread of its own, a few chunks
  * ahead of the caller, so that the server keeps sending while the rows
- * already received are converted (SPEC §9: the two overlap).
+ * already received are converted (the README's Benchmark: the two overlap).
  */
 #ifndef BK_COPYREAD_H
 #define BK_COPYREAD_H

@@ -1,4 +1,4 @@
-/* Streaming tables out of one snapshot into a backup (SPEC §4.2, §4.3). */
+/* Streaming tables out of one snapshot into a backup (bk-backup(5)). */
 #ifndef BK_DUMP_H
 #define BK_DUMP_H
 

@@ -13,7 +13,7 @@
 #include "redisc.h"
 #include "store.h"
 
-/* Only the last BK_ACTIVITY_DAYS days of UserActivity (SPEC §4.2). */
+/* Only the last BK_ACTIVITY_DAYS days of UserActivity (bk-backup(5)). */
 static const char *where_for(const struct pg_table *t, long activity_days, char *sql, size_t n)
 {
 	if (strcmp(t->name, "UserActivity"))

@@ -1,5 +1,5 @@
 /*
- * The "schema" member of a format 1.1 backup (SPEC §4.2): what the tables
+ * The "schema" member of a format 1.1 backup (bk-backup(5)): what the tables
  * looked like in the backup's snapshot, read from the catalog once per
  * backup (a few queries, whatever the number of rows), and the DDL that
  * recreates them, from pg_dump run on the same exported snapshot.

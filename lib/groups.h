@@ -1,5 +1,5 @@
 /*
- * The restore groups (SPEC §5.5): what bk-restore --skip-* and the relay's
+ * The restore groups (bk-restore(1)): what bk-restore --skip-* and the relay's
  * /backup_restore --skip-* leave alone. One table, as bits.
  */
 #ifndef BK_GROUPS_H

@@ -1,4 +1,4 @@
-/* Backup ids and raffle ids: validated before any file or query (SPEC §4.1, §8). */
+/* Backup ids and raffle ids: validated before any file or query (bk-backup(5), bk(7)). */
 #ifndef BK_IDS_H
 #define BK_IDS_H
 
@@ -9,7 +9,7 @@
 /* ^(full|raffle|manual)_[A-Za-z0-9_-]{1,128}$ */
 bool id_valid(const char *id);
 
-/* The aliases of SPEC §4.1: latest, full_latest, raffle_latest, raffle_<id>_latest. */
+/* The aliases (bk-backup(5)): latest, full_latest, raffle_latest, raffle_<id>_latest. */
 bool id_is_alias(const char *id);
 
 /* A raffle id as bk accepts it: [A-Za-z0-9_-]{1,128}. */

@@ -1,7 +1,7 @@
 /*
  * The output of a backup: buffered, hashed with SHA-256 as it goes, and,
  * for a file, written under a temporary name and only renamed into place
- * once it is whole and on disk (SPEC §4.1).
+ * once it is whole and on disk (bk-backup(5)).
  */
 #ifndef BK_OUT_H
 #define BK_OUT_H

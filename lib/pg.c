@@ -223,7 +223,7 @@ static bool key_taken(const struct pg_schema *s, const char *key)
 }
 
 /*
- * Backup keys, injectively (SPEC §4.2): the bot's twelve tables keep theirs;
+ * Backup keys, injectively (bk-backup(5)): the bot's twelve tables keep theirs;
  * every other table, in name order, takes its lower-camel plural, or its
  * own name when that plural is reserved or already taken. A table whose
  * name is taken too gets no key, and s->key_error says which tables clash.

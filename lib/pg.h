@@ -23,7 +23,7 @@ struct pg_column {
 
 struct pg_table {
 	char *name;		/* "SellEvent" */
-	char *key;		/* "sellEvents": its name in a backup (SPEC §4.2) */
+	char *key;		/* "sellEvents": its name in a backup (bk-backup(5)) */
 	int ncols;
 	struct pg_column *cols;
 	long long rows;		/* filled by whoever counts them */

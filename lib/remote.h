@@ -1,5 +1,5 @@
 /*
- * The backups in the bucket (SPEC §5.9): <id>.json with <id>.json.sha256,
+ * The backups in the bucket (bk-push(1)): <id>.json with <id>.json.sha256,
  * or, encrypted, <id>.json.gpg with <id>.json.gpg.sha256 (of the encrypted
  * bytes) and <id>.json.sha256 (of the plain backup). A backup is whole once
  * its last checksum object is there: bk-push uploads it last.

@@ -1,5 +1,5 @@
 /*
- * Off-site copies in S3-compatible object storage (SPEC §5.9): one bucket
+ * Off-site copies in S3-compatible object storage (bk-push(1)): one bucket
  * and prefix from BK_S3_URL, requests signed with SigV4 by libcurl, S3's
  * XML answers read with expat. Objects are named relative to the prefix.
  */

@@ -1,4 +1,4 @@
-/* The backup directory: its place, its lock, its backups (SPEC §4.1, §7). */
+/* The backup directory: its place, its lock, its backups (bk-backup(5), bk(7)). */
 #ifndef BK_STORE_H
 #define BK_STORE_H
 

@@ -3,7 +3,7 @@
  *
  * The token only ever lives in the request URL inside this module: every
  * message it produces (libcurl's error text names the URL) is scrubbed of it
- * before anyone can print it (SPEC §8). Functions return sysexits codes:
+ * before anyone can print it (bk(7)). Functions return sysexits codes:
  *   0               done
  *   EX_DATAERR      Telegram refused the request (400 and other 4xx: bad chat id, ...)
  *   EX_NOPERM       401/403: token rejected, bot blocked or kicked

@@ -1,5 +1,5 @@
 /*
- * Checking that a backup is whole (SPEC §5.4), in one streaming pass:
+ * Checking that a backup is whole (bk-verify(1)), in one streaming pass:
  * checksum, JSON, the structure (lib/bkfile.h), row counts. bk-restore
  * walks the same way with a sink that loads the rows as they go by, so
  * that what it restores is exactly what was verified.

@@ -122,7 +122,7 @@ static void add_column(struct vtable *t, const char *name, const cJSON *col)
 	t->ncols++;
 }
 
-/* The key a table's rows have in data: metadata.tables says, else SPEC's rule. */
+/* The key a table's rows have in data: metadata.tables says, else the naming rule of bk-backup(5). */
 static char *key_of(const char *name, const cJSON *meta)
 {
 	const cJSON *k, *tables = cJSON_GetObjectItemCaseSensitive(meta, "tables");

@@ -28,7 +28,12 @@ missing). BK_DEMO_SCALE sets the sample size (default 2000 tickets).
 EOF
 }
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: no escape codes in a file or a pipe.
+if [[ -t 1 ]]; then
+	say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n==> %s\n' "$*"; }
+fi
 note() { printf '    %s\n' "$*"; }
 warn() { printf 'demo: %s\n' "$*" >&2; }
 indent() { sed 's/^/    /'; }
@@ -322,6 +327,32 @@ EOF
 		did "bk-check confirmed a fresh, whole full backup"
 	else
 		skip_step "bk-check: bin/bk-list is not built"
+	fi
+
+	say "13. The schedule: crontab/bk.crontab"
+	# the jobs as cron runs them: minute hour day month weekday, the command
+	grep -E '^[0-9*]' "$REPO/crontab/bk.crontab" |
+		awk -F'\t' '{ c = $3; gsub(/\/usr\/local\/bin\//, "", c); sub(/ >\/dev\/null$/, "", c);
+			printf "%-14s %s\n", $1, c }' | indent
+	if grep -Eq '^[0-9]+ \* \* \* \*[[:space:]].*bk-dump' "$REPO/crontab/bk.crontab"; then
+		note "a full backup every hour: a recovery point never more than an hour old"
+	fi
+	did "showed the cron schedule"
+
+	say "14. CSV export: bk-export --csv"
+	if have bk-export && [[ -n $full_id ]]; then
+		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
+		rm -rf "$DEMO/csv"
+		if bk-export --csv "$DEMO/csv" "$full_id" >"$DEMO/export.json"; then
+			(cd "$DEMO/csv" && wc -l -- *.csv) | indent
+			note "the first lines of raffles.csv:"
+			head -n 3 "$DEMO/csv/raffles.csv" 2>/dev/null | cut -c1-150 | indent
+			did "bk-export wrote one CSV per table of $full_id into $DEMO/csv"
+		else
+			warn "bk-export failed (above)"
+		fi
+	else
+		skip_step "CSV export: bin/bk-export is not built (or there is no full backup)"
 	fi
 
 	say "Done"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# bk-clean: retention (SPEC §5.6, §7). Backups are crafted files with chosen
+# bk-clean: retention (bk-clean(1), bk(7)). Backups are crafted files with chosen
 # metadata timestamps; one test uses real ones made by bk-dump and bk-raffle.
 # The tests of the age rule run with the calendar turned off (BK_KEEP_*=0);
 # those of the calendar unset BK_KEEP_* or pass --keep-*.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Conventions every binary keeps (SPEC §3): --help, --version, bad usage.
+# Conventions every binary keeps (bk(7)): --help, --version, bad usage.
 
 load helpers
 bats_require_minimum_version 1.5.0

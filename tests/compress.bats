@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Compressed backups (SPEC §4.1): bk-dump and bk-raffle write <id>.json.zst
+# Compressed backups (bk-backup(5)): bk-dump and bk-raffle write <id>.json.zst
 # with BK_COMPRESS=zstd or --compress; every reader takes plain, zstd and a
 # hand-made gzip by their bytes, files and stdin alike; damage is refused.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Faults (issue 7): the promises of SPEC §4.1, §5.5 and §7 under SIGKILL,
+# Faults (issue 7): the promises of bk-backup(5), bk-restore(1) and bk(7) under SIGKILL,
 # servers dying mid-job, a full disk and concurrent jobs. A backup is whole
 # or absent, a restore lands whole or not at all, the lock dies with its
 # holder. Timings are spread over a run measured by the test itself, so the

@@ -352,7 +352,7 @@ bk_pgdump_data() {
 }
 
 # bk_load_ts_json FILE [DBNAME]: a reference loader (plain SQL, no bk tool)
-# for backups in the original TypeScript service's format (SPEC §4.2-4.4):
+# for backups in the original TypeScript service's format (bk-backup(5)):
 # inserts each row's keys that are columns of its table, so other keys are
 # ignored and missing columns take their defaults. Full backups: the known
 # data.* arrays; raffle backups: data.raffle with its nested tickets,

@@ -123,6 +123,27 @@ ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 	! grep -q failed "$work/logs/backup.log"
 }
 
+@test "make install: the systemd units and the crontab get the PREFIX's paths and /var/lib/bk, as the README says" {
+	local d=$WORK/destdir share
+	run make -C "$BK_REPO" install DESTDIR="$d" PREFIX=/opt/bk
+	[ "$status" -eq 0 ]
+	share=$d/opt/bk/share/bk
+	grep -qx 'ExecStart=/opt/bk/bin/tg-relay' "$share/tg-relay.service"
+	grep -q '^ExecStart=/opt/bk/bin/bk-raffle --watch' "$share/raffle-watch.service"
+	! grep -q '/usr/local/bin' "$share/tg-relay.service" "$share/raffle-watch.service" "$share/bk.crontab"
+	grep -q '/opt/bk/bin/bk-job -C /var/lib/bk' "$share/bk.crontab"
+	local u
+	for u in tg-relay raffle-watch; do
+		grep -qx 'WorkingDirectory=/var/lib/bk' "$share/$u.service"
+		grep -qx 'ReadWritePaths=/var/lib/bk' "$share/$u.service"
+		grep -qx 'User=bk' "$share/$u.service"
+	done
+	# the directory the README's setup makes, and where it installs the unit from
+	grep -q 'install -d -m 0700 -o bk -g bk /var/lib/bk' "$BK_REPO/README.md"
+	grep -q 'install -m 0644 /usr/local/share/bk/tg-relay.service /etc/systemd/system/' "$BK_REPO/README.md"
+	! grep -rq '/srv/raffle-bot' "$BK_REPO/README.md" "$BK_REPO/scripts" "$BK_REPO/man"
+}
+
 # ---------------------------------------------------------------- bk-job
 
 @test "bk-job: -h prints usage, bad usage exits 64" {
@@ -317,6 +338,63 @@ old_backup() {
 	jq -e --arg id "$id" '.state == "corrupt" and .newest == $id and .verified == false' <<<"$output"
 }
 
+@test "bk-check: without Telegram the verdict goes to stderr and backup.log; a failure always to stderr" {
+	need bk-dump bk-list
+	export BACKUP_DIR=$WORK/empty
+	mkdir -p "$BACKUP_DIR"
+	# nothing listens: cron's MAILTO goes nowhere without a mail server
+	run --separate-stderr "$S/bk-check"
+	[ "$status" -eq 1 ]
+	[[ $stderr == "bk-check: missing: no full backup in $BACKUP_DIR"* ]]
+	grep -Eq "^$ISO Backup check missing: no full backup" "$BK_LOG_DIR/backup.log"
+	export BACKUP_DIR=$WORK/backups
+	bk-dump >/dev/null
+	run --separate-stderr "$S/bk-check"
+	[ "$status" -eq 0 ]
+	[[ $stderr == "bk-check: ok: the newest full backup full_"*" hours old (limit 26), whole" ]]
+	[ "$(grep -c ' Backup check ok: ' "$BK_LOG_DIR/backup.log")" -eq 1 ]
+	# with Telegram told, an ok is quiet and unlogged, a failure still on stderr
+	fake_tg
+	: >"$BK_LOG_DIR/backup.log"
+	run --separate-stderr "$S/bk-check"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ] && [ ! -s "$BK_LOG_DIR/backup.log" ]
+	BACKUP_DIR=$WORK/empty run --separate-stderr "$S/bk-check"
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"missing: no full backup"* ]]
+	# --no-notify (a probe that alerts on its own): stderr on failure, no log
+	BACKUP_DIR=$WORK/empty run --separate-stderr "$S/bk-check" --no-notify
+	[ "$status" -eq 1 ]
+	[[ $stderr == *"missing: no full backup"* ]]
+	[ ! -s "$BK_LOG_DIR/backup.log" ]
+}
+
+@test "scripts: an unknown option is named in one line with where the usage is (64)" {
+	local s
+	for s in bk-job bk-check bk-recover; do
+		run --separate-stderr "$S/$s" --bogus
+		[ "$status" -eq 64 ]
+		[ "$stderr" = "$s: unrecognized option '--bogus'"$'\n'"Try '$s --help'." ]
+		[ -z "$output" ]
+	done
+	run --separate-stderr "$S/bk-job" -t
+	[ "$status" -eq 64 ]
+	[[ ${stderr_lines[0]} == "bk-job: option '-t' needs an argument" ]]
+}
+
+@test "scripts: a malformed .env line is refused (64), naming the file and line, as the C tools do" {
+	unset BK_ENV_FILE
+	printf 'A=1\nthis is no assignment\n' >.env
+	local s
+	for s in bk-job bk-check bk-recover; do
+		run --separate-stderr "$S/$s" $([[ $s == bk-job ]] && echo x -- true)
+		echo "$s: $stderr"
+		[ "$status" -eq 64 ]
+		[[ $stderr == "$s: .env:2: not a KEY=value line"* ]]
+	done
+	[ ! -e logs/backup.log ] || ! grep -q completed logs/backup.log
+}
+
 # ---------------------------------------------------------------- bk-recover
 
 @test "bk-recover: on an empty database, creates the schema and restores a full backup with --yes" {
@@ -355,6 +433,19 @@ old_backup() {
 	[[ $output == *"would create them from"* ]]
 	[[ $output == *"Dry run of full_"* ]]
 	[ "$(bk_psql -d "$url" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")" -eq 0 ]
+	# Prisma's ?schema= naming a schema that is not there: the dry run does
+	# not create it; the real run does, and neither prints a NOTICE
+	DATABASE_URL="$url&schema=botschema" run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	[ "$status" -eq 0 ]
+	[ -z "$(bk_psql -d "$url" -c "SELECT 1 FROM pg_namespace WHERE nspname = 'botschema'")" ]
+	[[ $output$stderr != *NOTICE* ]]
+	DATABASE_URL="$url&schema=public" run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	[ "$status" -eq 0 ]
+	[[ $output$stderr != *NOTICE* ]]
+	DATABASE_URL="$url&schema=public" run --separate-stderr "$S/bk-recover" --yes --skip-redis
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[[ $output$stderr != *NOTICE* ]]
 	bk_dropdb dryrun
 }
 
@@ -374,6 +465,11 @@ old_backup() {
 		run --separate-stderr "$S/bk-recover" --yes
 	[ "$status" -eq 69 ]
 	[[ $stderr == *"cannot connect"* ]]
+	# a server that answers, without the database: named as such
+	DATABASE_URL="postgresql://bk@/raffle_gone?host=$PGHOST&port=$PGPORT" \
+		run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	[ "$status" -eq 69 ]
+	[[ $stderr == *"bk-recover: database raffle_gone does not exist; create it"* ]]
 }
 
 @test "secrets: a malformed DATABASE_URL exits 64 and its password is in no message, log or Telegram text" {
@@ -419,6 +515,14 @@ old_backup() {
 	bk_dropdb pwdargv
 }
 
+@test "bk-recover: as root where the backups are another user's, it says to run it as that user" {
+	[[ $EUID -eq 0 ]] || skip "needs root"
+	export BACKUP_DIR=$WORK/owned
+	install -d -m 0700 -o bktest "$BACKUP_DIR"
+	run --separate-stderr "$S/bk-recover" --dry-run </dev/null
+	[[ $stderr == *"bk-recover: running as root where the backups belong to bktest: run it as bktest (sudo -u bktest"* ]]
+}
+
 @test "bk-recover: -h prints usage" {
 	run "$S/bk-recover" -h
 	[ "$status" -eq 0 ]
@@ -441,6 +545,15 @@ old_backup() {
 		[ -z "$output" ]
 	done
 	[ "$n" -gt 0 ]
+}
+
+@test "the README, the man pages and the code are the whole contract: none cites a document users do not have" {
+	run grep -rnE 'S[P]EC(\.md)?( §|\b)' "$BK_REPO/README.md" "$BK_REPO/man" "$BK_REPO/lib" "$BK_REPO/tools" \
+		"$BK_REPO/scripts" "$BK_REPO/crontab" "$BK_REPO/tests" --include='*.[ch157]' --include='*.md' \
+		--include='*.bats' --include='*.bash' --include='*.sh' --include='*.service' --include='bk-*' \
+		--include='*.crontab'
+	echo "$output"
+	[ "$status" -eq 1 ]
 }
 
 @test "man pages: every binary and script has one, and bk(7) exists" {

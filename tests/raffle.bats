@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# bk-raffle: one raffle's backup (SPEC §4.3, §5.2), against real servers.
+# bk-raffle: one raffle's backup (bk-backup(5), bk-raffle(1)), against real servers.
 
 bats_require_minimum_version 1.5.0
 load helpers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Recovery that never loses data silently: backups that carry their schema
 # (format 1.1), restores that put everything back or refuse, bk-recover on a
-# bare database, and the drill (SPEC §4.2, §5.5).
+# bare database, and the drill (bk-backup(5), bk-restore(1)).
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -356,7 +356,7 @@ migrate() {
 	[[ $stderr == *"Raffle.memo"* ]]
 }
 
-@test "bk-recover: raffle backups newer than the full backup are listed and, with --yes, applied in order" {
+@test "bk-recover: raffle backups newer than the full backup are applied in order, the loss said in hours and minutes; --no-later-raffles lists them only" {
 	local db f e rid ids
 	db=$(botdb rafsrc)
 	f=$(dump "$db")
@@ -371,6 +371,30 @@ migrate() {
 	[ "$status" -eq 0 ]
 	[ "$(grep -c ": applied" <<<"$output")" -eq 2 ]
 	[ "$(sql "$e" "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" = second ]
+	[[ $output =~ The\ full\ backup\ is\ [0-9]+\ h\ [0-9]{2}\ min\ old:\ changes\ made\ after\ .*\ are\ lost,\ but\ for\ the\ 2\ raffle ]]
+	# --no-later-raffles: the full backup alone, the later ones listed
+	e=$(emptydb rafdst2)
+	run --separate-stderr env DATABASE_URL="$e" "$BK_REPO/scripts/bk-recover" --yes --skip-redis \
+		--no-later-raffles "$(basename "$f" .json)"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "(not applied: --no-later-raffles)" <<<"$output")" -eq 2 ]
+	[ "$(sql "$e" "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" != second ]
+}
+
+@test "bk-recover: a damaged raffle backup taken after the full one is named as not applied (exit 1); the rest is restored" {
+	local db f e rid rf
+	db=$(botdb rafbad)
+	f=$(dump "$db")
+	rid=$(sql "$db" 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
+	rf=$(DATABASE_URL=$db bk-raffle "$rid" | jq -r .path)
+	truncate -s -40 "$rf" # the head (its type, its time) stays; the end is cut
+	e=$(emptydb rafbaddst)
+	run --separate-stderr env DATABASE_URL="$e" "$BK_REPO/scripts/bk-recover" --yes --skip-redis "$(basename "$f" .json)"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ $output == *"$(basename "$rf" .json) (corrupt): NOT applied"* ]]
+	[[ $output == *"NOT back in the database"* ]]
+	[ "$(bk_count Ticket "$e")" -eq "$(bk_count Ticket "$db")" ]
 }
 
 # ------------------------------------------------------------ the drill

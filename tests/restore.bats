@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# bk-restore against real PostgreSQL and Redis servers (SPEC §5.5).
+# bk-restore against real PostgreSQL and Redis servers (bk-restore(1)).
 
 load helpers
 bats_require_minimum_version 1.5.0

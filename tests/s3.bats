@@ -384,6 +384,34 @@ drill() {
 	[[ $output == *decrypted* ]]
 }
 
+@test "the drill with a raffle backup in the bucket only, taken after the full one: bk-recover pulls and applies it too" {
+	local id rid rb url dir=$BK_TMP/empty-raffles
+	id=$(new_backup)
+	rid=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
+	bk_psql -c "UPDATE \"Raffle\" SET \"prizeAmount\" = 'from the raffle backup' WHERE id = '$rid'"
+	rb=$(bk-raffle "$rid" | jq -r .id)
+	timeout 60 bk-push "$id" "$rb" >/dev/null
+	mkdir -p "$dir"
+	url=$(bk_createdb drill_raffles)
+	# the dry run lists it and pulls nothing
+	BACKUP_DIR=$dir DATABASE_URL=$url \
+		run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-recover" --dry-run "$id" </dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"$rb: in $BK_S3_URL only"* ]]
+	[ -z "$(find "$dir" -name "raffle_*")" ]
+	BACKUP_DIR=$dir DATABASE_URL=$url \
+		run --separate-stderr timeout 180 "$BK_REPO/scripts/bk-recover" --yes "$id"
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $output == *"$rb: pulled from $BK_S3_URL"* ]]
+	[[ $output == *"$rb: applied"* ]]
+	[ "$(bk_psql -d "$url" -c "SELECT \"prizeAmount\" FROM \"Raffle\" WHERE id = '$rid'")" = "from the raffle backup" ]
+	bk_dropdb drill_raffles
+	rm -rf "$dir"
+}
+
 @test "bk-job: a dump job pushes its backup when BK_S3_URL is set; a failed push fails the job, the backup stays" {
 	unset TELEGRAM_BOT_TOKEN TELEGRAM_NOTIFY_CHAT_IDS
 	export BK_LOG_DIR=$BK_TMP/logs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# bk-verify: checksum, JSON, structure, row counts (SPEC §5.4).
+# bk-verify: checksum, JSON, structure, row counts (bk-verify(1)).
 
 load helpers
 bats_require_minimum_version 1.5.0

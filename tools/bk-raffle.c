@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 		return usage_error("bk-raffle");
 	}
 	const char *raffle_id = ended ? NULL : argv[optind];
-	/* before any file or query is touched (SPEC §8) */
+	/* before any file or query is touched (bk(7)) */
 	if (raffle_id && !raffle_backup_id_valid(raffle_id)) {
 		warnx("%s: not a raffle id (letters, digits, _ and - only, at most %d)",
 		      ESC(raffle_id), RAFFLE_ID_BACKUP_MAX);

@@ -40,7 +40,7 @@ static void usage(FILE *f)
 		   "      --version the version\n");
 }
 
-/* Ids are checked before any file is touched (SPEC §4.1). */
+/* Ids are checked before any file is touched (bk-backup(5)). */
 static int check_args(int argc, char **argv)
 {
 	int stdin_seen = 0;

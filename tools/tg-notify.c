@@ -1,4 +1,4 @@
-/* tg-notify: send a message or a file to Telegram chats (SPEC §5.7). */
+/* tg-notify: send a message or a file to Telegram chats (tg-notify(1)). */
 #include <curl/curl.h>
 #include <err.h>
 #include <getopt.h>

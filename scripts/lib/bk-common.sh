@@ -12,6 +12,14 @@ if [[ $VERSION == @*@ ]]; then
 fi
 
 warn() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+
+# An unknown option or a missing argument: one line naming it, then where
+# the usage is, and exit 64 (as the C tools do).
+usage_error() {
+	warn "$*"
+	printf "Try '%s --help'.\n" "$PROG" >&2
+	exit 64
+}
 die() {
 	local code=$1
 	shift
@@ -39,10 +47,9 @@ load_env() {
 			line=${line#export }
 			line=${line#"${line%%[![:space:]]*}"}
 		fi
-		if [[ ! $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
-			warn "$file:$n: not a KEY=value line (ignored)"
-			continue
-		fi
+		# refused, as the C tools refuse it: a typo must not pass silently
+		[[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$ ]] ||
+			die 64 "$file:$n: not a KEY=value line: fix it (KEY=value, # comments, blank lines)"
 		key=${BASH_REMATCH[1]}
 		value=${BASH_REMATCH[2]}
 		case $value in

@@ -1,7 +1,7 @@
 /*
  * Id and argument validation (lib/ids, parse_long, parse_iso_ms,
  * store_resolve): what an operator or a Telegram admin types decides which
- * file is opened, so it is checked against the rules of SPEC §4.1 written
+ * file is opened, so it is checked against the rules of bk-backup(5) written
  * out again here, independently.
  */
 #include "fuzz_util.h"

@@ -8,7 +8,7 @@
  *
  * The first byte picks the bot name tgcmd_parse is given; the rest is the
  * message text. A command that parses must carry only arguments that the
- * tools accept (SPEC §4.1, §8): this is what keeps shell metacharacters and
+ * tools accept (bk-backup(5), bk(7)): this is what keeps shell metacharacters and
  * paths away from fork/exec.
  */
 #include "fuzz_util.h"

@@ -1,4 +1,4 @@
-/* Retention: deleting old backups and what killed writers left (SPEC §5.6). */
+/* Retention: deleting old backups and what killed writers left (bk-clean(1)). */
 #ifndef BK_CLEAN_H
 #define BK_CLEAN_H
 

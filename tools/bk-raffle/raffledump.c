@@ -16,7 +16,7 @@
 #include "store.h"
 #include "timefmt.h"
 
-/* The two tables SPEC §4.3 names; every other one is found from the catalog. */
+/* The two tables a raffle backup names (bk-backup(5)); every other one is found from the catalog. */
 static const char raffle_table[] = BKFILE_RAFFLE_TABLE, analytics_table[] = BKFILE_ANALYTICS_TABLE;
 
 /* A table with a foreign key to Raffle, and what picks this raffle's rows. */

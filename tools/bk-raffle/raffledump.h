@@ -1,5 +1,5 @@
 /*
- * Raffle backups (SPEC §4.3, §5.2): one raffle with the rows of every table
+ * Raffle backups (bk-backup(5), bk-raffle(1)): one raffle with the rows of every table
  * that references it nested in it, read in one snapshot.
  */
 #ifndef BK_RAFFLEDUMP_H
@@ -13,7 +13,7 @@
 
 /*
  * The longest raffle id that still makes a valid backup id:
- * "raffle_" + id + "_" + 13 digits of epoch ms within the 128 of SPEC §4.1.
+ * "raffle_" + id + "_" + 13 digits of epoch ms within the 128 characters bk-backup(5) allows.
  */
 #define RAFFLE_ID_BACKUP_MAX 114
 

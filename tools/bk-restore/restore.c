@@ -137,7 +137,7 @@ static void print_clean(struct rctx *c)
 			fprintf(stderr, "  %-24s %lld rows\n", c->rts[i].t->name, c->rts[i].deleted);
 }
 
-/* On a terminal the operator types the backup's id (SPEC §5.5). */
+/* On a terminal the operator types the backup's id (bk-restore(1)). */
 static int confirm(struct rctx *c, const char *id)
 {
 	if (!isatty(STDIN_FILENO)) {

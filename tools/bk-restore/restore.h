@@ -1,4 +1,4 @@
-/* Restoring a backup into the live database and Redis (SPEC §5.5): what
+/* Restoring a backup into the live database and Redis (bk-restore(1)): what
  * bk-restore.c calls. The passes' insides are in restore_int.h. */
 #ifndef BK_RESTORE_H
 #define BK_RESTORE_H

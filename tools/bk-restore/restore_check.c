@@ -1,5 +1,5 @@
 /*
- * A restore never loses data silently (SPEC §5.5): once the backup has been
+ * A restore never loses data silently (bk-restore(1)): once the backup has been
  * read into the temporary tables, and before anything live changes, every
  * value of the backup that would not land is named (a table or column the
  * database lacks, a type that cannot hold it, a NOT NULL column without a

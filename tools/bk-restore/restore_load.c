@@ -156,7 +156,7 @@ static int prepare_table(struct rctx *c, struct rtable *rt)
 }
 
 /* The live table for a backup key: by the name the metadata gives it
- * (keys may be renamed, SPEC §4.2), else by name or derived key. */
+ * (keys may be renamed, bk-backup(5)), else by name or derived key. */
 static struct pg_table *table_for_key(struct rctx *c, const char *key)
 {
 	const char *single = bkfile_single_table(key);

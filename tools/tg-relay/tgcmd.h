@@ -1,6 +1,6 @@
 /*
  * The relay's commands, parsed and validated before anything runs
- * (SPEC §5.8, §8). A pure function of the text: no I/O, no globals, so a
+ * (tg-relay(1), bk(7)). A pure function of the text: no I/O, no globals, so a
  * fuzzer can call it with any bytes.
  */
 #ifndef BK_TGCMD_H

@@ -1,5 +1,5 @@
 /*
- * Who may do what in the relay (SPEC §5.8, §8): the admin list, the
+ * Who may do what in the relay (tg-relay(1), bk(7)): the admin list, the
  * per-admin rate limit, and the pending restore confirmations. Time is
  * passed in, so the rules can be tested without waiting.
  */

@@ -1,5 +1,5 @@
 /*
- * The relay's loop (SPEC §5.8): long-poll getUpdates, remember the offset,
+ * The relay's loop (tg-relay(1)): long-poll getUpdates, remember the offset,
  * check who is asking, and hand commands to one job thread at a time.
  */
 #ifndef BK_TGRELAY_H

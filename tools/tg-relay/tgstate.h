@@ -1,5 +1,5 @@
 /* The relay's getUpdates offset, kept in a file so a restart never runs a
- * command twice (SPEC §5.8). */
+ * command twice (tg-relay(1)). */
 #ifndef BK_TGSTATE_H
 #define BK_TGSTATE_H
 
