@@ -220,7 +220,7 @@ static int row_begin(void *ud, void *h)
 {
 	(void)ud;
 	struct xfile *x = h;
-	if (x->ncols)	/* none yet before the first row: present is NULL */
+	if (x->ncols) /* none yet before the first row: present is NULL */
 		memset(x->present, 0, (size_t)x->ncols * sizeof *x->present);
 	x->guess = 0;
 	return x->rc;
