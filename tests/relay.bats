@@ -359,6 +359,7 @@ csv_setup() {
 	csv_setup
 	start_relay
 	say "/backup_download full_1701396000000 csv"
+	reply "Exporting full_1701396000000 as CSV"
 	fake wait --method sendDocument
 	run fake calls --method sendDocument
 	[[ $output == *'"filename": "full_1701396000000.csv.tar.gz"'* ]]
