@@ -200,10 +200,9 @@ static void remove_tree(const char *dir)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
 			continue;
-		if (e->d_type == DT_DIR)
+		/* d_type may be DT_UNKNOWN: a directory then shows as EISDIR */
+		if (e->d_type == DT_DIR || (unlink(p) < 0 && errno == EISDIR))
 			remove_tree(p);
-		else
-			unlink(p);
 	}
 	if (d)
 		closedir(d);
