@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -270,4 +272,53 @@ int fsafe_sweep_temps(const char *dir, const char *prefix)
 bool fsafe_future(int64_t ts_ms, int64_t now)
 {
 	return ts_ms > now + FSAFE_FUTURE_MS;
+}
+
+const char *fsafe_user(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%lu", (unsigned long)uid);
+	return buf;
+}
+
+int fsafe_give(int fd, const char *dir)
+{
+	static bool said;
+	struct stat st;
+	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+		return 0;
+	char name[64];
+	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+		warn("cannot give a file in %s to its owner %s", ESC(dir),
+		     fsafe_user(st.st_uid, name, sizeof name));
+		return -1;
+	}
+	if (!said)
+		warnx("%s belongs to %s: the files written there are given to %s "
+		      "(better: run as %s, sudo -u %s ...)",
+		      ESC(dir), fsafe_user(st.st_uid, name, sizeof name), name, name, name);
+	said = true;
+	return 0;
+}
+
+int fsafe_owner_check(const char *dir)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	if (me == 0 || stat(dir, &st) < 0 || st.st_uid == me)
+		return 0;
+	char owner[64], self[64];
+	fsafe_user(st.st_uid, owner, sizeof owner);
+	fsafe_user(me, self, sizeof self);
+	if (st.st_uid == 0)
+		warnx("BACKUP_DIR %s is owned by root; run as root, or give it to %s: "
+		      "sudo chown -R %s: %s",
+		      ESC(dir), self, self, ESC(dir));
+	else
+		warnx("BACKUP_DIR %s is owned by %s; run as %s: sudo -u %s %s ...", ESC(dir), owner, owner,
+		      owner, program_invocation_short_name);
+	return EX_NOPERM;
 }

@@ -64,6 +64,26 @@ bool fsafe_temp_name(const char *name, char *id);
  */
 int fsafe_sweep_temps(const char *dir, const char *prefix);
 
+/*
+ * Root writing into a directory that belongs to another user (the bot's
+ * user, bk) hands what it creates there to that user, so that the user's
+ * own jobs can still read and replace it: fd (a file, or a directory just
+ * made) gets the owner and group of dir. Says so on stderr, once. Does
+ * nothing for any other user, or in a directory root owns. Returns 0, or
+ * -1 after saying why the file could not be given.
+ */
+int fsafe_give(int fd, const char *dir);
+
+/* A user's name, or the number when it has none; into buf, returned. */
+const char *fsafe_user(uid_t uid, char *buf, size_t len);
+
+/*
+ * Whether a user who is not root may write in dir, a backup directory that
+ * exists: only its owner may (files it makes are 0600, which would lock
+ * the owner's jobs out). 0, or EX_NOPERM after saying whom to run as.
+ */
+int fsafe_owner_check(const char *dir);
+
 /* Whether a backup dated ts_ms is in the future of this clock (now_ms). */
 bool fsafe_future(int64_t ts_ms, int64_t now);
 

@@ -240,6 +240,13 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
+	if (fd >= 0 && fsafe_give(fd, o->dir) < 0) {
+		close(fd);
+		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0) {
 		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
@@ -295,7 +302,11 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 		e = errno;
 	else {
 		fsafe_tmp_track(tmp);
-		e = write_all(fd, data, n);
+		char *dir = strdup(path);
+		e = fsafe_give(fd, dirname(dir)) < 0 ? EPERM : 0;
+		free(dir);
+		if (!e)
+			e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
 		if (close(fd) < 0 && !e)

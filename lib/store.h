@@ -42,10 +42,11 @@ struct backup_info {
 	char *file_id;		/* the id in the file's name (what the tools are given) */
 	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
 	off_t size;
-	bool checksum;		/* <file>.sha256 exists */
-	const char *stored_as;	/* "json", "zstd" or "gzip" */
-	bool future;		/* dated more than FSAFE_FUTURE_MS ahead of this clock */
-	char *error;		/* why it is corrupt, or NULL */
+	long long rows;	       /* the sum of the metadata's rowCounts, or -1 */
+	bool checksum;	       /* <file>.sha256 exists */
+	const char *stored_as; /* "json", "zstd" or "gzip" */
+	bool future;	       /* dated more than FSAFE_FUTURE_MS ahead of this clock */
+	char *error;	       /* why it is corrupt, or NULL */
 };
 
 /*
