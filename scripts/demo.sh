@@ -139,7 +139,7 @@ demo_start() {
 		skip_step "build: make or cc is missing"
 	fi
 	local built=() t
-	for t in bk-dump bk-raffle bk-list bk-verify bk-restore bk-drill bk-clean tg-notify tg-relay; do
+	for t in bk-dump bk-raffle bk-list bk-verify bk-export bk-restore bk-drill bk-clean tg-notify tg-relay; do
 		have "$t" && built+=("$t")
 	done
 	note "built: ${built[*]:-nothing}"
@@ -339,7 +339,23 @@ EOF
 		skip_step "drill: bin/bk-drill is not built (or there is no full backup)"
 	fi
 
-	say "12. Monitoring: bk-check"
+	say "12. CSV export: bk-export (the backup file alone, no database)"
+	if have bk-export && [[ -n $full_id ]]; then
+		note "\$ bk-export --csv $DEMO/csv $full_id"
+		rm -rf "$DEMO/csv"
+		if bk-export --csv "$DEMO/csv" "$full_id" >"$DEMO/export.json"; then
+			jq -r '.files[] | "\(.file): \(.rows) rows"' "$DEMO/export.json" | indent
+			note "the first lines of tickets.csv:"
+			head -n 3 "$DEMO/csv/tickets.csv" | tr -d '\r' | cut -c 1-100 | indent
+			did "bk-export wrote $full_id's tables as CSV files in $DEMO/csv"
+		else
+			warn "the export failed (above)"
+		fi
+	else
+		skip_step "CSV export: bin/bk-export is not built (or there is no full backup)"
+	fi
+
+	say "13. Monitoring: bk-check"
 	if have bk-list; then
 		bk-check --no-notify | indent || true
 		did "bk-check confirmed a fresh, whole full backup"

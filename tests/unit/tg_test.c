@@ -134,6 +134,12 @@ static void test_commands(void)
 	    !strcmp(parsed.error, "invalid backup id ../../etc/passwd"));
 	CHECK(parse("/backup_download") == -1);
 	CHECK(parse("/backup_download full_1 full_2") == -1);
+	CHECK(parse("/backup_download full_1") == 0 && !parsed.csv);
+	CHECK(parse("/backup_download full_1 csv") == 0 && parsed.csv && !strcmp(parsed.arg, "full_1"));
+	CHECK(parse("/backup_download latest CSV") == 0 && parsed.csv);
+	CHECK(parse("/backup_download full_1 zip") == -1 && strstr(parsed.error, "only csv"));
+	CHECK(parse("/backup_download full_1 csv x") == -1 && strstr(parsed.error, "unexpected argument x"));
+	CHECK(parse("/backup_restore full_1 csv") == -1);
 	CHECK(parse("/backup_restore raffle_abc_latest --skip-redis --skip-users") == 0 &&
 	    parsed.kind == TGCMD_RESTORE && !strcmp(parsed.arg, "raffle_abc_latest") &&
 	    parsed.skip == (TGCMD_SKIP_REDIS | TGCMD_SKIP_USERS));

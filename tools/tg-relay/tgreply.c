@@ -275,6 +275,7 @@ const char *reply_help(void)
 	    "/backup - create a full backup\n"
 	    "/backup_list - list the newest backups\n"
 	    "/backup_download <id> - send a backup file\n"
+	    "/backup_download <id> csv - send its tables as CSV files (tar.gz)\n"
 	    "/backup_restore <id> [--skip-raffles] [--skip-analytics] "
 	    "[--skip-users] [--skip-redis] - restore a backup (asks to confirm)\n"
 	    "/backup_raffle <raffle_id> - back up one raffle\n"
