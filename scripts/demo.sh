@@ -363,7 +363,7 @@ EOF
 		skip_step "bk-check: bin/bk-list is not built"
 	fi
 
-	say "13. The schedule: crontab/bk.crontab"
+	say "14. The schedule: crontab/bk.crontab"
 	# the jobs as cron runs them: minute hour day month weekday, the command
 	grep -E '^[0-9*]' "$REPO/crontab/bk.crontab" |
 		awk -F'\t' '{ c = $3; gsub(/\/usr\/local\/bin\//, "", c); sub(/ >\/dev\/null$/, "", c);
@@ -373,28 +373,12 @@ EOF
 	fi
 	did "showed the cron schedule"
 
-	say "14. Retention: bk-clean --dry-run (which rule keeps each backup)"
+	say "15. Retention: bk-clean --dry-run (which rule keeps each backup)"
 	if have bk-clean && [[ -n $full_id ]]; then
 		demo_retention "$full_id" "$raffle_id" &&
 			did "bk-clean --dry-run said which calendar or age rule keeps each backup of a simulated history, and what would go"
 	else
 		skip_step "retention: bin/bk-clean is not built (or there is no full backup)"
-	fi
-
-	say "15. CSV export: bk-export --csv"
-	if have bk-export && [[ -n $full_id ]]; then
-		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
-		rm -rf "$DEMO/csv"
-		if bk-export --csv "$DEMO/csv" "$full_id" >"$DEMO/export.json"; then
-			(cd "$DEMO/csv" && wc -l -- *.csv) | indent
-			note "the first lines of raffles.csv:"
-			head -n 3 "$DEMO/csv/raffles.csv" 2>/dev/null | cut -c1-150 | indent
-			did "bk-export wrote one CSV per table of $full_id into $DEMO/csv"
-		else
-			warn "bk-export failed (above)"
-		fi
-	else
-		skip_step "CSV export: bin/bk-export is not built (or there is no full backup)"
 	fi
 
 	say "Done"
