@@ -109,13 +109,7 @@ static void add_column(struct xfile *x, const char *name)
 
 static int column_of(struct xfile *x, const char *key)
 {
-	int g = x->guess;
-	if (g < x->ncols && !strcmp(x->cols[g], key))
-		return x->guess = g + 1, g;
-	for (int i = 0; i < x->ncols; i++)
-		if (!strcmp(x->cols[i], key))
-			return x->guess = i + 1, i;
-	return -1;
+	return column_index(x->cols, x->ncols, key, &x->guess);
 }
 
 /* Writes buf b to x's file (and empties it); EX_IOERR after saying so. */
