@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "fsafe.h"
+#include "xalloc.h"
 #include "ids.h"
 #include "store.h"
 
@@ -125,12 +126,29 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 static char tmp_paths[TMP_SLOTS][PATH_MAX];
 static volatile sig_atomic_t tmp_used[TMP_SLOTS];
 
+/*
+ * Beyond the slots (bk-export keeps one temporary file per table until the
+ * backup is whole): a list that only grows, each node whole before the head
+ * points to it, so the handler can walk it at any moment. Unused nodes are
+ * reused for paths that fit.
+ */
+struct tmp_node {
+	struct tmp_node *next;
+	volatile sig_atomic_t used;
+	size_t cap;
+	char path[];
+};
+static struct tmp_node *volatile tmp_more;
+
 static void on_signal(int sig)
 {
 	int e = errno;
 	for (int i = 0; i < TMP_SLOTS; i++)
 		if (tmp_used[i])
 			unlink(tmp_paths[i]);
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (n->used)
+			unlink(n->path);
 	errno = e;
 	/* SA_RESETHAND made the action the default one again: this ends us */
 	raise(sig);
@@ -171,6 +189,21 @@ void fsafe_tmp_track(const char *path)
 			tmp_used[i] = 1;
 			return;
 		}
+	size_t len = strlen(path);
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (!n->used && n->cap > len) {
+			memcpy(n->path, path, len + 1);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			n->used = 1;
+			return;
+		}
+	struct tmp_node *n = xmalloc(sizeof *n + len + 1);
+	n->cap = len + 1;
+	memcpy(n->path, path, len + 1);
+	n->used = 1;
+	n->next = tmp_more;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	tmp_more = n;
 }
 
 void fsafe_tmp_untrack(const char *path)
@@ -178,6 +211,11 @@ void fsafe_tmp_untrack(const char *path)
 	for (int i = 0; i < TMP_SLOTS; i++)
 		if (tmp_used[i] && !strcmp(tmp_paths[i], path)) {
 			tmp_used[i] = 0;
+			return;
+		}
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (n->used && !strcmp(n->path, path)) {
+			n->used = 0;
 			return;
 		}
 }

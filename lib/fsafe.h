@@ -40,7 +40,7 @@ char *fsafe_esc(char *out, size_t size, const char *s);
 #define ESC(s) fsafe_esc((char[FSAFE_ESC_MAX]){ 0 }, FSAFE_ESC_MAX, (s))
 
 /*
- * path is a temporary file that a SIGTERM, SIGINT or SIGHUP must not leave
+ * path is a temporary file (one of any number) that a SIGTERM, SIGINT or SIGHUP must not leave
  * behind: the first call installs handlers that remove every tracked file
  * and then let the signal end the process (exit status 128+n). untrack once
  * the file is renamed or removed. Call both from one thread.

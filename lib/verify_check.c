@@ -181,13 +181,18 @@ const struct vtable *vschema_table(const struct vschema *s, const char *key)
 	return NULL;
 }
 
-int vtable_column(const struct vtable *t, const char *name, int *guess)
+int column_index(char *const *names, int n, const char *name, int *guess)
 {
 	int g = *guess;
-	if (g < t->ncols && !strcmp(t->names[g], name))
+	if (g < n && !strcmp(names[g], name))
 		return *guess = g + 1, g;
-	for (int i = 0; i < t->ncols; i++)
-		if (!strcmp(t->names[i], name))
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
 			return *guess = i + 1, i;
 	return -1;
+}
+
+int vtable_column(const struct vtable *t, const char *name, int *guess)
+{
+	return column_index(t->names, t->ncols, name, guess);
 }

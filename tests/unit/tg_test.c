@@ -134,6 +134,12 @@ static void test_commands(void)
 	    !strcmp(parsed.error, "invalid backup id ../../etc/passwd"));
 	CHECK(parse("/backup_download") == -1);
 	CHECK(parse("/backup_download full_1 full_2") == -1);
+	CHECK(parse("/backup_download full_1") == 0 && !parsed.csv);
+	CHECK(parse("/backup_download full_1 csv") == 0 && parsed.csv && !strcmp(parsed.arg, "full_1"));
+	CHECK(parse("/backup_download latest CSV") == 0 && parsed.csv);
+	CHECK(parse("/backup_download full_1 zip") == -1 && strstr(parsed.error, "only csv"));
+	CHECK(parse("/backup_download full_1 csv x") == -1 && strstr(parsed.error, "unexpected argument x"));
+	CHECK(parse("/backup_restore full_1 csv") == -1);
 	CHECK(parse("/backup_restore raffle_abc_latest --skip-redis --skip-users") == 0 &&
 	    parsed.kind == TGCMD_RESTORE && !strcmp(parsed.arg, "raffle_abc_latest") &&
 	    parsed.skip == (TGCMD_SKIP_REDIS | TGCMD_SKIP_USERS));
@@ -277,6 +283,12 @@ static void test_replies(void)
 	CHECK(w && strstr(w, "Deleted: 1 backup\n💾 Freed: 1 MB\n  • `full_0`\n"));
 	free(w);
 	cJSON_Delete(clean);
+	/* /help says what bk-clean keeps: its calendar too, not the age alone */
+	CHECK(strstr(reply_help(), "/backup_cleanup [days] - delete the backups no retention "
+				   "rule keeps; kept are the newest full backup, the newest of "
+				   "each recent hour, day, week and month, and all younger than "
+				   "days\n") != NULL);
+	CHECK(strstr(reply_help(), "older than days") == NULL);
 	cJSON_Delete(sum);
 	cJSON_Delete(empty);
 	cJSON_Delete(meta);

@@ -96,13 +96,16 @@ static int parse_args(struct tgcmd *cmd, int argc, char *argv[])
 	case TGCMD_RESTORE:
 		if (argc < 2)
 			return fail(cmd, "%susage: /backup_restore <backup_id> or "
-			    "/backup_download <backup_id>", "");
+			    "/backup_download <backup_id> [csv]", "");
 		if (!id_valid(argv[1]) && !id_is_alias(argv[1]))
 			return fail(cmd, "invalid backup id %s", argv[1]);
 		snprintf(cmd->arg, sizeof cmd->arg, "%s", argv[1]);
 		if (cmd->kind == TGCMD_RESTORE)
 			return parse_restore(cmd, argc, argv);
-		return argc > 2 ? fail(cmd, "unexpected argument %s", argv[2]) : 0;
+		cmd->csv = argc >= 3 && !strcasecmp(argv[2], "csv");
+		if (argc > 2 && !cmd->csv)
+			return fail(cmd, "unexpected argument %s (after the id, only csv)", argv[2]);
+		return argc > 3 ? fail(cmd, "unexpected argument %s", argv[3]) : 0;
 	case TGCMD_RAFFLE:
 		if (argc != 2)
 			return fail(cmd, "%susage: /backup_raffle <raffle_id>", "");

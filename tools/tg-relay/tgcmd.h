@@ -6,6 +6,8 @@
 #ifndef BK_TGCMD_H
 #define BK_TGCMD_H
 
+#include <stdbool.h>
+
 #include "groups.h"
 #include "ids.h"
 
@@ -36,6 +38,7 @@ struct tgcmd {
 	char arg[ID_MAX + 1];	/* backup id or alias, or raffle id */
 	unsigned skip;		/* TGCMD_SKIP_* */
 	long days;		/* /backup_cleanup; 0 = the tool's default */
+	bool csv;		/* /backup_download <id> csv: the tables as CSV files */
 	char error[160];	/* why the arguments were refused */
 };
 

@@ -231,7 +231,9 @@ static const char *run_command(struct relay *r, const struct tgcmd *cmd,
 	case TGCMD_CLEANUP:
 		return start_job(r, cmd, chat, user, "🧹 Cleaning up old backups...");
 	case TGCMD_DOWNLOAD:
-		return start_job(r, cmd, chat, user, NULL);
+		/* the CSV export reads the whole backup first: say it has begun */
+		snprintf(ack, sizeof ack, "⏳ Exporting %s as CSV...", cmd->arg);
+		return start_job(r, cmd, chat, user, cmd->csv ? ack : NULL);
 	default:
 		return "ignored";
 	}
