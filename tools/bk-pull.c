@@ -16,9 +16,11 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "config.h"
 #include "gpg.h"
 #include "out.h"
+#include "profile.h"
 #include "remote.h"
 #include "s3.h"
 #include "store.h"
@@ -218,21 +220,18 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-pull " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-pull");
 		}
 	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (argc - optind != 1)
+		return usage_error("bk-pull");
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = prof_now();
 	struct s3 *s = NULL;
 	struct remote_backup b;
 	const char *dir;
@@ -253,10 +252,7 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = pull(s, dir, &b, r);
 	if (!rc) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		cJSON_AddNumberToObject(r, "seconds",
-					(double)(t1.tv_sec - t0.tv_sec) +
-						(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		cJSON_AddNumberToObject(r, "seconds", prof_now() - t0);
 		char *line = cJSON_PrintUnformatted(r);
 		puts(line);
 		free(line);
