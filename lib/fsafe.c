@@ -98,7 +98,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 			e[n++] = '\\';
 			e[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
 		} else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
-			if (c == 0xc2)	/* a C1 control in UTF-8: U+0080..U+009F */
+			if (c == 0xc2) /* a C1 control in UTF-8: U+0080..U+009F */
 				c = *++p;
 			e[n++] = '\\';
 			e[n++] = 'x';
@@ -107,7 +107,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 		} else {
 			e[n++] = (char)c;
 		}
-		if (o + n + 4 > size) {	/* room is always left for "...\0" */
+		if (o + n + 4 > size) { /* room is always left for "...\0" */
 			memcpy(out + o, "...", 4);
 			return out;
 		}
@@ -236,7 +236,7 @@ bool fsafe_temp_name(const char *name, char *id)
 		return false;
 	memcpy(base, from, len);
 	base[len] = '\0';
-	if (*name == '.' && store_file_id(base, id))	/* .<id>.json[.zst].tmp-XXXXXX */
+	if (*name == '.' && store_file_id(base, id)) /* .<id>.json[.zst].tmp-XXXXXX */
 		return true;
 	/* <id>.json[.zst|.gz].sha256.tmp-XXXXXX: its checksum */
 	len = strlen(base);

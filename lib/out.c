@@ -198,8 +198,7 @@ static void start(struct out *o, int fd, int zlevel)
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
-	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) || (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
 		err(EX_SOFTWARE, "out of memory");
 	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
@@ -414,8 +413,7 @@ int out_finish(struct out *o, char *hex)
 	/* -o NAME: a name without a directory part has no '/' */
 	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
 	const char *base = slash ? slash + 1 : o->tmp_path;
-	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
-	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
+	if (asprintf(&line, "%s  %s\n", hex, base) < 0 || asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	int rc = write_file_atomic(sum_path, line, strlen(line));
 	e = errno;

@@ -242,7 +242,7 @@ int pg_connect(PGconn **conn)
 static enum col_kind kind_of(const char *typname, const char *category)
 {
 	if (!strcmp(typname, "float4") || !strcmp(typname, "float8") || !strcmp(typname, "numeric"))
-		return COL_FLOAT;	/* may print NaN or Infinity: checked per value */
+		return COL_FLOAT; /* may print NaN or Infinity: checked per value */
 	if (!strcmp(typname, "timestamp"))
 		return COL_TIMESTAMP;
 	if (!strcmp(typname, "timestamptz"))
@@ -291,7 +291,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
+		*t = (struct pg_table){ .name = strdup(table) }; /* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -344,11 +344,12 @@ static void assign_keys(struct pg_schema *s)
 			for (int j = 0; j < s->ntables && !other; j++)
 				if (s->tables[j].key && !strcmp(s->tables[j].key, key))
 					other = &s->tables[j];
-			if (!s->key_error && asprintf(&s->key_error,
-				"tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
-				"(\"%s\" is %s): rename one of them", t->name,
-				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
-				key, other ? "taken" : "reserved") < 0)
+			if (!s->key_error &&
+			    asprintf(&s->key_error,
+				     "tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
+				     "(\"%s\" is %s): rename one of them",
+				     t->name, other ? " and \"" : "", other ? other->name : "",
+				     other ? "\"" : "", key, other ? "taken" : "reserved") < 0)
 				err(EX_SOFTWARE, "out of memory");
 			free(key);
 			t->key = strdup("");
@@ -383,7 +384,8 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 	s->fkeys = calloc((size_t)s->nfkeys + 1, sizeof *s->fkeys);
 	for (int i = 0; i < s->nfkeys; i++)
 		s->fkeys[i] = (struct pg_fkey){
-			.table = strdup(PQgetvalue(r, i, 0)), .column = strdup(PQgetvalue(r, i, 1)),
+			.table = strdup(PQgetvalue(r, i, 0)),
+			.column = strdup(PQgetvalue(r, i, 1)),
 			.ref_table = strdup(PQgetvalue(r, i, 2)),
 			.ref_column = strdup(PQgetvalue(r, i, 3)),
 			.on_delete = *PQgetvalue(r, i, 4),

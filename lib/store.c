@@ -147,7 +147,7 @@ static char *json_str(const cJSON *obj, const char *name)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (cJSON_IsString(v))
 		return xstrdup(v->valuestring);
-	if (cJSON_IsNumber(v)) {	/* raffle ids written as numbers */
+	if (cJSON_IsNumber(v)) { /* raffle ids written as numbers */
 		char *s;
 		return asprintf(&s, "%.0f", v->valuedouble) < 0 ? NULL : s;
 	}
@@ -162,9 +162,9 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 		info->error = xstrdup("no metadata object at the start of the file");
 		return;
 	}
-	if (rc == -3 || rc == -4) {	/* verify and restore refuse it too */
-		info->error = xstrdup(rc == -3 ? "two metadata objects"
-					       : "a member of the metadata appears twice");
+	if (rc == -3 || rc == -4) { /* verify and restore refuse it too */
+		info->error =
+			xstrdup(rc == -3 ? "two metadata objects" : "a member of the metadata appears twice");
 		return;
 	}
 	if (rc < 0) {
@@ -178,7 +178,8 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(meta, "rowCounts"), *c;
 	if (cJSON_IsObject(counts)) {
 		info->rows = 0;
-		cJSON_ArrayForEach(c, counts) {
+		cJSON_ArrayForEach(c, counts)
+		{
 			if (cJSON_IsNumber(c) && c->valuedouble >= 0)
 				info->rows += (long long)c->valuedouble;
 		}
@@ -196,8 +197,8 @@ static bool ends_whole(int fd, off_t size)
 	char tail[64];
 	off_t at = size > (off_t)sizeof tail ? size - (off_t)sizeof tail : 0;
 	ssize_t n = pread(fd, tail, sizeof tail, at);
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ' ||
-			 tail[n - 1] == '\r' || tail[n - 1] == '\t'))
+	while (n > 0 &&
+	       (tail[n - 1] == '\n' || tail[n - 1] == ' ' || tail[n - 1] == '\r' || tail[n - 1] == '\t'))
 		n--;
 	return n > 0 && tail[n - 1] == '}';
 }
@@ -220,7 +221,8 @@ int backup_info_read(const char *path, struct backup_info *info)
 		info->size = st.st_size;
 		info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
 		info->error = xasprintf("permission denied: owned by %s; give it to %s "
-					"(sudo chown %s: %s)", fsafe_user(st.st_uid, owner, sizeof owner),
+					"(sudo chown %s: %s)",
+					fsafe_user(st.st_uid, owner, sizeof owner),
 					fsafe_user(geteuid(), self, sizeof self), self, ESC(path));
 		return 0;
 	}
@@ -344,7 +346,8 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 			continue;
 		if (list[i].future)
 			warnx("%s: dated %s, in the future of this clock: skipped by %s "
-			      "(check the clock, or the file)", ESC(list[i].path), ESC(list[i].timestamp), alias);
+			      "(check the clock, or the file)",
+			      ESC(list[i].path), ESC(list[i].timestamp), alias);
 		else
 			*path = xstrdup(list[i].path);
 	}
@@ -363,7 +366,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
 			warn("%s", ESC(arg));
 			free(*path);
-			*path = NULL;	/* callers free it whatever the result */
+			*path = NULL; /* callers free it whatever the result */
 			return EX_NOINPUT;
 		}
 		return 0;
@@ -372,7 +375,8 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		return resolve_alias(dir, arg, path);
 	if (!id_valid(arg)) {
 		warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-		      "letters, digits, _ and - only)", ESC(arg));
+		      "letters, digits, _ and - only)",
+		      ESC(arg));
 		return EX_USAGE;
 	}
 	/* <id>.json, then .json.zst, .json.gz: the first name present (whatever
@@ -398,7 +402,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		else
 			warnx("%s: no such backup in %s (see bk-list)", arg, ESC(dir));
 		free(*path);
-		*path = NULL;	/* callers free it whatever the result */
+		*path = NULL; /* callers free it whatever the result */
 		return EX_NOINPUT;
 	}
 	return 0;

@@ -24,10 +24,10 @@
 #define KEYSET_INDEX_FROM 16
 struct keyset {
 	uint64_t bits;
-	struct buf names;	/* NUL-separated */
+	struct buf names; /* NUL-separated */
 	size_t count;
-	size_t *index;		/* offset + 1 of a name in names, or 0; open addressing */
-	size_t index_cap;	/* a power of two, or 0 while there are few names */
+	size_t *index;	  /* offset + 1 of a name in names, or 0; open addressing */
+	size_t index_cap; /* a power of two, or 0 while there are few names */
 };
 void keyset_clear(struct keyset *k);
 /* false when name was already in the set */

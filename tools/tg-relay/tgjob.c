@@ -34,8 +34,8 @@ static cJSON *parse_output(const char *out, size_t len)
 	return cJSON_ParseWithLength(start, (size_t)(end - start));
 }
 
-int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[],
-    cJSON **json, struct spawn_result *r)
+int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[], cJSON **json,
+	       struct spawn_result *r)
 {
 	char path[PATH_MAX];
 	const char *argv[16] = { tool };
@@ -69,7 +69,7 @@ int tgjob_say(struct tg *tg, const char *chat, const char *text, const cJSON *ma
 	char *md = tgfmt_markdown(text);
 	int rc = md ? tg_send_text(tg, chat, md, "MarkdownV2", markup) : EX_DATAERR;
 	free(md);
-	if (rc == EX_DATAERR) {	/* Telegram could not parse it: the plain text */
+	if (rc == EX_DATAERR) { /* Telegram could not parse it: the plain text */
 		char *plain = strdup(text), *o = plain;
 		for (const char *p = text; plain && *p; p++)
 			if (*p != '`')
@@ -84,8 +84,7 @@ int tgjob_say(struct tg *tg, const char *chat, const char *text, const cJSON *ma
 
 /* The backup to send: resolved and described by the store, like bk-list
  * would; a damaged one is not sent. Returns 0 with *fd open, or says why not. */
-static int open_backup(const struct tgjob *job, struct backup_info *info, int *fd,
-    struct stat *st)
+static int open_backup(const struct tgjob *job, struct backup_info *info, int *fd, struct stat *st)
 {
 	const char *dir;
 	char *path = NULL, text[ID_MAX + 400];
@@ -96,9 +95,8 @@ static int open_backup(const struct tgjob *job, struct backup_info *info, int *f
 	if (!rc) {
 		backup_info_read(path, info);
 		const char *why;
-		if (!info->error && ((*fd = fsafe_open(path, O_RDONLY, 0, &why)) < 0 ||
-				     fstat(*fd, st) < 0))
-			rc = EX_NOINPUT;	/* gone, or replaced by a symlink since */
+		if (!info->error && ((*fd = fsafe_open(path, O_RDONLY, 0, &why)) < 0 || fstat(*fd, st) < 0))
+			rc = EX_NOINPUT; /* gone, or replaced by a symlink since */
 	}
 	free(path);
 	/* an alias is shown as the id it named; an id as typed, whatever the
@@ -110,8 +108,7 @@ static int open_backup(const struct tgjob *job, struct backup_info *info, int *f
 		return EX_NOINPUT;
 	}
 	if (!rc && info->error) {
-		snprintf(text, sizeof text, "💥 Backup `%s` is damaged (%s): not sent.", id,
-		    info->error);
+		snprintf(text, sizeof text, "💥 Backup `%s` is damaged (%s): not sent.", id, info->error);
 		tgjob_reply(job, text);
 		return EX_DATAERR;
 	}
@@ -164,22 +161,24 @@ static void download(const struct tgjob *job, char *outcome, size_t len)
 		smaller_copy(path, sizeof path, &fd, &st);
 	if (!rc && st.st_size > job->upload_limit) {
 		tgfmt_size(size, sizeof size, (double)st.st_size);
-		snprintf(text, sizeof text, "📦 `%s` is %s, above Telegram's upload limit "
-		    "for bots (50 MB).\nCopy it from the server instead: %s", id, size, path);
+		snprintf(text, sizeof text,
+			 "📦 `%s` is %s, above Telegram's upload limit "
+			 "for bots (50 MB).\nCopy it from the server instead: %s",
+			 id, size, path);
 		tgjob_reply(job, text);
 		rc = EX_DATAERR;
 	} else if (!rc) {
 		char filename[ID_MAX + 8], caption[256];
 		tgfmt_size(size, sizeof size, (double)st.st_size);
 		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		char sid[ID_MAX];	/* <id>.json, .json.zst or .json.gz, as stored */
+		char sid[ID_MAX]; /* <id>.json, .json.zst or .json.gz, as stored */
 		size_t suffix = store_file_id(base, sid);
-		snprintf(filename, sizeof filename, "%s%s", id, suffix ? base + strlen(base) - suffix : ".json");
+		snprintf(filename, sizeof filename, "%s%s", id,
+			 suffix ? base + strlen(base) - suffix : ".json");
 		snprintf(caption, sizeof caption, "📦 %s\n💾 %s", id, size);
 		rc = tg_send_document_fd(job->tg, job->chat, fd, filename, caption, NULL);
 		if (rc != 0) {
-			snprintf(text, sizeof text, "❌ Upload of `%s` failed: %s", id,
-			    tg_error(job->tg));
+			snprintf(text, sizeof text, "❌ Upload of `%s` failed: %s", id, tg_error(job->tg));
 			tgjob_reply(job, text);
 		}
 	}
@@ -242,7 +241,7 @@ static int run_tar(const struct tgjob *job, const char *tarball, const char *tmp
 
 /* bk-export of the backup at path into <tmp>/<id>/, packed as tarball. */
 static int csv_pack(const struct tgjob *job, const char *tmp, const char *id, const char *path,
-    const char *tarball)
+		    const char *tarball)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s/%s", tmp, id);
@@ -272,9 +271,11 @@ static int csv_send(const struct tgjob *job, const char *id, const char *tarball
 	}
 	tgfmt_size(size, sizeof size, (double)st.st_size);
 	if (st.st_size > job->upload_limit) {
-		snprintf(text, sizeof text, "📦 The CSV export of `%s` is %s (tar.gz), above Telegram's "
-		    "upload limit for bots (50 MB).\nMake it on the server instead: "
-		    "bk-export --csv DIR %s", id, size, id);
+		snprintf(text, sizeof text,
+			 "📦 The CSV export of `%s` is %s (tar.gz), above Telegram's "
+			 "upload limit for bots (50 MB).\nMake it on the server instead: "
+			 "bk-export --csv DIR %s",
+			 id, size, id);
 		tgjob_reply(job, text);
 		close(fd);
 		return EX_DATAERR;
@@ -308,8 +309,8 @@ static void download_csv(const struct tgjob *job, char *outcome, size_t len)
 	const char *base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/tmp";
-	if (!rc && (snprintf(tmp, sizeof tmp, "%s/bk-csv-XXXXXX", base) >= (int)sizeof tmp ||
-		    !mkdtemp(tmp))) {
+	if (!rc &&
+	    (snprintf(tmp, sizeof tmp, "%s/bk-csv-XXXXXX", base) >= (int)sizeof tmp || !mkdtemp(tmp))) {
 		tgjob_reply(job, "❌ CSV export: cannot create a temporary directory ($TMPDIR).");
 		tmp[0] = '\0';
 		rc = EX_CANTCREAT;
@@ -331,9 +332,7 @@ static const char *tool_args(const struct tgjob *job, const char *args[], char *
 {
 	size_t n = 0;
 	switch (job->cmd.kind) {
-	case TGCMD_BACKUP:
-		args[n] = NULL;
-		return "bk-dump";
+	case TGCMD_BACKUP: args[n] = NULL; return "bk-dump";
 	case TGCMD_RAFFLE:
 		args[n++] = job->cmd.arg;
 		args[n] = NULL;
@@ -350,24 +349,19 @@ static const char *tool_args(const struct tgjob *job, const char *args[], char *
 		for (unsigned b = 1; b <= TGCMD_SKIP_REDIS; b <<= 1)
 			if (job->cmd.skip & b)
 				args[n++] = tgcmd_skip_option(b);
-		args[n++] = "--yes";	/* the admin confirmed in Telegram */
+		args[n++] = "--yes"; /* the admin confirmed in Telegram */
 		args[n] = NULL;
 		return "bk-restore";
-	default:
-		return NULL;
+	default: return NULL;
 	}
 }
 
 static char *success_text(enum tgcmd_kind kind, const cJSON *json)
 {
 	switch (kind) {
-	case TGCMD_RESTORE:
-		return reply_restore_done(json);
-	case TGCMD_CLEANUP:
-		return reply_cleanup(json);
-	default:
-		return cJSON_IsArray(json) ? reply_backups_created(json) :
-		    reply_backup_created(json);
+	case TGCMD_RESTORE: return reply_restore_done(json);
+	case TGCMD_CLEANUP: return reply_cleanup(json);
+	default: return cJSON_IsArray(json) ? reply_backups_created(json) : reply_backup_created(json);
 	}
 }
 
@@ -404,7 +398,7 @@ void tgjob_run(const struct tgjob *job, char *outcome, size_t len)
 		snprintf(outcome, len, "ok");
 	} else {
 		text = reply_tool_failed(what(job->cmd.kind), st ? st : EX_SOFTWARE,
-		    st ? r.err : "the tool's output is not JSON");
+					 st ? r.err : "the tool's output is not JSON");
 		snprintf(outcome, len, "%s exit %d", tool, st);
 	}
 	if (st != 0 && text)
