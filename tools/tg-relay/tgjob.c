@@ -244,7 +244,10 @@ static int csv_pack(const struct tgjob *job, const char *tmp, const char *id, co
 		    const char *tarball)
 {
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof dir, "%s/%s", tmp, id);
+	if (snprintf(dir, sizeof dir, "%s/%s", tmp, id) >= (int)sizeof dir) {
+		reply_failed(job, "CSV export", EX_SOFTWARE, "the temporary directory's name is too long");
+		return EX_SOFTWARE;
+	}
 	const char *args[] = { "--csv", dir, "--quiet", "--", path, NULL };
 	cJSON *json;
 	struct spawn_result r;
