@@ -16,36 +16,44 @@
 #include "xalloc.h"
 #include "zsrc.h"
 
-#define META_MAX (1 << 20)	/* metadata is small; a huge one is damage */
-#define SCHEMA_MAX (64 << 20)	/* per table, not per row: DDL up to 16 MB and the catalog */
-#define TTL_MAX 9007199254740991LL	/* 2^53 - 1 ms: anything Redis's PX takes */
+#define META_MAX (1 << 20)	   /* metadata is small; a huge one is damage */
+#define SCHEMA_MAX (64 << 20)	   /* per table, not per row: DDL up to 16 MB and the catalog */
+#define TTL_MAX 9007199254740991LL /* 2^53 - 1 ms: anything Redis's PX takes */
 
 /* The state of one walk. */
 struct walk {
 	struct jsonr *r;
 	const struct verify_sink *sink;
 	struct verify_result *res;
-	struct buf key;		/* the member name being handled */
+	struct buf key; /* the member name being handled */
 	bool have_data, have_meta, have_redis;
-	struct keyset members[2];	/* of the row being read; [1]: rows nested in the raffle */
-	struct keyset data_keys, redis_keys;	/* members of data, of redis */
-	struct buf table_rows;		/* the first member of data that holds rows of a table */
-	struct vschema schema;		/* the backup's own column types, when it carries them */
-	const struct vtable *vt[2];	/* the table of the rows being read, per level */
+	struct keyset members[2];	     /* of the row being read; [1]: rows nested in the raffle */
+	struct keyset data_keys, redis_keys; /* members of data, of redis */
+	struct buf table_rows;		     /* the first member of data that holds rows of a table */
+	struct vschema schema;		     /* the backup's own column types, when it carries them */
+	const struct vtable *vt[2];	     /* the table of the rows being read, per level */
 	int guess[2];
 };
 
 static const char *tok_name(int t)
 {
 	static const char *const names[] = {
-		"the end of the input", "an object", "'}'", "an array", "']'", "a member name",
-		"a string", "a number", "true", "false", "null",
+		"the end of the input",
+		"an object",
+		"'}'",
+		"an array",
+		"']'",
+		"a member name",
+		"a string",
+		"a number",
+		"true",
+		"false",
+		"null",
 	};
 	return t >= 0 && t <= JSONR_NULL ? names[t] : "invalid JSON";
 }
 
-__attribute__((format(printf, 2, 3)))
-static int bad(struct walk *w, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int bad(struct walk *w, const char *fmt, ...)
 {
 	struct verify_result *res = w->res;
 	if (res->error[0])
@@ -126,7 +134,7 @@ static struct verify_table *count_table(struct walk *w, const char *key, bool ne
 	if (res->index[slot])
 		return &res->tables[res->index[slot] - 1];
 	int n = res->ntables;
-	if (n >= 8 && !(n & (n - 1)))	/* 8, 16, 32...: doubled when full */
+	if (n >= 8 && !(n & (n - 1))) /* 8, 16, 32...: doubled when full */
 		res->tables = xrealloc(res->tables, 2 * (size_t)n * sizeof *res->tables);
 	else if (n == 0)
 		res->tables = xmalloc(8 * sizeof *res->tables);
@@ -148,8 +156,7 @@ static const char *row_where(char *at, size_t size, const char *key, bool nested
  * The members of one row (of key's table). In the raffle object (raffle true) an array of
  * objects under a name that is not a column holds the rows of a child table.
  */
-static int walk_fields(struct walk *w, void *h, const char *table, bool nested, long long row,
-		       bool raffle)
+static int walk_fields(struct walk *w, void *h, const char *table, bool nested, long long row, bool raffle)
 {
 	const struct verify_sink *s = w->sink;
 	char at[300];
@@ -160,7 +167,7 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		if (t != JSONR_KEY)
 			return unexpected(w, t, row_where(at, sizeof at, table, nested, row),
 					  "a member name");
-		if (memchr(w->r->tok.data, '\0', w->r->tok.len))	/* where only on failure: rows are many */
+		if (memchr(w->r->tok.data, '\0', w->r->tok.len)) /* where only on failure: rows are many */
 			return name_ok(w, row_where(at, sizeof at, table, nested, row));
 		if (!keyset_add(&w->members[nested], w->r->tok.data, w->r->tok.len))
 			return bad(w, "%s: the member %s appears twice (byte %llu)",
@@ -192,7 +199,7 @@ static int walk_fields(struct walk *w, void *h, const char *table, bool nested, 
 		else
 			rc = jsonr_skip(w->r, t) < 0 ? EX_DATAERR : 0;
 		if (rc) {
-			if (rc == EX_DATAERR && w->r->error[0])	/* the JSON, not the sink */
+			if (rc == EX_DATAERR && w->r->error[0]) /* the JSON, not the sink */
 				return bad(w, "%s: invalid JSON: %s",
 					   row_where(at, sizeof at, table, nested, row), jsonr_error(w->r));
 			return rc;
@@ -253,7 +260,7 @@ static int walk_rows(struct walk *w, const char *key, bool nested)
 			break;
 		progress_update(rows, stored(w->r));
 	}
-	count_table(w, key, nested)->rows = rows;	/* the array may have moved */
+	count_table(w, key, nested)->rows = rows; /* the array may have moved */
 	if (!rc && h && s->table_end)
 		rc = s->table_end(s->ud, h);
 	return rc;
@@ -354,8 +361,10 @@ static int walk_redis_map(struct walk *w, bool ttl)
 			return unexpected(w, t, where, "a member name");
 		int rc = name_ok(w, where);
 		if (!rc && fnmatch(pattern, w->r->tok.data, 0))
-			rc = bad(w, "%s: the key \"%.100s\" does not match the backup's pattern \"%s\" "
-				 "(byte %llu)", where, w->r->tok.data, pattern, (unsigned long long)w->r->tok_at);
+			rc = bad(w,
+				 "%s: the key \"%.100s\" does not match the backup's pattern \"%s\" "
+				 "(byte %llu)",
+				 where, w->r->tok.data, pattern, (unsigned long long)w->r->tok_at);
 		if (rc)
 			return rc;
 		w->key.len = 0;
@@ -398,7 +407,8 @@ static int walk_redis(struct walk *w)
 		else if (!strcmp(w->r->tok.data, "ttl"))
 			rc = walk_redis_map(w, true);
 		else
-			rc = jsonr_skip(w->r, jsonr_next(w->r)) < 0 ? unexpected(w, JSONR_ERROR, "redis", "") : 0;
+			rc = jsonr_skip(w->r, jsonr_next(w->r)) < 0 ? unexpected(w, JSONR_ERROR, "redis", "")
+								    : 0;
 		if (rc)
 			return rc;
 	}
@@ -463,18 +473,23 @@ static int check_schema(struct walk *w)
 	const cJSON *sch = w->res->schema, *tables = cJSON_GetObjectItemCaseSensitive(sch, "tables"), *t;
 	const cJSON *version = cJSON_GetObjectItemCaseSensitive(w->res->meta, "version");
 	if (!sch)
-		return cJSON_IsString(version) && strcmp(version->valuestring, "1.0") ?
-			bad(w, "a format %.20s backup without its schema object", version->valuestring) : 0;
+		return cJSON_IsString(version) && strcmp(version->valuestring, "1.0")
+			       ? bad(w, "a format %.20s backup without its schema object",
+				     version->valuestring)
+			       : 0;
 	if (!cJSON_IsObject(tables))
 		return bad(w, "schema.tables is not an object");
-	cJSON_ArrayForEach(t, tables) {
+	cJSON_ArrayForEach(t, tables)
+	{
 		const cJSON *cols = cJSON_GetObjectItemCaseSensitive(t, "columns"), *c;
 		if (!cJSON_IsArray(cols))
 			return bad(w, "schema.tables.%s.columns is not an array", t->string);
-		cJSON_ArrayForEach(c, cols)
-			if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "name")) ||
-			    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "type")))
-				return bad(w, "schema.tables.%s: a column without a name or type", t->string);
+		cJSON_ArrayForEach(c, cols) if (
+			!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "name")) ||
+			!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+				c, "type"))) return bad(w,
+							"schema.tables.%s: a column without a name or type",
+							t->string);
 	}
 	const cJSON *ddl = cJSON_GetObjectItemCaseSensitive(sch, "ddl");
 	if (ddl && !cJSON_IsString(ddl) && !cJSON_IsNull(ddl))
@@ -508,11 +523,15 @@ static int check_metadata(struct walk *w)
 	if (!strcmp(res->type, "raffle") && !res->raffle_object)
 		return bad(w, "a raffle backup without data.raffle");
 	if (!strcmp(res->type, "raffle") && w->table_rows.len)
-		return bad(w, "a raffle backup holding data.%s: it may hold only data.raffle and "
-			   "data.analytics", w->table_rows.data);
+		return bad(w,
+			   "a raffle backup holding data.%s: it may hold only data.raffle and "
+			   "data.analytics",
+			   w->table_rows.data);
 	static const char *const not_raffle[] = {
-		"raffles", "raffle", "analytics", "walletUsers", "admins", "notificationPreferences",
-		"dailyAnalytics", "dexDailyStats", "raffleAnalytics", "userActivities",
+		"raffles",	  "raffle",	   "analytics",
+		"walletUsers",	  "admins",	   "notificationPreferences",
+		"dailyAnalytics", "dexDailyStats", "raffleAnalytics",
+		"userActivities",
 	};
 	for (int i = 0; i < res->ntables; i++)
 		for (size_t j = 0; res->tables[i].nested && j < sizeof not_raffle / sizeof *not_raffle; j++)
@@ -627,12 +646,18 @@ int bkfile_read_meta(const void *head, size_t len, cJSON **meta)
 /* Keys and tables. */
 
 static const char *const fixed_keys[][2] = {
-	{ "Raffle", "raffles" }, { "Ticket", "tickets" }, { "BuyEvent", "buyEvents" },
-	{ "WalletUser", "walletUsers" }, { "Admin", "admins" }, { "Winner", "winners" },
+	{ "Raffle", "raffles" },
+	{ "Ticket", "tickets" },
+	{ "BuyEvent", "buyEvents" },
+	{ "WalletUser", "walletUsers" },
+	{ "Admin", "admins" },
+	{ "Winner", "winners" },
 	{ "NotificationPreference", "notificationPreferences" },
 	{ "ScheduledNotification", "scheduledNotifications" },
-	{ "DailyAnalytics", "dailyAnalytics" }, { "DexDailyStats", "dexDailyStats" },
-	{ "RaffleAnalytics", "raffleAnalytics" }, { "UserActivity", "userActivities" },
+	{ "DailyAnalytics", "dailyAnalytics" },
+	{ "DexDailyStats", "dexDailyStats" },
+	{ "RaffleAnalytics", "raffleAnalytics" },
+	{ "UserActivity", "userActivities" },
 };
 
 char *bkfile_table_key(const char *table)
@@ -665,7 +690,7 @@ bool bkfile_fixed_table(const char *table)
 bool bkfile_reserved_key(const char *key)
 {
 	static const char *const reserved[] = { "raffle", "analytics", "metadata", "data",
-						"redis", "schema", NULL };
+						"redis",  "schema",    NULL };
 	for (const char *const *r = reserved; *r; r++)
 		if (!strcmp(key, *r))
 			return true;
@@ -726,8 +751,8 @@ void bkfile_write_data_end(struct out *out)
 bool bkfile_write_raffle_begin(struct out *out, const struct buf *raffle)
 {
 	put(out, "\"raffle\":");
-	out_write(out, raffle->data, raffle->len - 1);	/* open: without its '}' */
-	return raffle->len == 2;	/* "{}": a raffle with no columns */
+	out_write(out, raffle->data, raffle->len - 1); /* open: without its '}' */
+	return raffle->len == 2;		       /* "{}": a raffle with no columns */
 }
 
 void bkfile_write_raffle_end(struct out *out, const struct buf *analytics)

@@ -41,8 +41,7 @@ struct verify_sink {
 	int (*row_end)(void *ud, void *t);
 	int (*table_end)(void *ud, void *t);
 	/* A Redis conversation (ttl NULL) or its TTL (value NULL, ttl the number's text). */
-	int (*redis)(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
-		     const char *ttl);
+	int (*redis)(void *ud, const char *key, size_t klen, const char *value, size_t vlen, const char *ttl);
 };
 
 struct verify_table {
@@ -52,18 +51,18 @@ struct verify_table {
 };
 
 struct verify_result {
-	cJSON *meta;		/* the metadata object */
-	cJSON *schema;		/* the schema object (format 1.1), or NULL */
-	const char *id, *type;	/* in meta */
+	cJSON *meta;	       /* the metadata object */
+	cJSON *schema;	       /* the schema object (format 1.1), or NULL */
+	const char *id, *type; /* in meta */
 	struct verify_table *tables;
 	int ntables;
-	int *index;		/* hash of tables by key (bkfile.c) */
+	int *index; /* hash of tables by key (bkfile.c) */
 	size_t index_cap;
-	bool raffle_object;	/* data.raffle was there */
+	bool raffle_object; /* data.raffle was there */
 	long long redis_keys, redis_ttls;
-	const char *checksum;	/* "ok" or "absent" */
+	const char *checksum; /* "ok" or "absent" */
 	char sha256[65];
-	char error[768];	/* what is wrong and where, when the result is EX_DATAERR */
+	char error[768]; /* what is wrong and where, when the result is EX_DATAERR */
 };
 
 /* Frees what a walk gathered (the metadata, the tables). */
@@ -91,8 +90,8 @@ int bkfile_walk(struct jsonr *r, const struct verify_sink *sink, struct verify_r
 int bkfile_read_meta(const void *head, size_t len, cJSON **meta);
 
 /* Keys and tables: data.<key> holds the rows of a table. */
-#define BKFILE_RAFFLE_TABLE "Raffle"		/* data.raffle in a raffle backup */
-#define BKFILE_ANALYTICS_TABLE "RaffleAnalytics"	/* data.analytics there */
+#define BKFILE_RAFFLE_TABLE "Raffle"		 /* data.raffle in a raffle backup */
+#define BKFILE_ANALYTICS_TABLE "RaffleAnalytics" /* data.analytics there */
 
 /* The backup key of a table name: fixed for the bot's twelve, else
  * lower-camel plural ("AuditLog" -> "auditLogs"). Malloc'd. */
@@ -120,8 +119,8 @@ void bkfile_write_head(struct out *out, const cJSON *meta, const cJSON *schema);
 /* sep (",\n" between a full backup's tables, "," between a raffle's
  * children, "" or "\n" first), then "<key>":[ */
 void bkfile_write_rows_begin(struct out *out, const char *key, const char *sep);
-void bkfile_write_rows_end(struct out *out);	/* \n] */
-void bkfile_write_data_end(struct out *out);	/* } */
+void bkfile_write_rows_end(struct out *out); /* \n] */
+void bkfile_write_data_end(struct out *out); /* } */
 /* "raffle":<the raffle row, left open>; returns whether it has no member yet. */
 bool bkfile_write_raffle_begin(struct out *out, const struct buf *raffle);
 /* Closes the raffle row, then "analytics":<row or null>, data and the file. */

@@ -13,7 +13,7 @@ void buf_grow(struct buf *b, size_t n)
 		cap *= 2;
 	char *p = realloc(b->data, cap);
 	if (!p)
-		err(EX_SOFTWARE, "out of memory");	/* nothing sensible to return to */
+		err(EX_SOFTWARE, "out of memory"); /* nothing sensible to return to */
 	b->data = p;
 	b->cap = cap;
 }

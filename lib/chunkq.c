@@ -8,10 +8,10 @@ struct chunkq {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	int nslots;
-	int filling;		/* the producer's slot */
-	int next_read;		/* the consumer's next slot */
-	int held;		/* the slot the consumer has, or -1 */
-	bool drained;		/* the consumer has given back the last chunk */
+	int filling;   /* the producer's slot */
+	int next_read; /* the consumer's next slot */
+	int held;      /* the slot the consumer has, or -1 */
+	bool drained;  /* the consumer has given back the last chunk */
 	struct slot {
 		struct buf data;
 		bool queued, last;
@@ -43,7 +43,7 @@ void chunkq_free(struct chunkq *q)
 
 struct buf *chunkq_slot(struct chunkq *q)
 {
-	return &q->slot[q->filling].data;	/* only the producer moves `filling` */
+	return &q->slot[q->filling].data; /* only the producer moves `filling` */
 }
 
 double chunkq_publish(struct chunkq *q, bool last)

@@ -26,7 +26,7 @@ static int unquote(char *value)
 	size_t len = strlen(value);
 	char q = value[0];
 	if (q != '"' && q != '\'') {
-		char *hash = strstr(value, " #");	/* inline comment */
+		char *hash = strstr(value, " #"); /* inline comment */
 		if (hash)
 			*hash = '\0';
 		char *t = trim(value);
@@ -165,7 +165,7 @@ static void url_secrets(struct buf *list, const char *url)
 	const char *auth = strstr(url, "://");
 	if (auth) {
 		auth += 3;
-		const char *at = strrchr(auth, '@');	/* the last: a password may hold an '@' */
+		const char *at = strrchr(auth, '@'); /* the last: a password may hold an '@' */
 		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 		if (colon) {
 			add_secret(list, url, strlen(url));
@@ -229,7 +229,7 @@ static void scrub_forms(struct buf *b)
 char *config_scrub(const char *msg)
 {
 	static const char *const vars[] = {
-		"PGPASSWORD", "REDISCLI_AUTH", "TELEGRAM_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY",
+		"PGPASSWORD",	     "REDISCLI_AUTH", "TELEGRAM_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY",
 		"AWS_SESSION_TOKEN",
 	};
 	struct buf list = { 0 }, out = { 0 };

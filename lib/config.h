@@ -2,7 +2,7 @@
 #ifndef BK_CONFIG_H
 #define BK_CONFIG_H
 
-#include <sysexits.h>	/* every tool maps its errors to these (bk(7)) */
+#include <sysexits.h> /* every tool maps its errors to these (bk(7)) */
 
 /*
  * Reads $BK_ENV_FILE, or ./.env when that is unset, and sets each KEY=value

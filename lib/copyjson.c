@@ -57,7 +57,7 @@ static void timestamp_json(const char *s, size_t n, struct buf *out, int with_zo
 	if (n < 19 || s[4] != '-' || s[10] != ' ' || (n > 19 && s[19] != '.') ||
 	    memchr(s, ' ', n) != s + 10 || (with_zone && memchr(s + 19, '+', n - 19)) ||
 	    memchr(s + 19, '-', n - 19)) {
-		jsonw_string(out, s, n);	/* infinity, BC, years past 9999 */
+		jsonw_string(out, s, n); /* infinity, BC, years past 9999 */
 		return;
 	}
 	buf_grow(out, n + 8);
@@ -77,13 +77,12 @@ static int is_plain_number(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'z' && (s[i] | 32) != 'e')
-			return 0;	/* NaN, Infinity: not JSON numbers */
+			return 0; /* NaN, Infinity: not JSON numbers */
 	return n > 0;
 }
 
 /* text: working space for one element, shared by all the elements of a value */
-static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out,
-		      struct buf *text);
+static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out, struct buf *text);
 
 int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t n, struct buf *out)
 {
@@ -95,16 +94,10 @@ int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t
 		else
 			jsonw_string(out, s, n);
 		return 0;
-	case COL_BOOL:
-		buf_adds(out, n && *s == 't' ? "true" : "false");
-		return 0;
+	case COL_BOOL: buf_adds(out, n && *s == 't' ? "true" : "false"); return 0;
 	case COL_TIMESTAMP:
-	case COL_TIMESTAMPTZ:
-		timestamp_json(s, n, out, kind == COL_TIMESTAMPTZ);
-		return 0;
-	case COL_JSON:
-		buf_add(out, s, n);
-		return 0;
+	case COL_TIMESTAMPTZ: timestamp_json(s, n, out, kind == COL_TIMESTAMPTZ); return 0;
+	case COL_JSON: buf_add(out, s, n); return 0;
 	case COL_ARRAY: {
 		const char *p = s;
 		size_t mark = out->len;
@@ -113,13 +106,11 @@ int copyjson_value(enum col_kind kind, enum col_kind elem, const char *s, size_t
 		buf_free(&text);
 		if (ok)
 			return 0;
-		out->len = mark;	/* bounds like [0:1]={...}: keep the literal */
+		out->len = mark; /* bounds like [0:1]={...}: keep the literal */
 		jsonw_string(out, s, n);
 		return 0;
 	}
-	default:
-		jsonw_string(out, s, n);
-		return 0;
+	default: jsonw_string(out, s, n); return 0;
 	}
 }
 
@@ -161,10 +152,9 @@ static int element_json(enum col_kind elem, const char **p, const char *end, str
 	return 0;
 }
 
-static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out,
-		      struct buf *text)
+static int array_json(enum col_kind elem, const char **p, const char *end, struct buf *out, struct buf *text)
 {
-	const char *s = *p + 1;	/* past { */
+	const char *s = *p + 1; /* past { */
 	buf_addc(out, '[');
 	if (s < end && *s == '}') {
 		*p = s + 1;
@@ -188,8 +178,7 @@ static int array_json(enum col_kind elem, const char **p, const char *end, struc
 	}
 }
 
-int copyjson_row(const struct pg_table *t, const char *row, size_t len,
-		 struct buf *out, struct buf *scratch)
+int copyjson_row(const struct pg_table *t, const char *row, size_t len, struct buf *out, struct buf *scratch)
 {
 	const char *end = row + len, *field = row;
 	buf_addc(out, '{');

@@ -15,14 +15,12 @@
  * row without its newline). scratch is working space kept between calls.
  * Returns 0, or -1 when the row does not hold one field per column.
  */
-int copyjson_row(const struct pg_table *t, const char *row, size_t len,
-		 struct buf *out, struct buf *scratch);
+int copyjson_row(const struct pg_table *t, const char *row, size_t len, struct buf *out, struct buf *scratch);
 
 /* Undoes COPY text escaping (\n, \t, \\, \ooo, \xhh, ...) into out. */
 void copy_unescape(const char *s, size_t n, struct buf *out);
 
 /* One value of the given kind, from its unescaped text form, as JSON. */
-int copyjson_value(enum col_kind kind, enum col_kind elem_kind, const char *s, size_t n,
-		   struct buf *out);
+int copyjson_value(enum col_kind kind, enum col_kind elem_kind, const char *s, size_t n, struct buf *out);
 
 #endif

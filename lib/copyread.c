@@ -10,7 +10,7 @@
 #include "copyread.h"
 #include "profile.h"
 
-#define SLOTS 4			/* chunks in flight: bounded memory */
+#define SLOTS 4 /* chunks in flight: bounded memory */
 #define CHUNK (1 << 20)
 
 struct copy_reader {
@@ -18,7 +18,7 @@ struct copy_reader {
 	pthread_t thread;
 	struct chunkq *queue;
 	size_t chunk;		/* publish a slot once it holds this much */
-	long consumer_delay_us;	/* test knob: the consumer lags this much per chunk */
+	long consumer_delay_us; /* test knob: the consumer lags this much per chunk */
 	int end;		/* PQgetCopyData's last result */
 };
 
@@ -91,7 +91,7 @@ const struct buf *copy_reader_next(struct copy_reader *r)
 
 int copy_reader_finish(struct copy_reader *r)
 {
-	while (chunkq_next(r->queue, NULL))	/* a caller that stopped early drains the rest */
+	while (chunkq_next(r->queue, NULL)) /* a caller that stopped early drains the rest */
 		;
 	pthread_join(r->thread, NULL);
 	int end = r->end;

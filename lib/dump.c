@@ -21,8 +21,8 @@ int dump_snapshot(PGconn *conn)
 	return pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
-static char *select_sql(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-			const char *what, const char *where)
+static char *select_sql(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *what,
+			const char *where)
 {
 	struct buf sql = { 0 };
 	buf_adds(&sql, "SELECT ");
@@ -49,8 +49,8 @@ static char *select_sql(PGconn *conn, const struct pg_schema *s, const struct pg
 	return sql.data;
 }
 
-int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-	       const char *where, long long *rows)
+int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+	       long long *rows)
 {
 	char *sql = select_sql(conn, s, t, "count(*)", where);
 	double since = prof_now();
@@ -67,8 +67,8 @@ int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t
 /* Called with each row as a JSON object; rows counts the rows before it. */
 typedef void row_fn(void *ctx, struct buf *json, long long rows);
 
-static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-		     const char *where, row_fn *fn, void *ctx, long long *rows)
+static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+		     row_fn *fn, void *ctx, long long *rows)
 {
 	char *select = select_sql(conn, s, t, NULL, where), *sql;
 	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
@@ -93,7 +93,8 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 		double since = prof_now();
 		const char *line = chunk->data, *end = chunk->data + chunk->len, *nl;
 		for (; line < end; line = nl + 1) {
-			nl = memchr(line, '\n', (size_t)(end - line));	/* COPY text escapes newlines in data */
+			nl = memchr(line, '\n',
+				    (size_t)(end - line)); /* COPY text escapes newlines in data */
 			row.len = 0;
 			if (!rc && copyjson_row(t, line, (size_t)(nl - line), &row, &scratch) < 0) {
 				warnx("%s: row %lld does not match the table's columns", t->name, *rows + 1);
@@ -124,8 +125,8 @@ static void row_to_out(void *ctx, struct buf *json, long long before)
 	progress_update(before + 1, out->bytes);
 }
 
-int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-	      const char *where, struct out *out, long long *rows)
+int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+	      struct out *out, long long *rows)
 {
 	return copy_rows(conn, s, t, where, row_to_out, out, rows);
 }
@@ -136,8 +137,8 @@ static void first_to_buf(void *ctx, struct buf *json, long long before)
 		buf_add(ctx, json->data, json->len);
 }
 
-int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-		   const char *where, struct buf *json, long long *rows)
+int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+		   struct buf *json, long long *rows)
 {
 	json->len = 0;
 	return copy_rows(conn, s, t, where, first_to_buf, json, rows);
@@ -174,8 +175,8 @@ int dump_close(struct out *out, cJSON *meta)
 	return rc;
 }
 
-cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
-		     PGconn *conn, const struct pg_schema *s)
+cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool, PGconn *conn,
+		     const struct pg_schema *s)
 {
 	char ts[32];
 	format_iso_ms(ms, ts);
@@ -193,11 +194,11 @@ cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *t
 void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms)
 {
 	*ms = now_ms();
-	for (;; (*ms)++) {	/* two backups in one millisecond get distinct ids */
+	for (;; (*ms)++) { /* two backups in one millisecond get distinct ids */
 		char path[4096];
 		bool taken = false;
 		snprintf(id, size, "%s_%lld", prefix, (long long)*ms);
-		for (int i = 0; store_suffixes[i] && !taken; i++) {	/* plain or compressed */
+		for (int i = 0; store_suffixes[i] && !taken; i++) { /* plain or compressed */
 			snprintf(path, sizeof path, "%s/%s%s", dir, id, store_suffixes[i]);
 			taken = access(path, F_OK) == 0;
 		}

@@ -2,6 +2,7 @@
 #ifndef BK_DUMP_H
 #define BK_DUMP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 
@@ -19,14 +20,14 @@ int dump_snapshot(PGconn *conn);
  * Rows of t matching where (an SQL condition with its values already quoted
  * by libpq, or NULL for all): counted, then streamed as JSON objects.
  */
-int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-	       const char *where, long long *rows);
-int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-	      const char *where, struct out *out, long long *rows);
+int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+	       long long *rows);
+int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+	      struct out *out, long long *rows);
 
 /* The first matching row as one JSON object in json (emptied first); all are counted. */
-int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t,
-		   const char *where, struct buf *json, long long *rows);
+int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
+		   struct buf *json, long long *rows);
 
 /* Where the backup goes: NULL = <dir>/<id>.json (.json.zst when zlevel, see
  * out.h), "-" = stdout, else a path. */
@@ -39,17 +40,35 @@ int dump_open(struct out *out, const char *dir, const char *id, const char *outp
 int dump_close(struct out *out, cJSON *meta);
 
 /* The metadata every backup starts with: id, timestamp, type, version, tool, database, schema. */
-cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool,
-		     PGconn *conn, const struct pg_schema *s);
+cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *tool, PGconn *conn,
+		     const struct pg_schema *s);
+
+/* pg_dump --schema-only of the snapshot, running beside the dump. */
+struct dump_ddl {
+	pthread_t thread;
+	bool started;
+	char *argv[7];
+	char **env;
+	char *ddl; /* its output, once done */
+	char *why; /* or why there is none */
+};
+
+/*
+ * Exports the current snapshot and starts pg_dump --schema-only on it in a
+ * thread, so that it runs while the tables are counted. A failure is kept
+ * in d->why (the backup then goes on without the DDL). Free with dump_ddl_free.
+ */
+void dump_ddl_start(PGconn *conn, const struct pg_schema *s, struct dump_ddl *d);
+void dump_ddl_free(struct dump_ddl *d); /* waits for pg_dump if it still runs */
 
 /*
  * The "schema" member (format 1.1) for the tables named in only (NULL: every
- * table of s), read in the current snapshot; with ddl, also Prisma's applied
- * migrations and the DDL from pg_dump on the exported snapshot (when that
- * fails, meta.ddlError says why and the backup goes on without it).
- * 0 or a sysexits code.
+ * table of s), read in the current snapshot; with ddl (started by
+ * dump_ddl_start), also Prisma's applied migrations and the DDL from pg_dump
+ * (when that failed, meta.ddlError says why and the backup goes on without
+ * it). 0 or a sysexits code.
  */
-int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, bool ddl,
+int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, struct dump_ddl *ddl,
 		cJSON *meta, cJSON **schema);
 
 /* EX_DATAERR after saying which tables cannot have distinct backup keys, else 0. */
@@ -59,11 +78,11 @@ int dump_check_keys(const struct pg_schema *s);
 void dump_new_id(const char *dir, const char *prefix, char *id, size_t size, int64_t *ms);
 
 struct dump_options {
-	const char *dir;	/* the backup directory */
-	const char *output;	/* as for dump_open */
+	const char *dir;    /* the backup directory */
+	const char *output; /* as for dump_open */
 	bool no_redis;
-	const char *id_prefix;	/* "full" */
-	int zlevel;		/* zstd level, 0 for plain JSON (out.h) */
+	const char *id_prefix; /* "full" */
+	int zlevel;	       /* zstd level, 0 for plain JSON (out.h) */
 };
 
 /*

@@ -63,7 +63,8 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 		rc = dump_rows(conn, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
 		bkfile_write_rows_end(out);
 		if (!rc && rows != t->rows) {
-			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows, t->rows);
+			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows,
+			      t->rows);
 			rc = EX_SOFTWARE;
 		}
 	}
@@ -71,13 +72,15 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 	return rc;
 }
 
-static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days)
+static int snapshot_tables(PGconn *conn, struct pg_schema *s, long days, struct dump_ddl *ddl)
 {
 	int rc = dump_snapshot(conn);
 	if (!rc)
 		rc = pg_schema_load(conn, s);
 	if (!rc)
 		rc = dump_check_keys(s);
+	if (!rc) /* the DDL is read while the tables are counted */
+		dump_ddl_start(conn, s, ddl);
 	for (int i = 0; !rc && i < s->ntables; i++) {
 		char sql[256];
 		rc = dump_count(conn, s, &s->tables[i], where_for(&s->tables[i], days, sql, sizeof sql),
@@ -107,11 +110,12 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 	PGconn *conn = NULL;
 	struct pg_schema s = { 0 };
 	struct redis_snapshot snap = { 0 };
+	struct dump_ddl ddl = { 0 };
 	*meta = NULL;
 	if (!rc)
 		rc = pg_connect(&conn);
 	if (!rc)
-		rc = snapshot_tables(conn, &s, days);
+		rc = snapshot_tables(conn, &s, days, &ddl);
 	if (!rc)
 		rc = read_redis(opt->no_redis, &snap, pattern);
 	if (!rc) {
@@ -122,7 +126,7 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		cJSON *schema = NULL;
 		*meta = new_metadata(id, ms, conn, &s, days);
 		add_redis_metadata(*meta, opt->no_redis ? NULL : &snap, pattern);
-		rc = dump_schema(conn, &s, NULL, true, *meta, &schema);
+		rc = dump_schema(conn, &s, NULL, &ddl, *meta, &schema);
 		if (!rc)
 			rc = dump_open(&out, opt->dir, id, opt->output, opt->zlevel);
 		if (!rc) {
@@ -130,7 +134,7 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 			rc = write_tables(conn, &s, days, &out);
 			bkfile_write_redis(&out, opt->no_redis ? NULL : snap.values,
 					   opt->no_redis ? NULL : snap.ttls);
-			if (!rc)	/* ends the snapshot: a failure here leaves no file either */
+			if (!rc) /* ends the snapshot: a failure here leaves no file either */
 				rc = pg_command(conn, "COMMIT");
 			rc = rc ? (out_discard(&out), rc) : dump_close(&out, *meta);
 		}
@@ -140,6 +144,7 @@ int dump_full(const struct dump_options *opt, cJSON **meta)
 		cJSON_Delete(*meta);
 		*meta = NULL;
 	}
+	dump_ddl_free(&ddl);
 	redis_snapshot_free(&snap);
 	pg_schema_free(&s);
 	PQfinish(conn);

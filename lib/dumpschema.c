@@ -5,6 +5,7 @@
  * recreates them, from pg_dump run on the same exported snapshot.
  */
 #include <err.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,7 @@ static const char tables_sql[] =
 	"    AND d.refobjid = t.oid AND d.deptype IN ('a', 'i') AND s.relkind = 'S') "
 	") ORDER BY t.relname), '{}') FROM t";
 
-static cJSON *query_json(PGconn *conn, const char *sql, int nparams, const char *const *params,
-			 int *rc)
+static cJSON *query_json(PGconn *conn, const char *sql, int nparams, const char *const *params, int *rc)
 {
 	PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	cJSON *v = NULL;
@@ -171,55 +171,85 @@ static char *first_line(const char *what, const char *text)
 	return s;
 }
 
-/*
- * The DDL of the schema as it is in the snapshot (exported, so pg_dump
- * sees the same instant). Returns it malloc'd, or NULL with *why set.
- */
-static char *schema_ddl(PGconn *conn, const struct pg_schema *s, char **why)
+static void *ddl_thread(void *arg)
 {
+	struct dump_ddl *d = arg;
+	struct spawn_result res = { 0 };
+	if (spawn_run(d->argv[0], d->argv, d->env, &res) < 0)
+		d->why = first_line("cannot run pg_dump", strerror(errno));
+	else if (res.status)
+		d->why = first_line("pg_dump failed", res.err);
+	else if (res.out_len >= SPAWN_OUT_MAX)
+		d->why = strdup("pg_dump: the DDL is larger than 16 MB");
+	else
+		d->ddl = strdup(res.out);
+	spawn_free(&res);
+	return NULL;
+}
+
+/*
+ * pg_dump --schema-only on the exported snapshot (so it sees the same
+ * instant), in a thread: it runs while the tables are counted.
+ */
+void dump_ddl_start(PGconn *conn, const struct pg_schema *s, struct dump_ddl *d)
+{
+	*d = (struct dump_ddl){ 0 };
 	PGresult *r = PQexec(conn, "SELECT pg_export_snapshot()");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		*why = first_line("cannot export the snapshot", PQerrorMessage(conn));
+		d->why = first_line("cannot export the snapshot", PQerrorMessage(conn));
 		PQclear(r);
-		return NULL;
+		return;
 	}
-	char *snap_arg, *schema_arg, *pg_dump = find_pg_dump(), *ddl = NULL;
+	char *pg_dump = find_pg_dump();
+	if (!pg_dump) {
+		d->why = strdup("pg_dump not found (install postgresql-client, or set BK_PG_DUMP)");
+		PQclear(r);
+		return;
+	}
+	char *snap_arg, *schema_arg;
 	if (asprintf(&snap_arg, "--snapshot=%s", PQgetvalue(r, 0, 0)) < 0 ||
 	    asprintf(&schema_arg, "--schema=%s", s->name) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	PQclear(r);
-	if (!pg_dump) {
-		*why = strdup("pg_dump not found (install postgresql-client, or set BK_PG_DUMP)");
-		free(snap_arg);
-		free(schema_arg);
-		return NULL;
+	char *argv[] = {
+		pg_dump, "--schema-only", "--no-owner", "--no-privileges", snap_arg, schema_arg, NULL
+	};
+	memcpy(d->argv, argv, sizeof argv);
+	d->env = pg_environ(conn);
+	if ((errno = pthread_create(&d->thread, NULL, ddl_thread, d)) != 0) {
+		d->why = first_line("cannot start a thread for pg_dump", strerror(errno));
+		return;
 	}
-	char *argv[] = { pg_dump, "--schema-only", "--no-owner", "--no-privileges",
-			 snap_arg, schema_arg, NULL };
-	char **env = pg_environ(conn);
-	struct spawn_result res = { 0 };
-	if (spawn_run(pg_dump, argv, env, &res) < 0)
-		*why = first_line("cannot run pg_dump", strerror(errno));
-	else if (res.status)
-		*why = first_line("pg_dump failed", res.err);
-	else if (res.out_len >= SPAWN_OUT_MAX)
-		*why = strdup("pg_dump: the DDL is larger than 16 MB");
-	else
-		ddl = strdup(res.out);
-	spawn_free(&res);
-	free_environ(env);
-	free(pg_dump);
-	free(snap_arg);
-	free(schema_arg);
-	return ddl;
+	d->started = true;
 }
 
-int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, bool ddl,
+/* Waits for pg_dump: then d->ddl, or d->why. */
+static void ddl_wait(struct dump_ddl *d)
+{
+	if (d->started)
+		pthread_join(d->thread, NULL);
+	d->started = false;
+}
+
+void dump_ddl_free(struct dump_ddl *d)
+{
+	ddl_wait(d);
+	for (int i = 0; d->argv[i]; i++)
+		if (i == 0 || i >= 4) /* the others are literals */
+			free(d->argv[i]);
+	if (d->env)
+		free_environ(d->env);
+	free(d->ddl);
+	free(d->why);
+	*d = (struct dump_ddl){ 0 };
+}
+
+int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only, struct dump_ddl *ddl,
 		cJSON *meta, cJSON **schema)
 {
 	struct buf list = { 0 };
 	int rc = 0;
-	if (only) {		/* a text[] literal; table names are quoted in it */
+	if (only) { /* a text[] literal; table names are quoted in it */
 		buf_addc(&list, '{');
 		for (const char *const *t = only; *t; t++) {
 			buf_adds(&list, t == only ? "\"" : ",\"");
@@ -239,7 +269,7 @@ int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only
 	buf_free(&list);
 	if (tables)
 		cJSON_AddItemToObject(*schema, "tables", tables);
-	for (int i = 0; !rc && i < s->ntables; i++) {	/* the key each table's rows have */
+	for (int i = 0; !rc && i < s->ntables; i++) { /* the key each table's rows have */
 		cJSON *t = cJSON_GetObjectItemCaseSensitive(tables, s->tables[i].name);
 		if (t)
 			cJSON_AddStringToObject(t, "key", s->tables[i].key);
@@ -247,14 +277,13 @@ int dump_schema(PGconn *conn, const struct pg_schema *s, const char *const *only
 	if (!rc && ddl) {
 		cJSON *m = read_migrations(conn, s, &rc);
 		cJSON_AddItemToObject(*schema, "prismaMigrations", m ? m : cJSON_CreateNull());
-		char *why = NULL, *text = rc ? NULL : schema_ddl(conn, s, &why);
+		ddl_wait(ddl);
+		const char *text = rc ? NULL : ddl->ddl;
 		cJSON_AddItemToObject(*schema, "ddl", text ? cJSON_CreateString(text) : cJSON_CreateNull());
-		if (why) {
-			warnx("the backup holds no DDL: %s", why);
-			cJSON_AddStringToObject(meta, "ddlError", why);
+		if (!rc && ddl->why) {
+			warnx("the backup holds no DDL: %s", ddl->why);
+			cJSON_AddStringToObject(meta, "ddlError", ddl->why);
 		}
-		free(text);
-		free(why);
 	}
 	if (rc) {
 		cJSON_Delete(*schema);

@@ -3,13 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsafe.h"
+#include "xalloc.h"
 #include "ids.h"
 #include "store.h"
 
@@ -95,7 +98,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 			e[n++] = '\\';
 			e[n++] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
 		} else if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
-			if (c == 0xc2)	/* a C1 control in UTF-8: U+0080..U+009F */
+			if (c == 0xc2) /* a C1 control in UTF-8: U+0080..U+009F */
 				c = *++p;
 			e[n++] = '\\';
 			e[n++] = 'x';
@@ -104,7 +107,7 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 		} else {
 			e[n++] = (char)c;
 		}
-		if (o + n + 4 > size) {	/* room is always left for "...\0" */
+		if (o + n + 4 > size) { /* room is always left for "...\0" */
 			memcpy(out + o, "...", 4);
 			return out;
 		}
@@ -123,12 +126,29 @@ char *fsafe_esc(char *out, size_t size, const char *s)
 static char tmp_paths[TMP_SLOTS][PATH_MAX];
 static volatile sig_atomic_t tmp_used[TMP_SLOTS];
 
+/*
+ * Beyond the slots (bk-export keeps one temporary file per table until the
+ * backup is whole): a list that only grows, each node whole before the head
+ * points to it, so the handler can walk it at any moment. Unused nodes are
+ * reused for paths that fit.
+ */
+struct tmp_node {
+	struct tmp_node *next;
+	volatile sig_atomic_t used;
+	size_t cap;
+	char path[];
+};
+static struct tmp_node *volatile tmp_more;
+
 static void on_signal(int sig)
 {
 	int e = errno;
 	for (int i = 0; i < TMP_SLOTS; i++)
 		if (tmp_used[i])
 			unlink(tmp_paths[i]);
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (n->used)
+			unlink(n->path);
 	errno = e;
 	/* SA_RESETHAND made the action the default one again: this ends us */
 	raise(sig);
@@ -169,6 +189,21 @@ void fsafe_tmp_track(const char *path)
 			tmp_used[i] = 1;
 			return;
 		}
+	size_t len = strlen(path);
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (!n->used && n->cap > len) {
+			memcpy(n->path, path, len + 1);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			n->used = 1;
+			return;
+		}
+	struct tmp_node *n = xmalloc(sizeof *n + len + 1);
+	n->cap = len + 1;
+	memcpy(n->path, path, len + 1);
+	n->used = 1;
+	n->next = tmp_more;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	tmp_more = n;
 }
 
 void fsafe_tmp_untrack(const char *path)
@@ -176,6 +211,11 @@ void fsafe_tmp_untrack(const char *path)
 	for (int i = 0; i < TMP_SLOTS; i++)
 		if (tmp_used[i] && !strcmp(tmp_paths[i], path)) {
 			tmp_used[i] = 0;
+			return;
+		}
+	for (struct tmp_node *n = tmp_more; n; n = n->next)
+		if (n->used && !strcmp(n->path, path)) {
+			n->used = 0;
 			return;
 		}
 }
@@ -196,7 +236,7 @@ bool fsafe_temp_name(const char *name, char *id)
 		return false;
 	memcpy(base, from, len);
 	base[len] = '\0';
-	if (*name == '.' && store_file_id(base, id))	/* .<id>.json[.zst].tmp-XXXXXX */
+	if (*name == '.' && store_file_id(base, id)) /* .<id>.json[.zst].tmp-XXXXXX */
 		return true;
 	/* <id>.json[.zst|.gz].sha256.tmp-XXXXXX: its checksum */
 	len = strlen(base);
@@ -232,4 +272,53 @@ int fsafe_sweep_temps(const char *dir, const char *prefix)
 bool fsafe_future(int64_t ts_ms, int64_t now)
 {
 	return ts_ms > now + FSAFE_FUTURE_MS;
+}
+
+const char *fsafe_user(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%lu", (unsigned long)uid);
+	return buf;
+}
+
+int fsafe_give(int fd, const char *dir)
+{
+	static bool said;
+	struct stat st;
+	if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+		return 0;
+	char name[64];
+	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+		warn("cannot give a file in %s to its owner %s", ESC(dir),
+		     fsafe_user(st.st_uid, name, sizeof name));
+		return -1;
+	}
+	if (!said)
+		warnx("%s belongs to %s: the files written there are given to %s "
+		      "(better: run as %s, sudo -u %s ...)",
+		      ESC(dir), fsafe_user(st.st_uid, name, sizeof name), name, name, name);
+	said = true;
+	return 0;
+}
+
+int fsafe_owner_check(const char *dir)
+{
+	struct stat st;
+	uid_t me = geteuid();
+	if (me == 0 || stat(dir, &st) < 0 || st.st_uid == me)
+		return 0;
+	char owner[64], self[64];
+	fsafe_user(st.st_uid, owner, sizeof owner);
+	fsafe_user(me, self, sizeof self);
+	if (st.st_uid == 0)
+		warnx("BACKUP_DIR %s is owned by root; run as root, or give it to %s: "
+		      "sudo chown -R %s: %s",
+		      ESC(dir), self, self, ESC(dir));
+	else
+		warnx("BACKUP_DIR %s is owned by %s; run as %s: sudo -u %s %s ...", ESC(dir), owner, owner,
+		      owner, program_invocation_short_name);
+	return EX_NOPERM;
 }

@@ -40,7 +40,7 @@ char *fsafe_esc(char *out, size_t size, const char *s);
 #define ESC(s) fsafe_esc((char[FSAFE_ESC_MAX]){ 0 }, FSAFE_ESC_MAX, (s))
 
 /*
- * path is a temporary file that a SIGTERM, SIGINT or SIGHUP must not leave
+ * path is a temporary file (one of any number) that a SIGTERM, SIGINT or SIGHUP must not leave
  * behind: the first call installs handlers that remove every tracked file
  * and then let the signal end the process (exit status 128+n). untrack once
  * the file is renamed or removed. Call both from one thread.
@@ -63,6 +63,26 @@ bool fsafe_temp_name(const char *name, char *id);
  * Returns how many were removed.
  */
 int fsafe_sweep_temps(const char *dir, const char *prefix);
+
+/*
+ * Root writing into a directory that belongs to another user (the bot's
+ * user, bk) hands what it creates there to that user, so that the user's
+ * own jobs can still read and replace it: fd (a file, or a directory just
+ * made) gets the owner and group of dir. Says so on stderr, once. Does
+ * nothing for any other user, or in a directory root owns. Returns 0, or
+ * -1 after saying why the file could not be given.
+ */
+int fsafe_give(int fd, const char *dir);
+
+/* A user's name, or the number when it has none; into buf, returned. */
+const char *fsafe_user(uid_t uid, char *buf, size_t len);
+
+/*
+ * Whether a user who is not root may write in dir, a backup directory that
+ * exists: only its owner may (files it makes are 0600, which would lock
+ * the owner's jobs out). 0, or EX_NOPERM after saying whom to run as.
+ */
+int fsafe_owner_check(const char *dir);
 
 /* Whether a backup dated ts_ms is in the future of this clock (now_ms). */
 bool fsafe_future(int64_t ts_ms, int64_t now);

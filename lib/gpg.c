@@ -31,7 +31,7 @@ static char **clean_env(void)
 static int start(struct gpg *g, int in, char *const argv[])
 {
 	int pipefd[2];
-	int report[2];		/* execvp's errno, when it fails, comes back here */
+	int report[2]; /* execvp's errno, when it fails, comes back here */
 	g->pid = -1;
 	g->out = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
@@ -75,16 +75,18 @@ int gpg_encrypt(struct gpg *g, int in, const char *recipient)
 {
 	/* --trust-model always: the key was put in the keyring on purpose to
 	 * encrypt to it; gpg would otherwise ask whether to trust it */
-	char *argv[] = { "gpg", "--batch", "--no-tty", "--quiet", "--yes", "--trust-model", "always",
-			 "--encrypt", "--recipient", (char *)recipient, "--output", "-", NULL };
+	char *argv[] = { "gpg",		  "--batch", "--no-tty",  "--quiet",	 "--yes",
+			 "--trust-model", "always",  "--encrypt", "--recipient", (char *)recipient,
+			 "--output",	  "-",	     NULL };
 	g->what = "encrypt";
 	return start(g, in, argv);
 }
 
 int gpg_decrypt(struct gpg *g, int in)
 {
-	char *argv[] = { "gpg", "--batch", "--no-tty", "--quiet", "--yes", "--decrypt", "--output",
-			 "-", NULL };
+	char *argv[] = {
+		"gpg", "--batch", "--no-tty", "--quiet", "--yes", "--decrypt", "--output", "-", NULL
+	};
 	g->what = "decrypt";
 	return start(g, in, argv);
 }

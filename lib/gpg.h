@@ -9,8 +9,8 @@
 
 struct gpg {
 	pid_t pid;
-	int out;		/* read end of gpg's stdout */
-	const char *what;	/* "encrypt" or "decrypt" */
+	int out;	  /* read end of gpg's stdout */
+	const char *what; /* "encrypt" or "decrypt" */
 };
 
 /* gpg --encrypt --recipient R of what in gives. 0, or EX_UNAVAILABLE (no gpg). */

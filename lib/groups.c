@@ -3,8 +3,7 @@
 #include "groups.h"
 
 static const char *const names[] = { "raffles", "analytics", "users", "redis" };
-static const char *const options[] = { "--skip-raffles", "--skip-analytics", "--skip-users",
-				       "--skip-redis" };
+static const char *const options[] = { "--skip-raffles", "--skip-analytics", "--skip-users", "--skip-redis" };
 
 const char *group_name(unsigned bit)
 {

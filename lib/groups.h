@@ -10,8 +10,8 @@ enum {
 	GROUP_ANALYTICS = 1 << 1,
 	GROUP_USERS = 1 << 2,
 	GROUP_REDIS = 1 << 3,
-	GROUP_SKIPPABLE = (1 << 4) - 1,	/* every group an option names */
-	GROUP_OTHER = 1 << 4,	/* never skipped: no option names it */
+	GROUP_SKIPPABLE = (1 << 4) - 1, /* every group an option names */
+	GROUP_OTHER = 1 << 4,		/* never skipped: no option names it */
 };
 
 /* The group's name for one skippable bit ("raffles"), NULL otherwise. */

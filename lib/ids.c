@@ -7,8 +7,8 @@ static bool word_chars(const char *s, size_t min, size_t max)
 	size_t n = 0;
 	for (; s[n]; n++) {
 		char c = s[n];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
 			return false;
 	}
 	return n >= min && n <= max;
@@ -35,8 +35,7 @@ bool id_is_alias(const char *id)
 	if (!strcmp(id, "latest") || !strcmp(id, "full_latest") || !strcmp(id, "raffle_latest"))
 		return true;
 	size_t n = strlen(id);
-	return n > 14 && !strncmp(id, "raffle_", 7) && !strcmp(id + n - 7, "_latest") &&
-	       id_valid(id);
+	return n > 14 && !strncmp(id, "raffle_", 7) && !strcmp(id + n - 7, "_latest") && id_valid(id);
 }
 
 bool id_of_file_name(const char *name, const char *suffix, char *id)

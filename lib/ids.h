@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#define ID_MAX 160	/* "raffle_" + 128 + "_" + ms, with room to spare */
+#define ID_MAX 160 /* "raffle_" + 128 + "_" + ms, with room to spare */
 
 /* ^(full|raffle|manual)_[A-Za-z0-9_-]{1,128}$ */
 bool id_valid(const char *id);

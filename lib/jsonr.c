@@ -13,13 +13,14 @@
 #define MAX_TOKEN_DEFAULT ((size_t)512 << 20)
 
 enum {
-	ST_VALUE,		/* a value: at the top, after ':' or after ',' in an array */
-	ST_VALUE_OR_CLOSE,	/* just after '[' */
-	ST_KEY,			/* after ',' in an object */
-	ST_KEY_OR_CLOSE,	/* just after '{' */
-	ST_AFTER,		/* after a value inside a container: ',' or its end */
-	ST_DONE,		/* the top-level value is whole */
-	ST_ENDED, ST_FAILED,
+	ST_VALUE,	   /* a value: at the top, after ':' or after ',' in an array */
+	ST_VALUE_OR_CLOSE, /* just after '[' */
+	ST_KEY,		   /* after ',' in an object */
+	ST_KEY_OR_CLOSE,   /* just after '{' */
+	ST_AFTER,	   /* after a value inside a container: ',' or its end */
+	ST_DONE,	   /* the top-level value is whole */
+	ST_ENDED,
+	ST_FAILED,
 };
 
 static void init(struct jsonr *r)
@@ -90,13 +91,11 @@ uint64_t jsonr_offset(const struct jsonr *r)
 	return r->window_at + (uint64_t)(r->p - r->window_start);
 }
 
-__attribute__((format(printf, 2, 3)))
-static int fail(struct jsonr *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct jsonr *r, const char *fmt, ...)
 {
 	if (r->state == ST_FAILED)
 		return JSONR_ERROR;
-	int n = snprintf(r->error, sizeof r->error, "byte %llu: ",
-			 (unsigned long long)jsonr_offset(r));
+	int n = snprintf(r->error, sizeof r->error, "byte %llu: ", (unsigned long long)jsonr_offset(r));
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->error + n, sizeof r->error - (size_t)n, fmt, ap);
@@ -113,7 +112,7 @@ static bool refill(struct jsonr *r)
 	if (r->eof)
 		return false;
 	r->window_at += (uint64_t)(r->end - r->window_start);
-	r->src->feed = r->feed;	/* the stored bytes, as they are read */
+	r->src->feed = r->feed; /* the stored bytes, as they are read */
 	r->src->feed_ctx = r->feed_ctx;
 	ssize_t n = zsrc_read(r->src, r->window, r->window_size);
 	if (n <= 0) {
@@ -163,7 +162,7 @@ void jsonr_drain(struct jsonr *r)
 		refill(r);
 	}
 	r->p = r->end;
-	if (r->src) {	/* what could not be decoded is still hashed */
+	if (r->src) { /* what could not be decoded is still hashed */
 		r->src->feed = r->feed;
 		r->src->feed_ctx = r->feed_ctx;
 		zsrc_drain(r->src);
@@ -181,7 +180,9 @@ static int hex4(struct jsonr *r, unsigned *v)
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
 		int c = getc_(r);
-		int d = c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+		int d = c >= '0' && c <= '9'		     ? c - '0'
+			: (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10
+							     : -1;
 		if (d < 0)
 			return fail(r, "\\u must be followed by four hex digits");
 		*v = *v << 4 | (unsigned)d;
@@ -257,7 +258,7 @@ static int utf8_char(struct jsonr *r, int c)
 		if (c == 0xE0)
 			lo = 0xA0;
 		if (c == 0xED)
-			hi = 0x9F;	/* no surrogates in UTF-8 */
+			hi = 0x9F; /* no surrogates in UTF-8 */
 	} else if (c >= 0xF0 && c <= 0xF4) {
 		more = 3;
 		if (c == 0xF0)
@@ -292,7 +293,7 @@ static int scan_string(struct jsonr *r)
 		if (r->tok.len > r->max_token)
 			return too_long(r);
 		if (r->p == r->end && refill(r))
-			continue;	/* the run went on past the window */
+			continue; /* the run went on past the window */
 		int c = getc_(r);
 		if (c == '"')
 			break;
@@ -320,7 +321,7 @@ static int digits(struct jsonr *r)
 		r->p++;
 		n++;
 		if (r->tok.len > r->max_token)
-			return too_long(r);	/* callers' fail() then keeps this error */
+			return too_long(r); /* callers' fail() then keeps this error */
 	}
 	return n;
 }
@@ -360,7 +361,7 @@ static int scan_number(struct jsonr *r)
 	}
 	c = peekc(r);
 	if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')
-		return fail(r, "invalid number");	/* 01, 1.2.3 */
+		return fail(r, "invalid number"); /* 01, 1.2.3 */
 	buf_cstr(&r->tok);
 	return 0;
 }
@@ -405,9 +406,7 @@ static int scan_value(struct jsonr *r, int c)
 {
 	switch (c) {
 	case '{':
-	case '[':
-		r->p++;
-		return open_container(r, (char)c);
+	case '[': r->p++; return open_container(r, (char)c);
 	case '"':
 		r->p++;
 		if (scan_string(r) < 0)
@@ -460,14 +459,12 @@ static int scan(struct jsonr *r)
 	r->tok_at = jsonr_offset(r);
 	int c = peekc(r);
 	switch (r->state) {
-	case ST_VALUE:
-		return scan_value(r, c);
+	case ST_VALUE: return scan_value(r, c);
 	case ST_VALUE_OR_CLOSE:
 		if (c == ']')
 			return r->p++, close_container(r, ']');
 		return scan_value(r, c);
-	case ST_KEY:
-		return scan_key(r, c);
+	case ST_KEY: return scan_key(r, c);
 	case ST_KEY_OR_CLOSE:
 		if (c == '}')
 			return r->p++, close_container(r, '}');
@@ -481,7 +478,8 @@ static int scan(struct jsonr *r)
 		if (c == '}' || c == ']')
 			return r->p++, close_container(r, (char)c);
 		if (c < 0)
-			return r->state == ST_FAILED ? JSONR_ERROR : fail(r, "unexpected end of input (truncated?)");
+			return r->state == ST_FAILED ? JSONR_ERROR
+						     : fail(r, "unexpected end of input (truncated?)");
 		return fail(r, "expected ',' or '%c'", r->stack[r->depth - 1] == '{' ? '}' : ']');
 	default: /* ST_DONE */
 		if (c >= 0)
@@ -539,8 +537,14 @@ static void capture_token(struct jsonr *r, int t, struct buf *out, bool *need_co
 		buf_addc(out, ',');
 	*need_comma = true;
 	switch (t) {
-	case JSONR_OBJECT: buf_addc(out, '{'); *need_comma = false; break;
-	case JSONR_ARRAY: buf_addc(out, '['); *need_comma = false; break;
+	case JSONR_OBJECT:
+		buf_addc(out, '{');
+		*need_comma = false;
+		break;
+	case JSONR_ARRAY:
+		buf_addc(out, '[');
+		*need_comma = false;
+		break;
 	case JSONR_OBJECT_END: buf_addc(out, '}'); break;
 	case JSONR_ARRAY_END: buf_addc(out, ']'); break;
 	case JSONR_KEY:

@@ -18,14 +18,18 @@
 #include "buf.h"
 
 enum jsonr_tok {
-	JSONR_ERROR = -1,	/* see jsonr_error() */
-	JSONR_END = 0,		/* the document is whole and nothing follows it */
-	JSONR_OBJECT, JSONR_OBJECT_END,
-	JSONR_ARRAY, JSONR_ARRAY_END,
-	JSONR_KEY,		/* a member name: text in tok */
-	JSONR_STRING,		/* decoded UTF-8 in tok (may hold NUL bytes: use tok.len) */
-	JSONR_NUMBER,		/* its text as written, in tok */
-	JSONR_TRUE, JSONR_FALSE, JSONR_NULL,
+	JSONR_ERROR = -1, /* see jsonr_error() */
+	JSONR_END = 0,	  /* the document is whole and nothing follows it */
+	JSONR_OBJECT,
+	JSONR_OBJECT_END,
+	JSONR_ARRAY,
+	JSONR_ARRAY_END,
+	JSONR_KEY,    /* a member name: text in tok */
+	JSONR_STRING, /* decoded UTF-8 in tok (may hold NUL bytes: use tok.len) */
+	JSONR_NUMBER, /* its text as written, in tok */
+	JSONR_TRUE,
+	JSONR_FALSE,
+	JSONR_NULL,
 };
 
 #define JSONR_MAX_DEPTH 512
@@ -37,27 +41,27 @@ struct jsonr {
 	 * source (plain, zstd or gzip: lib/zsrc.h), or one block of JSON */
 	int fd;
 	struct zsrc *src;
-	const unsigned char *p, *end;	/* unread part of the window */
+	const unsigned char *p, *end; /* unread part of the window */
 	unsigned char *window;
 	size_t window_size;
-	uint64_t window_at;	/* offset in the stream of the window's first byte */
+	uint64_t window_at; /* offset in the stream of the window's first byte */
 	const unsigned char *window_start;
 	bool eof;
-	int io_errno;		/* a read failed (the error says so too) */
+	int io_errno; /* a read failed (the error says so too) */
 
 	/* called with every stored byte read, in order (e.g. to hash the file):
 	 * the compressed bytes when the input is compressed */
 	void (*feed)(void *ctx, const void *p, size_t n);
 	void *feed_ctx;
 
-	struct buf tok;		/* the current token's text, NUL-terminated */
-	uint64_t tok_at;	/* byte offset where the current token starts */
-	size_t max_token;	/* longest string or number accepted */
+	struct buf tok;	  /* the current token's text, NUL-terminated */
+	uint64_t tok_at;  /* byte offset where the current token starts */
+	size_t max_token; /* longest string or number accepted */
 
 	int depth;
-	char stack[JSONR_MAX_DEPTH];	/* '{' or '[' */
+	char stack[JSONR_MAX_DEPTH]; /* '{' or '[' */
 	int state;
-	int peeked;		/* a token read ahead by jsonr_peek, or -2 */
+	int peeked; /* a token read ahead by jsonr_peek, or -2 */
 	char error[256];
 };
 

@@ -6,9 +6,8 @@ static const char hex[] = "0123456789abcdef";
 
 /* 1 for the bytes a JSON string cannot hold as they are */
 static const unsigned char needs_escape[256] = {
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	['"'] = 1, ['\\'] = 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,		1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1,
 };
 
 /* Whether any of 8 bytes is below 0x20, a quote or a backslash (SWAR). */
@@ -26,7 +25,7 @@ void jsonw_string(struct buf *b, const char *s, size_t n)
 	if (b->cap - b->len < n + 2)
 		buf_grow(b, n + 2);
 	buf_addc(b, '"');
-	size_t run = 0, i = 0;	/* s[run..i) needs no escaping: copied in one go */
+	size_t run = 0, i = 0; /* s[run..i) needs no escaping: copied in one go */
 	while (i < n) {
 		uint64_t v;
 		if (n - i >= 8 && (memcpy(&v, s + i, 8), !word_needs_escape(v))) {

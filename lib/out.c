@@ -37,41 +37,63 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /*
- * Hashing and writing happen in a thread of their own, a few buffers behind
- * the producer, so that converting rows and writing them overlap and a
- * moment's slowness of either side does not stall the other.
+ * Writing happens in a thread of their own, a few buffers behind the
+ * producer, so that converting rows and writing them overlap and a
+ * moment's slowness of either side does not stall the other. The SHA-256
+ * is taken by the stage before the writer (the producer, or the compressor)
+ * as it hands each buffer on: write(2) is the slowest stage (a backup is
+ * larger than pg_dump's output), so it does nothing else.
  */
 #define WRITE_SLOTS 4
 
 struct writer {
 	pthread_t thread;
-	struct chunkq *queue;	/* to the hashing writer */
-	struct buf *filling;	/* the producer's slot */
+	struct chunkq *queue; /* to the writer */
+	struct buf *filling;  /* the producer's slot */
 	/* Compressing: producer -> in -> the compressor thread -> queue. */
 	struct chunkq *in;
 	pthread_t zthread;
 	ZSTD_CCtx *cctx;
-	const char *zerror;	/* the compressor's first error, or NULL */
+	const char *zerror; /* the compressor's first error, or NULL */
+	void *sha;	    /* the out's EVP_MD_CTX */
 };
+
+/* The stored bytes of b into the checksum, just before b goes to the writer. */
+static void hash_slot(struct writer *w, const struct buf *b)
+{
+	double since = prof_now();
+	EVP_DigestUpdate(w->sha, b->data, b->len);
+	prof_add(PROF_HASH, since);
+}
 
 static void write_slot(struct out *o, const struct buf *b)
 {
 	double since = prof_now();
-	EVP_DigestUpdate(o->sha, b->data, b->len);
-	prof_add(PROF_HASH, since);
-	since = prof_now();
 	if (!o->error)
 		o->error = write_all(o->fd, b->data, b->len);
 	prof_add(PROF_WRITE, since);
 }
 
+/*
+ * Starts the disk writing what the last WRITEBACK_AT bytes left in the page
+ * cache, without waiting for it, so that the fsync at the end has little
+ * left to do. A pipe or a terminal refuses, which changes nothing.
+ */
+#define WRITEBACK_AT (8 << 20)
+
 static void *writer_main(void *arg)
 {
 	struct out *o = arg;
 	const struct buf *chunk;
+	uint64_t started = 0; /* written back from 0 to here */
 	while ((chunk = chunkq_next(o->writer->queue, NULL))) {
 		write_slot(o, chunk);
 		o->stored += chunk->len;
+		if (o->stored - started >= WRITEBACK_AT && !o->error) {
+			sync_file_range(o->fd, (off_t)started, (off_t)(o->stored - started),
+					SYNC_FILE_RANGE_WRITE);
+			started = o->stored;
+		}
 	}
 	return NULL;
 }
@@ -80,8 +102,7 @@ static void *writer_main(void *arg)
  * Compresses in into the writer's slots (*dst, handed on at FLUSH_AT) with
  * mode: ZSTD_e_continue, or ZSTD_e_end to close the frame.
  */
-static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in,
-			  ZSTD_EndDirective mode)
+static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in, ZSTD_EndDirective mode)
 {
 	size_t left;
 	do {
@@ -97,6 +118,7 @@ static void compress_into(struct writer *w, struct buf **dst, ZSTD_inBuffer *in,
 			return;
 		}
 		if (b->len >= FLUSH_AT) {
+			hash_slot(w, b);
 			chunkq_publish(w->queue, false);
 			*dst = chunkq_slot(w->queue);
 		}
@@ -121,6 +143,7 @@ static void *compressor_main(void *arg)
 	ZSTD_inBuffer none = { NULL, 0, 0 };
 	if (!w->zerror)
 		compress_into(w, &dst, &none, ZSTD_e_end);
+	hash_slot(w, dst);
 	chunkq_publish(w->queue, true);
 	return NULL;
 }
@@ -129,6 +152,8 @@ static void flush(struct out *o, bool last)
 {
 	struct writer *w = o->writer;
 	struct chunkq *q = w->in ? w->in : w->queue;
+	if (!w->in) /* plain: these are the stored bytes */
+		hash_slot(w, w->filling);
 	prof_add_seconds(PROF_OUT_WAIT, chunkq_publish(q, last));
 	w->filling = last ? NULL : chunkq_slot(q);
 }
@@ -168,16 +193,16 @@ static void start(struct out *o, int fd, int zlevel)
 	o->fd = fd;
 	o->error = 0;
 	o->zerror = NULL;
-	o->expect = NULL;	/* set by the caller after opening */
+	o->expect = NULL; /* set by the caller after opening */
 	o->bytes = o->stored = 0;
 	o->sha = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL);
 	struct writer *w = calloc(1, sizeof *w);
-	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) ||
-	    (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
+	if (!w || !(w->queue = chunkq_new(WRITE_SLOTS)) || (zlevel && !(w->in = chunkq_new(WRITE_SLOTS))))
 		err(EX_SOFTWARE, "out of memory");
 	w->filling = chunkq_slot(w->in ? w->in : w->queue);
 	buf_grow(w->filling, FLUSH_AT);
+	w->sha = o->sha;
 	o->writer = w;
 	if (pthread_create(&w->thread, NULL, writer_main, o) != 0)
 		err(EX_SOFTWARE, "cannot start the writer thread");
@@ -237,9 +262,16 @@ int out_open_path(struct out *o, const char *path, int zlevel)
 	if (asprintf(&o->tmp_path, "%s/.%s.tmp-XXXXXX", o->dir, base) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	free(copy);
-	int fd = mkstemp(o->tmp_path);	/* mkstemp makes it 0600 */
+	int fd = mkstemp(o->tmp_path); /* mkstemp makes it 0600 */
 	if (fd >= 0)
 		fsafe_tmp_track(o->tmp_path);
+	if (fd >= 0 && fsafe_give(fd, o->dir) < 0) {
+		close(fd);
+		unlink(o->tmp_path);
+		fsafe_tmp_untrack(o->tmp_path);
+		fd = -1;
+		errno = EPERM;
+	}
 	if (fd < 0) {
 		warn("cannot create a backup file in %s", ESC(o->dir));
 		free(o->dir);
@@ -295,7 +327,11 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 		e = errno;
 	else {
 		fsafe_tmp_track(tmp);
-		e = write_all(fd, data, n);
+		char *dir = strdup(path);
+		e = fsafe_give(fd, dirname(dir)) < 0 ? EPERM : 0;
+		free(dir);
+		if (!e)
+			e = write_all(fd, data, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
 		if (close(fd) < 0 && !e)
@@ -304,7 +340,7 @@ int write_file_atomic(const char *path, const void *data, size_t n)
 			e = errno;
 		if (e)
 			unlink(tmp);
-		fsafe_tmp_untrack(tmp);	/* renamed or removed: after, so no moment is unguarded */
+		fsafe_tmp_untrack(tmp); /* renamed or removed: after, so no moment is unguarded */
 		if (!e)
 			e = fsync_dir(dirname(dcopy));
 	}
@@ -343,7 +379,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	if (!o->tmp_path)	/* a stream: nothing to rename */
+	if (!o->tmp_path) /* a stream: nothing to rename */
 		return out_discard(o), 0;
 	if (o->expect && strcmp(o->expect, hex)) {
 		warnx("%s: SHA-256 %.12s... is not the expected %.12s...: not kept", o->final_path, hex,
@@ -377,8 +413,7 @@ int out_finish(struct out *o, char *hex)
 	/* -o NAME: a name without a directory part has no '/' */
 	char *line, *sum_path, *slash = strrchr(o->tmp_path, '/');
 	const char *base = slash ? slash + 1 : o->tmp_path;
-	if (asprintf(&line, "%s  %s\n", hex, base) < 0 ||
-	    asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
+	if (asprintf(&line, "%s  %s\n", hex, base) < 0 || asprintf(&sum_path, "%s.sha256", o->tmp_path) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	int rc = write_file_atomic(sum_path, line, strlen(line));
 	e = errno;
@@ -390,7 +425,7 @@ int out_finish(struct out *o, char *hex)
 		out_discard(o);
 		return EX_IOERR;
 	}
-	free(o->tmp_path);	/* the backup stays: it is whole */
+	free(o->tmp_path); /* the backup stays: it is whole */
 	o->tmp_path = NULL;
 	out_discard(o);
 	return 0;

@@ -12,14 +12,14 @@
 
 struct out {
 	int fd;
-	int error;		/* errno of the first failed write, or 0 */
-	uint64_t bytes;		/* bytes handed to out_write so far */
-	uint64_t stored;	/* bytes written (compressed, when compressing); whole after out_finish */
-	const char *zerror;	/* why compressing failed, or NULL */
-	void *sha;		/* EVP_MD_CTX */
-	struct writer *writer;	/* the thread that hashes and writes */
+	int error;	       /* errno of the first failed write, or 0 */
+	uint64_t bytes;	       /* bytes handed to out_write so far */
+	uint64_t stored;       /* bytes written (compressed, when compressing); whole after out_finish */
+	const char *zerror;    /* why compressing failed, or NULL */
+	void *sha;	       /* EVP_MD_CTX */
+	struct writer *writer; /* the thread that hashes and writes */
 	char *dir, *tmp_path, *final_path;
-	const char *expect;	/* SHA-256 (hex) the file must have to be renamed into place, or NULL */
+	const char *expect; /* SHA-256 (hex) the file must have to be renamed into place, or NULL */
 };
 
 /*
@@ -53,7 +53,7 @@ int out_compress_config(const char *choice, int *zlevel);
 
 /* Buffers n bytes; a write error is remembered and reported by out_finish. */
 void out_write(struct out *o, const void *p, size_t n);
-void out_buf(struct out *o, struct buf *b);	/* writes and empties b */
+void out_buf(struct out *o, struct buf *b); /* writes and empties b */
 
 /*
  * Flushes; when o->expect is set and the digest differs, says so, removes

@@ -13,8 +13,23 @@
 #include "pg.h"
 #include "xalloc.h"
 
-/* Drops "schema=NAME" from a URI's query, returning NAME (malloc'd) or NULL. */
-static char *take_schema_param(char *url)
+/* Query parameters of Prisma's URLs that libpq does not know (it would
+ * refuse the whole URL): taken off; schema= becomes the search_path. */
+static const char *const prisma_params[] = { "schema",	  "connection_limit",	  "pool_timeout",
+					     "pgbouncer", "statement_cache_size", "socket_timeout",
+					     "sslaccept", "sslidentity",	  NULL };
+
+static bool prisma_param(const char *p, size_t n)
+{
+	size_t k = strcspn(p, "=");
+	for (int i = 0; prisma_params[i]; i++)
+		if (k < n && k == strlen(prisma_params[i]) && !strncmp(p, prisma_params[i], k))
+			return true;
+	return false;
+}
+
+/* Drops Prisma's parameters from a URI's query, returning schema's value (malloc'd) or NULL. */
+static char *take_prisma_params(char *url)
 {
 	char *q = strchr(url, '?');
 	if (!q || (strncmp(url, "postgres://", 11) && strncmp(url, "postgresql://", 13)))
@@ -23,8 +38,11 @@ static char *take_schema_param(char *url)
 	while (*p) {
 		char *amp = strchr(p, '&');
 		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		if (n > 7 && !strncmp(p, "schema=", 7)) {
-			found = strndup(p + 7, n - 7);
+		if (prisma_param(p, n)) {
+			if (n > 7 && !strncmp(p, "schema=", 7)) {
+				free(found);
+				found = strndup(p + 7, n - 7);
+			}
 			memmove(p, amp ? amp + 1 : p + n, strlen(amp ? amp + 1 : p + n) + 1);
 			continue;
 		}
@@ -65,6 +83,17 @@ int pg_fail(PGconn *conn, const char *what)
  * unreachable server; its message is scrubbed, for libpq quotes it whole. */
 static int check_dsn(const char *dsn)
 {
+	const char *auth = strstr(dsn, "://");
+	if (auth && (!strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13))) {
+		size_t n = strcspn(auth + 3, "/?"), at = 0;
+		for (size_t i = 0; i < n; i++)
+			at += auth[3 + i] == '@';
+		if (at > 1) {
+			warnx("DATABASE_URL is malformed: '@' appears twice before the host; "
+			      "write an '@' of the password as %%40");
+			return EX_USAGE;
+		}
+	}
 	char *why = NULL;
 	PQconninfoOption *o = PQconninfoParse(dsn, &why);
 	PQconninfoFree(o);
@@ -76,6 +105,72 @@ static int check_dsn(const char *dsn)
 	free(msg);
 	PQfreemem(why);
 	return EX_USAGE;
+}
+
+/* The quoted name in a server message: 'database "raffle" does not exist'. */
+static void quoted(const char *msg, const char *after, char *out, size_t len)
+{
+	const char *p = strstr(msg, after);
+	*out = '\0';
+	if (p && (p = strchr(p + strlen(after), '"')))
+		snprintf(out, len, "%.*s", (int)strcspn(p + 1, "\""), p + 1);
+}
+
+/*
+ * Why a connection failed, in the terms of DATABASE_URL: an option libpq
+ * refuses is a configuration error (64); a server that answers but has no
+ * such database or user, or refuses the password, is named as such (69,
+ * as for a server that does not answer: nothing can be done there).
+ */
+static int connect_failed(PGconn *conn)
+{
+	char *msg = config_scrub(PQerrorMessage(conn));
+	char where[512], name[256];
+	const char *host = PQhost(conn), *port = PQport(conn);
+	snprintf(where, sizeof where, "%s:%s", host && *host ? host : "localhost",
+		 port && *port ? port : "5432");
+	int rc = EX_UNAVAILABLE;
+	if (strstr(msg, "invalid ") && strstr(msg, " value")) {
+		warnx("DATABASE_URL is malformed: %.*s", (int)strcspn(msg, "\n"), msg);
+		rc = EX_USAGE;
+	} else if (strstr(msg, "database \"") && strstr(msg, "\" does not exist")) {
+		quoted(msg, "database ", name, sizeof name);
+		warnx("database %s does not exist on %s; create it (sudo -u postgres createdb -O %s %s) "
+		      "or fix DATABASE_URL",
+		      ESC(name), ESC(where), ESC(PQuser(conn)), ESC(name));
+	} else if (strstr(msg, "role \"") && strstr(msg, "\" does not exist")) {
+		quoted(msg, "role ", name, sizeof name);
+		warnx("user %s does not exist on %s; create it (sudo -u postgres createuser -P %s) "
+		      "or fix DATABASE_URL",
+		      ESC(name), ESC(where), ESC(name));
+	} else if (strstr(msg, "password authentication failed")) {
+		warnx("%s refuses the password of user %s; fix the password in DATABASE_URL "
+		      "(percent-encoded), or reset it (ALTER ROLE ... PASSWORD)",
+		      ESC(where), ESC(PQuser(conn)));
+	} else if (strstr(msg, "no password supplied")) {
+		warnx("%s asks a password of user %s; put it in DATABASE_URL", ESC(where), ESC(PQuser(conn)));
+	} else {
+		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
+	}
+	free(msg);
+	return rc;
+}
+
+/* A schema= that names no schema would show an empty database: refused. */
+static int schema_exists(PGconn *conn, const char *schema)
+{
+	PGresult *r = PQexec(conn, "SELECT current_schema() IS NOT NULL");
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	bool found = ok && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (!ok)
+		return pg_fail(conn, "SELECT current_schema()");
+	if (found)
+		return 0;
+	warnx("schema %s (?schema= of DATABASE_URL) does not exist in database %s; create it "
+	      "(bk-recover does) or fix DATABASE_URL",
+	      ESC(schema), ESC(PQdb(conn)));
+	return EX_UNAVAILABLE;
 }
 
 static char *override_db, *override_schema;
@@ -108,7 +203,7 @@ int pg_connect(PGconn **conn)
 		return EX_USAGE;
 	}
 	char *dsn = strdup(url);
-	char *schema = take_schema_param(dsn);
+	char *schema = take_prisma_params(dsn);
 	if (check_dsn(dsn)) {
 		free(dsn);
 		free(schema);
@@ -121,13 +216,11 @@ int pg_connect(PGconn **conn)
 	*conn = connect_dsn(dsn);
 	free(dsn);
 	if (PQstatus(*conn) != CONNECTION_OK) {
-		char *msg = config_scrub(PQerrorMessage(*conn));
-		warnx("cannot connect to the database: %.*s", (int)strcspn(msg, "\n"), msg);
-		free(msg);
+		int rc = connect_failed(*conn);
 		PQfinish(*conn);
 		*conn = NULL;
 		free(schema);
-		return EX_UNAVAILABLE;
+		return rc;
 	}
 	PQsetClientEncoding(*conn, "UTF8");
 	int rc = pg_command(*conn, "SET DateStyle = ISO; SET TimeZone = 'UTC'; "
@@ -139,6 +232,9 @@ int pg_connect(PGconn **conn)
 		PQfreemem(id);
 		rc = pg_command(*conn, sql);
 	}
+	/* a scratch database's schema (pg_connect_to) is made after connecting */
+	if (!rc && schema && !override_schema)
+		rc = schema_exists(*conn, schema);
 	free(schema);
 	return rc;
 }
@@ -146,7 +242,7 @@ int pg_connect(PGconn **conn)
 static enum col_kind kind_of(const char *typname, const char *category)
 {
 	if (!strcmp(typname, "float4") || !strcmp(typname, "float8") || !strcmp(typname, "numeric"))
-		return COL_FLOAT;	/* may print NaN or Infinity: checked per value */
+		return COL_FLOAT; /* may print NaN or Infinity: checked per value */
 	if (!strcmp(typname, "timestamp"))
 		return COL_TIMESTAMP;
 	if (!strcmp(typname, "timestamptz"))
@@ -195,7 +291,7 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table) };	/* key: assign_keys */
+		*t = (struct pg_table){ .name = strdup(table) }; /* key: assign_keys */
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -248,11 +344,12 @@ static void assign_keys(struct pg_schema *s)
 			for (int j = 0; j < s->ntables && !other; j++)
 				if (s->tables[j].key && !strcmp(s->tables[j].key, key))
 					other = &s->tables[j];
-			if (!s->key_error && asprintf(&s->key_error,
-				"tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
-				"(\"%s\" is %s): rename one of them", t->name,
-				other ? " and \"" : "", other ? other->name : "", other ? "\"" : "",
-				key, other ? "taken" : "reserved") < 0)
+			if (!s->key_error &&
+			    asprintf(&s->key_error,
+				     "tables \"%s\"%s%s%s cannot both have a distinct key in a backup "
+				     "(\"%s\" is %s): rename one of them",
+				     t->name, other ? " and \"" : "", other ? other->name : "",
+				     other ? "\"" : "", key, other ? "taken" : "reserved") < 0)
 				err(EX_SOFTWARE, "out of memory");
 			free(key);
 			t->key = strdup("");
@@ -287,7 +384,8 @@ int pg_schema_load(PGconn *conn, struct pg_schema *s)
 	s->fkeys = calloc((size_t)s->nfkeys + 1, sizeof *s->fkeys);
 	for (int i = 0; i < s->nfkeys; i++)
 		s->fkeys[i] = (struct pg_fkey){
-			.table = strdup(PQgetvalue(r, i, 0)), .column = strdup(PQgetvalue(r, i, 1)),
+			.table = strdup(PQgetvalue(r, i, 0)),
+			.column = strdup(PQgetvalue(r, i, 1)),
 			.ref_table = strdup(PQgetvalue(r, i, 2)),
 			.ref_column = strdup(PQgetvalue(r, i, 3)),
 			.on_delete = *PQgetvalue(r, i, 4),

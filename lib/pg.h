@@ -7,41 +7,47 @@
 
 /* How a column's COPY text becomes JSON (and back). */
 enum col_kind {
-	COL_STRING, COL_NUMBER, COL_FLOAT, COL_BOOL,
-	COL_TIMESTAMP, COL_TIMESTAMPTZ, COL_JSON, COL_ARRAY
+	COL_STRING,
+	COL_NUMBER,
+	COL_FLOAT,
+	COL_BOOL,
+	COL_TIMESTAMP,
+	COL_TIMESTAMPTZ,
+	COL_JSON,
+	COL_ARRAY
 };
 
 struct pg_column {
 	char *name;
-	char *type;		/* format_type(), e.g. "timestamp(3) without time zone" */
+	char *type; /* format_type(), e.g. "timestamp(3) without time zone" */
 	enum col_kind kind;
-	enum col_kind elem_kind;	/* for COL_ARRAY */
+	enum col_kind elem_kind; /* for COL_ARRAY */
 	bool not_null, has_default;
-	char *json_key;		/* "name": as it goes in every row */
+	char *json_key; /* "name": as it goes in every row */
 	size_t json_key_len;
 };
 
 struct pg_table {
-	char *name;		/* "SellEvent" */
-	char *key;		/* "sellEvents": its name in a backup (bk-backup(5)) */
+	char *name; /* "SellEvent" */
+	char *key;  /* "sellEvents": its name in a backup (bk-backup(5)) */
 	int ncols;
 	struct pg_column *cols;
-	long long rows;		/* filled by whoever counts them */
+	long long rows; /* filled by whoever counts them */
 };
 
 struct pg_fkey {
-	char *table, *column;	/* the referencing side (first column) */
+	char *table, *column; /* the referencing side (first column) */
 	char *ref_table, *ref_column;
-	char on_delete;		/* confdeltype: a, r, c, n, d */
-	char on_update;		/* confupdtype: the same letters */
+	char on_delete; /* confdeltype: a, r, c, n, d */
+	char on_update; /* confupdtype: the same letters */
 };
 
 struct pg_schema {
-	char *name;		/* current_schema() */
+	char *name; /* current_schema() */
 	int ntables, nfkeys;
-	struct pg_table *tables;	/* sorted by name */
+	struct pg_table *tables; /* sorted by name */
 	struct pg_fkey *fkeys;
-	char *key_error;	/* two tables cannot have distinct backup keys, or NULL */
+	char *key_error; /* two tables cannot have distinct backup keys, or NULL */
 };
 
 /*

@@ -8,17 +8,17 @@
 #define BK_PROFILE_H
 
 enum prof_phase {
-	PROF_COUNT,		/* count(*) of each table, for the metadata */
-	PROF_COPY_WAIT,		/* the converter waiting for the server's COPY rows */
-	PROF_CONVERT,		/* COPY text to JSON (includes PROF_OUT_WAIT) */
-	PROF_OUT_WAIT,		/* the converter waiting for the writer thread */
-	PROF_HASH,		/* SHA-256 */
-	PROF_WRITE,		/* write(2) */
-	PROF_SYNC,		/* fsync of the file and its directory */
+	PROF_COUNT,	/* count(*) of each table, for the metadata */
+	PROF_COPY_WAIT, /* the converter waiting for the server's COPY rows */
+	PROF_CONVERT,	/* COPY text to JSON (includes PROF_OUT_WAIT) */
+	PROF_OUT_WAIT,	/* the converter waiting for the writer thread */
+	PROF_HASH,	/* SHA-256 */
+	PROF_WRITE,	/* write(2) */
+	PROF_SYNC,	/* fsync of the file and its directory */
 	PROF_NPHASES
 };
 
-double prof_now(void);		/* a monotonic clock, in seconds */
+double prof_now(void); /* a monotonic clock, in seconds */
 
 /* Adds the time since `since` (a prof_now value) to the phase. */
 void prof_add(enum prof_phase phase, double since);

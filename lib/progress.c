@@ -10,7 +10,7 @@ static struct {
 	bool on;
 	const char *tool;
 	char table[64];
-	long long expected, rows, rows_before;	/* rows_before: of the tables done */
+	long long expected, rows, rows_before; /* rows_before: of the tables done */
 	uint64_t bytes, total_bytes;
 	double start, table_start, drawn;
 } p;
@@ -56,8 +56,8 @@ static void draw(double now)
 		mmss(t, sizeof t, left);
 		snprintf(eta, sizeof eta, "  ETA %s", t);
 	}
-	fprintf(stderr, "\r%s: %-24.24s %s  %.1f MB  %.1f MB/s%s\033[K", p.tool, p.table, rows, mb,
-		rate, eta);
+	fprintf(stderr, "\r%s: %-24.24s %s  %.1f MB  %.1f MB/s%s\033[K", p.tool, p.table, rows, mb, rate,
+		eta);
 	fflush(stderr);
 	p.drawn = now;
 }

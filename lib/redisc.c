@@ -81,8 +81,7 @@ int redis_open(redisContext **ctx)
 		if (q && !strncmp(q, "?db=", 4) && parse_long(q + 4, 0, 1 << 20, &db) == 0)
 			*q = '\0';
 		*ctx = redisConnectUnixWithTimeout(copy + 7, tv);
-	} else if (!strncmp(copy, "redis://", 8) &&
-		   parse_tcp(copy, &user, &pass, &host, &port, &db) == 0) {
+	} else if (!strncmp(copy, "redis://", 8) && parse_tcp(copy, &user, &pass, &host, &port, &db) == 0) {
 		*ctx = redisConnectWithTimeout(host, port, tv);
 	} else {
 		warnx("REDIS_URL: expected redis://[:password@]host[:port][/db] or unix:///path");
@@ -95,8 +94,10 @@ int redis_open(redisContext **ctx)
 	if (!rc)
 		redisSetTimeout(*ctx, tv);
 	if (!rc && pass)
-		rc = command_ok(*ctx, user ? redisCommand(*ctx, "AUTH %s %s", user, pass)
-					   : redisCommand(*ctx, "AUTH %s", pass), "AUTH");
+		rc = command_ok(*ctx,
+				user ? redisCommand(*ctx, "AUTH %s %s", user, pass)
+				     : redisCommand(*ctx, "AUTH %s", pass),
+				"AUTH");
 	if (!rc && db)
 		rc = command_ok(*ctx, redisCommand(*ctx, "SELECT %ld", db), "SELECT");
 	free(copy);
@@ -128,7 +129,8 @@ static int scan_keys(redisContext *ctx, const char *pattern, char ***keys, size_
 		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
 		redisReply *batch = r->element[1];
 		for (size_t i = 0; i < batch->elements; i++) {
-			if (*n == cap && !(*keys = realloc(*keys, (cap = cap ? cap * 2 : 256) * sizeof **keys)))
+			if (*n == cap &&
+			    !(*keys = realloc(*keys, (cap = cap ? cap * 2 : 256) * sizeof **keys)))
 				err(EX_SOFTWARE, "out of memory");
 			(*keys)[(*n)++] = strndup(batch->element[i]->str, batch->element[i]->len);
 		}
@@ -149,8 +151,8 @@ static int scan_keys(redisContext *ctx, const char *pattern, char ***keys, size_
 }
 
 /* GET and PTTL for keys[from..to), pipelined. */
-static int read_batch(redisContext *ctx, char **keys, size_t from, size_t to,
-		      struct redis_snapshot *snap, struct buf *b)
+static int read_batch(redisContext *ctx, char **keys, size_t from, size_t to, struct redis_snapshot *snap,
+		      struct buf *b)
 {
 	for (size_t i = from; i < to; i++) {
 		redisAppendCommand(ctx, "GET %s", keys[i]);
@@ -176,7 +178,7 @@ static int read_batch(redisContext *ctx, char **keys, size_t from, size_t to,
 			jsonw_key(b, keys[i]);
 			fprintf(snap->ttls, "%.*s%lld", (int)b->len, b->data, ttl->integer);
 		} else if (value->type == REDIS_REPLY_ERROR) {
-			snap->skipped++;	/* WRONGTYPE: a hash or list, not a state */
+			snap->skipped++; /* WRONGTYPE: a hash or list, not a state */
 		}
 		freeReplyObject(value);
 		freeReplyObject(ttl);

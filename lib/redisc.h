@@ -19,10 +19,10 @@ int redis_fail(redisContext *ctx, const char *what);
 void redis_warn(const char *what, const char *why);
 
 struct redis_snapshot {
-	FILE *values;	/* "key":"value" pairs, comma separated: a JSON object body */
-	FILE *ttls;	/* "key":ms pairs; -1 for a key that never expires */
-	long keys;	/* string keys taken */
-	long skipped;	/* matching keys that are not strings */
+	FILE *values; /* "key":"value" pairs, comma separated: a JSON object body */
+	FILE *ttls;   /* "key":ms pairs; -1 for a key that never expires */
+	long keys;    /* string keys taken */
+	long skipped; /* matching keys that are not strings */
 };
 
 /*

@@ -1,8 +1,9 @@
 /*
- * The backups in the bucket (bk-push(1)): <id>.json with <id>.json.sha256,
- * or, encrypted, <id>.json.gpg with <id>.json.gpg.sha256 (of the encrypted
- * bytes) and <id>.json.sha256 (of the plain backup). A backup is whole once
- * its last checksum object is there: bk-push uploads it last.
+ * The backups in the bucket (bk-push(1)), under the name they are stored
+ * under locally (<id>.json, <id>.json.zst, <id>.json.gz): <name> with
+ * <name>.sha256, or, encrypted, <name>.gpg with <name>.gpg.sha256 (of the
+ * encrypted bytes) and <name>.sha256 (of the stored backup). A backup is
+ * whole once its last checksum object is there: bk-push uploads it last.
  */
 #ifndef BK_REMOTE_H
 #define BK_REMOTE_H
@@ -15,17 +16,24 @@
 
 struct remote_backup {
 	char id[ID_MAX];
-	char raffle_id[ID_MAX];		/* raffle backups: raffle_<raffleId>_<ms> */
-	const char *type;		/* "full", "raffle", "manual" */
-	int64_t ts_ms;			/* the id's epoch ms, else LastModified */
-	long long size;			/* of the backup object */
-	bool encrypted;			/* <id>.json.gpg */
-	bool whole;			/* its checksum object is there */
-	bool plain_sum;			/* <id>.json.sha256 is there */
+	char raffle_id[ID_MAX]; /* raffle backups: raffle_<raffleId>_<ms> */
+	const char *type;	/* "full", "raffle", "manual" */
+	int64_t ts_ms;		/* the id's epoch ms, else LastModified */
+	long long size;		/* of the backup object */
+	const char *stored;	/* ".json", ".json.zst" or ".json.gz" (store_suffixes) */
+	bool encrypted;		/* <id><stored>.gpg */
+	bool whole;		/* its checksum object is there */
+	bool plain_sum;		/* <id><stored>.sha256 is there */
 };
 
-/* The backup object's name: <id>.json or <id>.json.gpg. */
+/* The name the backup is stored under, in the bucket and locally: <id><stored>. */
+void remote_stored_name(const struct remote_backup *b, char *name, size_t len);
+
+/* The backup object's name: <id><stored>, or <id><stored>.gpg. */
 void remote_object(const struct remote_backup *b, char *name, size_t len);
+
+/* "none", "zstd" or "gzip": what the stored name says. */
+const char *remote_compression(const struct remote_backup *b);
 
 /* Every backup in the bucket, newest first; type filters ("full", "raffle", NULL). */
 int remote_list(struct s3 *s, const char *type, struct remote_backup **list, size_t *n);

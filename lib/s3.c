@@ -27,15 +27,15 @@
 #include "s3.h"
 #include "timefmt.h"
 
-#define TRIES 6			/* one try and five retries */
-#define BACKOFF_MS 200		/* doubled each retry: 0.2 0.4 0.8 1.6 3.2 s */
-#define SMALL_MAX (1 << 20)	/* error documents and other small answers */
+#define TRIES 6		    /* one try and five retries */
+#define BACKOFF_MS 200	    /* doubled each retry: 0.2 0.4 0.8 1.6 3.2 s */
+#define SMALL_MAX (1 << 20) /* error documents and other small answers */
 
 struct s3 {
 	CURL *curl;
 	char *endpoint, *bucket, *prefix, *region;
-	char *sigv4;		/* "aws:amz:REGION:s3" */
-	char *token;		/* AWS_SESSION_TOKEN or NULL */
+	char *sigv4; /* "aws:amz:REGION:s3" */
+	char *token; /* AWS_SESSION_TOKEN or NULL */
 	bool path_style;
 	long part_size;
 	char where[1024];
@@ -69,7 +69,7 @@ struct xml {
 	XML_Parser p;
 	struct buf text;
 	int depth;
-	unsigned long parent;	/* bit d: the element at depth d has children */
+	unsigned long parent; /* bit d: the element at depth d has children */
 	void (*fn)(void *ud, int depth, const char *name, const char *text);
 	void *ud;
 	bool bad;
@@ -99,7 +99,7 @@ static void XMLCALL xml_end(void *ud, const XML_Char *name)
 static void XMLCALL xml_chars(void *ud, const XML_Char *s, int len)
 {
 	struct xml *x = ud;
-	if (x->text.len + (size_t)len <= 64 * 1024)	/* no value of S3's is longer */
+	if (x->text.len + (size_t)len <= 64 * 1024) /* no value of S3's is longer */
 		buf_add(&x->text, s, (size_t)len);
 }
 
@@ -168,8 +168,9 @@ static int parse_s3_url(struct s3 *s, const char *url)
 	const char *b = url + 5, *slash = strchr(b, '/');
 	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
 	s->bucket = strndup(b, blen);
-	if (blen < 3 || blen > 63 || strspn(s->bucket, "abcdefghijklmnopqrstuvwxyz"
-					 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != blen)
+	if (blen < 3 || blen > 63 ||
+	    strspn(s->bucket, "abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != blen)
 		return bad_config("BK_S3_URL: '%s' is not a bucket name (3 to 63 letters, digits, '.', '-')",
 				  s->bucket);
 	const char *prefix = slash ? slash + 1 : "";
@@ -200,7 +201,7 @@ static int parse_endpoint(struct s3 *s)
 		rc = bad_config("AWS_ENDPOINT_URL: expected http(s)://HOST[:PORT], not '%s'", e);
 	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
 		rc = bad_config("%s", "AWS_ENDPOINT_URL: credentials go in AWS_ACCESS_KEY_ID and "
-			        "AWS_SECRET_ACCESS_KEY, not in the URL");
+				      "AWS_SECRET_ACCESS_KEY, not in the URL");
 	else if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && strcmp(path, "/"))
 		rc = bad_config("AWS_ENDPOINT_URL: '%s' has a path; give the service's root URL", e);
 	else {
@@ -227,7 +228,7 @@ int s3_open(struct s3 **out)
 		     : bad_config("%s", "BK_S3_URL is not set (s3://BUCKET/PREFIX/ of the off-site copies)");
 	if (!rc && (!config_get("AWS_ACCESS_KEY_ID", NULL) || !config_get("AWS_SECRET_ACCESS_KEY", NULL)))
 		rc = bad_config("%s", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set "
-			        "(in the environment or .env)");
+				      "(in the environment or .env)");
 	long path_style = 0;
 	if (!rc)
 		rc = config_get_long("BK_S3_PATH_STYLE", 0, 0, 1, &path_style);
@@ -282,23 +283,23 @@ const char *s3_where(struct s3 *s, const char *name)
 /* ---- one request, retried ----------------------------------------------- */
 
 struct call {
-	const char *method;		/* GET PUT POST DELETE HEAD */
-	const char *name;		/* under the prefix; NULL: the bucket itself */
-	const char *query;		/* canonical already, or NULL */
-	const void *body;		/* PUT/POST payload */
+	const char *method; /* GET PUT POST DELETE HEAD */
+	const char *name;   /* under the prefix; NULL: the bucket itself */
+	const char *query;  /* canonical already, or NULL */
+	const void *body;   /* PUT/POST payload */
 	size_t body_len;
 	const char *content_type;
-	long quiet;			/* a status returned as EX_NOINPUT, unsaid (404) */
+	long quiet; /* a status returned as EX_NOINPUT, unsaid (404) */
 	CURL *curl;
-	bool resumed;			/* this try asked for the rest (Range) */
+	bool resumed; /* this try asked for the rest (Range) */
 	/* the body of a 2xx answer goes to sink; anything else to small */
 	int (*sink)(void *ud, const void *p, size_t n);
 	void *sink_ud;
 	int sink_rc;
-	long long delivered;		/* bytes given to sink: a retry resumes there */
+	long long delivered; /* bytes given to sink: a retry resumes there */
 	struct buf small;
 	long status;
-	long long length;		/* Content-Length of the answer */
+	long long length; /* Content-Length of the answer */
 	char etag[128];
 };
 
@@ -357,13 +358,12 @@ static CURLU *call_url(struct s3 *s, const struct call *c)
 		free(vhost);
 		curl_free(host);
 	}
-	if (asprintf(&path, "/%s%s%s%s", s->path_style ? s->bucket : "",
-		     s->path_style && c->name ? "/" : "", c->name ? s->prefix : "",
-		     c->name ? c->name : "") < 0)
+	if (asprintf(&path, "/%s%s%s%s", s->path_style ? s->bucket : "", s->path_style && c->name ? "/" : "",
+		     c->name ? s->prefix : "", c->name ? c->name : "") < 0)
 		err(EX_SOFTWARE, "out of memory");
 	curl_url_set(u, CURLUPART_PATH, path, CURLU_URLENCODE);
 	free(path);
-	if (c->query) {	/* set whole: CURLUPART_QUERY would lowercase %2F, which SigV4 forbids */
+	if (c->query) { /* set whole: CURLUPART_QUERY would lowercase %2F, which SigV4 forbids */
 		char *base, *full;
 		curl_url_get(u, CURLUPART_URL, &base, 0);
 		if (asprintf(&full, "%s?%s", base, c->query) < 0)
@@ -460,16 +460,16 @@ static int call_failed(struct s3 *s, struct call *c)
 		return EX_NOINPUT;
 	if (c->status == 403) {
 		warnx("%s %s: access denied (%s%s%s); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
-		      "and the key's permissions", c->method, where, e.code[0] ? e.code : "403",
-		      e.message[0] ? ": " : "", e.message);
+		      "and the key's permissions",
+		      c->method, where, e.code[0] ? e.code : "403", e.message[0] ? ": " : "", e.message);
 		return EX_NOPERM;
 	}
 	if (c->status == 404) {
 		warnx("%s %s: not found (%s)", c->method, where, e.code[0] ? e.code : "404");
 		return EX_NOINPUT;
 	}
-	warnx("%s %s: the service answered %ld%s%s%s%s", c->method, where, c->status,
-	      e.code[0] ? " " : "", e.code, e.message[0] ? ": " : "", e.message);
+	warnx("%s %s: the service answered %ld%s%s%s%s", c->method, where, c->status, e.code[0] ? " " : "",
+	      e.code, e.message[0] ? ": " : "", e.message);
 	return EX_UNAVAILABLE;
 }
 
@@ -559,8 +559,8 @@ int s3_get_small(struct s3 *s, const char *name, struct buf *b, size_t max)
 	return rc;
 }
 
-int s3_get(struct s3 *s, const char *name, int (*sink)(void *ud, const void *p, size_t n),
-	   void *ud, long long *size)
+int s3_get(struct s3 *s, const char *name, int (*sink)(void *ud, const void *p, size_t n), void *ud,
+	   long long *size)
 {
 	struct call c = { .method = "GET", .name = name, .sink = sink, .sink_ud = ud };
 	int rc = call(s, &c);
@@ -572,7 +572,10 @@ int s3_get(struct s3 *s, const char *name, int (*sink)(void *ud, const void *p, 
 
 int s3_put_small(struct s3 *s, const char *name, const void *p, size_t n)
 {
-	struct call c = { .method = "PUT", .name = name, .body = p, .body_len = n,
+	struct call c = { .method = "PUT",
+			  .name = name,
+			  .body = p,
+			  .body_len = n,
 			  .content_type = "application/octet-stream" };
 	int rc = call(s, &c);
 	buf_free(&c.small);
@@ -746,7 +749,7 @@ struct upload {
 	struct s3 *s;
 	const char *name;
 	char upload_id[1024];
-	struct buf done;	/* <Part> elements of the CompleteMultipartUpload body */
+	struct buf done; /* <Part> elements of the CompleteMultipartUpload body */
 	int parts;
 };
 
@@ -755,7 +758,7 @@ static int mp_abort(struct upload *u)
 	char *id = escape(u->s, u->upload_id), *query;
 	if (asprintf(&query, "uploadId=%s", id) < 0)
 		err(EX_SOFTWARE, "out of memory");
-	aborting = true;	/* runs even after an interruption */
+	aborting = true; /* runs even after an interruption */
 	struct call c = { .method = "DELETE", .name = u->name, .query = query };
 	int rc = call(u->s, &c);
 	aborting = false;
@@ -772,7 +775,9 @@ static int mp_start(struct upload *u)
 {
 	struct buf answer = { 0 };
 	struct one_value v;
-	struct call c = { .method = "POST", .name = u->name, .query = "uploads=",
+	struct call c = { .method = "POST",
+			  .name = u->name,
+			  .query = "uploads=",
 			  .content_type = "application/octet-stream" };
 	aborting = true;
 	int rc = call_xml(u->s, &c, &answer);
@@ -794,7 +799,11 @@ static int mp_part(struct upload *u, const void *p, size_t n)
 	int number = ++u->parts;
 	if (asprintf(&query, "partNumber=%d&uploadId=%s", number, id) < 0)
 		err(EX_SOFTWARE, "out of memory");
-	struct call c = { .method = "PUT", .name = u->name, .query = query, .body = p, .body_len = n,
+	struct call c = { .method = "PUT",
+			  .name = u->name,
+			  .query = query,
+			  .body = p,
+			  .body_len = n,
 			  .content_type = "application/octet-stream" };
 	int rc = call(u->s, &c);
 	if (!rc && !c.etag[0]) {
@@ -803,8 +812,8 @@ static int mp_part(struct upload *u, const void *p, size_t n)
 	}
 	if (!rc) {
 		char part[256];
-		snprintf(part, sizeof part, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
-			 number, c.etag);	/* ETags are quoted hex: nothing to escape */
+		snprintf(part, sizeof part, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", number,
+			 c.etag); /* ETags are quoted hex: nothing to escape */
 		buf_adds(&u->done, part);
 	}
 	buf_free(&c.small);
@@ -821,8 +830,12 @@ static int mp_complete(struct upload *u, char *etag)
 	buf_adds(&u->done, "</CompleteMultipartUpload>");
 	struct buf answer = { 0 };
 	struct one_value v;
-	struct call c = { .method = "POST", .name = u->name, .query = query, .body = u->done.data,
-			  .body_len = u->done.len, .content_type = "application/xml" };
+	struct call c = { .method = "POST",
+			  .name = u->name,
+			  .query = query,
+			  .body = u->done.data,
+			  .body_len = u->done.len,
+			  .content_type = "application/xml" };
 	aborting = true;
 	int rc = call_xml(u->s, &c, &answer);
 	aborting = false;
@@ -881,8 +894,8 @@ static int check_remote(struct s3 *s, const char *name, long long bytes, const c
 	return rc;
 }
 
-int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, size_t n),
-	      void *ud, long long *bytes)
+int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, size_t n), void *ud,
+	      long long *bytes)
 {
 	char *part = malloc((size_t)s->part_size), etag[128] = "";
 	if (!part)
@@ -892,8 +905,11 @@ int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, si
 	*bytes = 0;
 	if (n < 0)
 		rc = read_failed(s, name);
-	else if (n < s->part_size) {	/* all of it fits in one PUT */
-		struct call c = { .method = "PUT", .name = name, .body = part, .body_len = (size_t)n,
+	else if (n < s->part_size) { /* all of it fits in one PUT */
+		struct call c = { .method = "PUT",
+				  .name = name,
+				  .body = part,
+				  .body_len = (size_t)n,
 				  .content_type = "application/octet-stream" };
 		rc = call(s, &c);
 		snprintf(etag, sizeof etag, "%s", c.etag);

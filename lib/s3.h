@@ -10,16 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define S3_PART_MIN (5L << 20)		/* S3 refuses smaller parts but the last */
+#define S3_PART_MIN (5L << 20) /* S3 refuses smaller parts but the last */
 #define S3_PART_DEFAULT (8L << 20)
 
 struct s3;
 
 /* One object under the prefix. */
 struct s3_object {
-	const char *name;	/* relative to the prefix */
+	const char *name; /* relative to the prefix */
 	long long size;
-	int64_t mtime_ms;	/* LastModified */
+	int64_t mtime_ms; /* LastModified */
 	const char *etag;
 };
 
@@ -57,8 +57,8 @@ int s3_get_small(struct s3 *s, const char *name, struct buf *b, size_t max);
  * Streams an object to sink, which returns 0 or a sysexits code that stops
  * the transfer. A transfer cut short is resumed where it stopped (Range).
  */
-int s3_get(struct s3 *s, const char *name, int (*sink)(void *ud, const void *p, size_t n),
-	   void *ud, long long *size);
+int s3_get(struct s3 *s, const char *name, int (*sink)(void *ud, const void *p, size_t n), void *ud,
+	   long long *size);
 
 int s3_put_small(struct s3 *s, const char *name, const void *p, size_t n);
 int s3_delete(struct s3 *s, const char *name);
@@ -71,8 +71,8 @@ int s3_delete(struct s3 *s, const char *name);
  * the bucket holds has the size sent and the ETag it answered.
  * *bytes gets the size. EX_IOERR when read fails.
  */
-int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, size_t n),
-	      void *ud, long long *bytes);
+int s3_upload(struct s3 *s, const char *name, long (*read)(void *ud, void *p, size_t n), void *ud,
+	      long long *bytes);
 
 /* Calls fn for every object under the prefix (ListObjectsV2, every page). */
 int s3_list(struct s3 *s, int (*fn)(void *ud, const struct s3_object *o), void *ud);

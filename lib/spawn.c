@@ -27,7 +27,7 @@ static int drain(struct sink *s)
 		return 0;
 	size_t keep = (size_t)n;
 	if (s->b.len + keep > s->max)
-		keep = s->max - s->b.len;	/* drop the rest, keep reading */
+		keep = s->max - s->b.len; /* drop the rest, keep reading */
 	buf_add(&s->b, chunk, keep);
 	return 1;
 }
@@ -62,8 +62,7 @@ static int collect(struct sink *out, struct sink *err)
 }
 
 /* In the child: only async-signal-safe calls from here to execve. */
-static void child(const char *path, char *const argv[], char *const envp[],
-    int out, int err)
+static void child(const char *path, char *const argv[], char *const envp[], int out, int err)
 {
 	static const char msg[] = "cannot execute the tool\n";
 	int in = open("/dev/null", O_RDONLY);
@@ -74,8 +73,7 @@ static void child(const char *path, char *const argv[], char *const envp[],
 	_exit(127);
 }
 
-int spawn_run(const char *path, char *const argv[], char *const envp[],
-    struct spawn_result *r)
+int spawn_run(const char *path, char *const argv[], char *const envp[], struct spawn_result *r)
 {
 	int po[2], pe[2];
 	memset(r, 0, sizeof *r);
@@ -118,9 +116,11 @@ int spawn_run(const char *path, char *const argv[], char *const envp[],
 	}
 	buf_cstr(&out.b);
 	buf_cstr(&err.b);
-	*r = (struct spawn_result){ .out = out.b.data, .out_len = out.b.len,
-	    .err = err.b.data, .err_len = err.b.len,
-	    .status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws) };
+	*r = (struct spawn_result){ .out = out.b.data,
+				    .out_len = out.b.len,
+				    .err = err.b.data,
+				    .err_len = err.b.len,
+				    .status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws) };
 	return 0;
 }
 

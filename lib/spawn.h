@@ -5,14 +5,14 @@
 #include <stddef.h>
 
 struct spawn_result {
-	char *out;		/* stdout, NUL-terminated (capped at SPAWN_OUT_MAX) */
+	char *out; /* stdout, NUL-terminated (capped at SPAWN_OUT_MAX) */
 	size_t out_len;
-	char *err;		/* stderr, NUL-terminated (capped at SPAWN_ERR_MAX) */
+	char *err; /* stderr, NUL-terminated (capped at SPAWN_ERR_MAX) */
 	size_t err_len;
-	int status;		/* exit status; 128+N when killed by signal N; 127: could not exec */
+	int status; /* exit status; 128+N when killed by signal N; 127: could not exec */
 };
 
-#define SPAWN_OUT_MAX (16u << 20)	/* bk-list of a huge directory still fits */
+#define SPAWN_OUT_MAX (16u << 20) /* bk-list of a huge directory still fits */
 #define SPAWN_ERR_MAX (64u << 10)
 
 /*
@@ -22,8 +22,7 @@ struct spawn_result {
  * not be started. Safe to call from a thread: the child only calls
  * async-signal-safe functions before execve.
  */
-int spawn_run(const char *path, char *const argv[], char *const envp[],
-    struct spawn_result *r);
+int spawn_run(const char *path, char *const argv[], char *const envp[], struct spawn_result *r);
 
 void spawn_free(struct spawn_result *r);
 

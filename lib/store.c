@@ -24,10 +24,50 @@
 
 #define HEAD_BYTES (64 * 1024)
 
+/*
+ * $BACKUP_DIR as an absolute path, so that every message names the place
+ * whatever the working directory ("./backups" of the wrong directory is
+ * the usual mistake). Not resolved further: a symbolic link stays as named.
+ */
+static const char *backup_dir(void)
+{
+	static char *abs;
+	const char *dir = config_get("BACKUP_DIR", "./backups");
+	if (!abs) {
+		char cwd[4096];
+		while (dir[0] == '.' && dir[1] == '/' && dir[2])
+			for (dir += 2; *dir == '/'; dir++)
+				;
+		if (dir[0] == '/' || !getcwd(cwd, sizeof cwd))
+			abs = xstrdup(dir);
+		else
+			abs = xasprintf("%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", dir);
+	}
+	return abs;
+}
+
+/* Makes dir 0700; made by root in another user's directory, it is that user's. */
+static int make_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) < 0)
+		return errno == EEXIST ? 0 : -1;
+	char *parent = xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		slash[slash == parent] = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	if (fd >= 0) {
+		rc = fsafe_give(fd, slash ? parent : ".");
+		close(fd);
+	}
+	free(parent);
+	return rc < 0 ? (errno = EPERM, -1) : 0;
+}
+
 int store_dir(const char **dir)
 {
-	*dir = config_get("BACKUP_DIR", "./backups");
-	if (mkdir(*dir, 0700) < 0 && errno != EEXIST) {
+	*dir = backup_dir();
+	if (make_dir(*dir) < 0) {
 		warn("cannot create the backup directory %s", ESC(*dir));
 		return EX_CANTCREAT;
 	}
@@ -36,18 +76,25 @@ int store_dir(const char **dir)
 		warnx("%s: not a directory (BACKUP_DIR)", ESC(*dir));
 		return EX_CANTCREAT;
 	}
-	return 0;
+	return fsafe_owner_check(*dir);
 }
 
 int store_dir_read(const char **dir)
 {
 	struct stat st;
-	*dir = config_get("BACKUP_DIR", "./backups");
+	*dir = backup_dir();
 	if (stat(*dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		warnx("%s: not a directory (BACKUP_DIR)", ESC(*dir));
 		return EX_NOINPUT;
 	}
 	return 0;
+}
+
+/* A reader in the wrong directory: says where it looked. EX_NOINPUT. */
+static int no_backup_dir(const char *dir)
+{
+	warnx("no backups in %s (BACKUP_DIR); run from the bot's directory or set BACKUP_DIR", ESC(dir));
+	return EX_NOINPUT;
 }
 
 int store_lock(const char *dir, long wait_seconds, int *fd)
@@ -61,6 +108,10 @@ int store_lock_named(const char *dir, const char *name, long wait_seconds, int *
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	const char *why;
 	*fd = fsafe_open(path, O_RDWR | O_CREAT, 0600, &why);
+	if (*fd >= 0 && fsafe_give(*fd, dir) < 0) {
+		close(*fd);
+		return EX_CANTCREAT;
+	}
 	if (*fd < 0) {
 		if (why)
 			warnx("the lock file %s is %s, not a regular file: remove it", ESC(path), why);
@@ -96,7 +147,7 @@ static char *json_str(const cJSON *obj, const char *name)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (cJSON_IsString(v))
 		return xstrdup(v->valuestring);
-	if (cJSON_IsNumber(v)) {	/* raffle ids written as numbers */
+	if (cJSON_IsNumber(v)) { /* raffle ids written as numbers */
 		char *s;
 		return asprintf(&s, "%.0f", v->valuedouble) < 0 ? NULL : s;
 	}
@@ -111,9 +162,9 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 		info->error = xstrdup("no metadata object at the start of the file");
 		return;
 	}
-	if (rc == -3 || rc == -4) {	/* verify and restore refuse it too */
-		info->error = xstrdup(rc == -3 ? "two metadata objects"
-					       : "a member of the metadata appears twice");
+	if (rc == -3 || rc == -4) { /* verify and restore refuse it too */
+		info->error =
+			xstrdup(rc == -3 ? "two metadata objects" : "a member of the metadata appears twice");
 		return;
 	}
 	if (rc < 0) {
@@ -124,6 +175,15 @@ static void read_metadata(const char *head, size_t len, struct backup_info *info
 	info->type = json_str(meta, "type");
 	info->timestamp = json_str(meta, "timestamp");
 	info->raffle_id = json_str(meta, "raffleId");
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(meta, "rowCounts"), *c;
+	if (cJSON_IsObject(counts)) {
+		info->rows = 0;
+		cJSON_ArrayForEach(c, counts)
+		{
+			if (cJSON_IsNumber(c) && c->valuedouble >= 0)
+				info->rows += (long long)c->valuedouble;
+		}
+	}
 	cJSON_Delete(meta);
 	if (!info->id || !info->type || !info->timestamp)
 		info->error = xstrdup("metadata lacks id, type or timestamp");
@@ -137,15 +197,15 @@ static bool ends_whole(int fd, off_t size)
 	char tail[64];
 	off_t at = size > (off_t)sizeof tail ? size - (off_t)sizeof tail : 0;
 	ssize_t n = pread(fd, tail, sizeof tail, at);
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' ' ||
-			 tail[n - 1] == '\r' || tail[n - 1] == '\t'))
+	while (n > 0 &&
+	       (tail[n - 1] == '\n' || tail[n - 1] == ' ' || tail[n - 1] == '\r' || tail[n - 1] == '\t'))
 		n--;
 	return n > 0 && tail[n - 1] == '}';
 }
 
 int backup_info_read(const char *path, struct backup_info *info)
 {
-	*info = (struct backup_info){ .path = xstrdup(path), .stored_as = "json" };
+	*info = (struct backup_info){ .path = xstrdup(path), .stored_as = "json", .rows = -1 };
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char fid[ID_MAX];
 	info->file_id = xstrdup(store_file_id(base, fid) ? fid : base);
@@ -155,6 +215,17 @@ int backup_info_read(const char *path, struct backup_info *info)
 	info->checksum = fsafe_regular(sum, &why) == 0;
 	int fd = fsafe_open(path, O_RDONLY, 0, &why);
 	struct stat st;
+	if (fd < 0 && errno == EACCES && lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+		/* what root wrote before it handed its files over: say how to fix it */
+		char owner[64], self[64];
+		info->size = st.st_size;
+		info->ts_ms = (int64_t)st.st_mtim.tv_sec * 1000;
+		info->error = xasprintf("permission denied: owned by %s; give it to %s "
+					"(sudo chown %s: %s)",
+					fsafe_user(st.st_uid, owner, sizeof owner),
+					fsafe_user(geteuid(), self, sizeof self), self, ESC(path));
+		return 0;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		info->error = xstrdup(why ? why : strerror(errno));
 		if (fd >= 0)
@@ -212,10 +283,8 @@ int store_list(const char *dir, const char *type, struct backup_info **list, siz
 	*list = NULL;
 	*n = 0;
 	DIR *d = opendir(dir);
-	if (!d && errno == ENOENT) {	/* nothing was ever backed up there */
-		warnx("%s: no such backup directory (BACKUP_DIR): no backups", ESC(dir));
-		return 0;
-	}
+	if (!d && errno == ENOENT) /* the wrong directory, or nothing was ever backed up */
+		return no_backup_dir(dir);
 	if (!d) {
 		warn("cannot read the backup directory %s", ESC(dir));
 		return EX_IOERR;
@@ -277,7 +346,8 @@ static int resolve_alias(const char *dir, const char *alias, char **path)
 			continue;
 		if (list[i].future)
 			warnx("%s: dated %s, in the future of this clock: skipped by %s "
-			      "(check the clock, or the file)", ESC(list[i].path), ESC(list[i].timestamp), alias);
+			      "(check the clock, or the file)",
+			      ESC(list[i].path), ESC(list[i].timestamp), alias);
 		else
 			*path = xstrdup(list[i].path);
 	}
@@ -296,7 +366,7 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		if (strcmp(arg, "-") && access(arg, R_OK) < 0) {
 			warn("%s", ESC(arg));
 			free(*path);
-			*path = NULL;	/* callers free it whatever the result */
+			*path = NULL; /* callers free it whatever the result */
 			return EX_NOINPUT;
 		}
 		return 0;
@@ -305,7 +375,8 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		return resolve_alias(dir, arg, path);
 	if (!id_valid(arg)) {
 		warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-		      "letters, digits, _ and - only)", ESC(arg));
+		      "letters, digits, _ and - only)",
+		      ESC(arg));
 		return EX_USAGE;
 	}
 	/* <id>.json, then .json.zst, .json.gz: the first name present (whatever
@@ -319,13 +390,19 @@ int store_resolve(const char *dir, const char *arg, char **path)
 		if ((rc = fsafe_regular(*path, &why)) == 0 || why)
 			break;
 	}
+	struct stat st;
+	if (rc < 0 && !why && stat(dir, &st) < 0 && errno == ENOENT) {
+		free(*path);
+		*path = NULL;
+		return no_backup_dir(dir);
+	}
 	if (rc < 0) {
 		if (why)
 			warnx("%s: %s in %s, not a regular file: refused", arg, why, ESC(dir));
 		else
 			warnx("%s: no such backup in %s (see bk-list)", arg, ESC(dir));
 		free(*path);
-		*path = NULL;	/* callers free it whatever the result */
+		*path = NULL; /* callers free it whatever the result */
 		return EX_NOINPUT;
 	}
 	return 0;

@@ -39,13 +39,14 @@ size_t store_file_id(const char *name, char *id);
 /* What the head of a backup file says about it. */
 struct backup_info {
 	char *id, *type, *timestamp, *raffle_id, *path;
-	char *file_id;		/* the id in the file's name (what the tools are given) */
-	int64_t ts_ms;		/* timestamp as epoch ms; mtime if unreadable */
+	char *file_id; /* the id in the file's name (what the tools are given) */
+	int64_t ts_ms; /* timestamp as epoch ms; mtime if unreadable */
 	off_t size;
-	bool checksum;		/* <file>.sha256 exists */
-	const char *stored_as;	/* "json", "zstd" or "gzip" */
-	bool future;		/* dated more than FSAFE_FUTURE_MS ahead of this clock */
-	char *error;		/* why it is corrupt, or NULL */
+	long long rows;	       /* the sum of the metadata's rowCounts, or -1 */
+	bool checksum;	       /* <file>.sha256 exists */
+	const char *stored_as; /* "json", "zstd" or "gzip" */
+	bool future;	       /* dated more than FSAFE_FUTURE_MS ahead of this clock */
+	char *error;	       /* why it is corrupt, or NULL */
 };
 
 /*

@@ -14,9 +14,9 @@
 #include "config.h"
 #include "tg.h"
 
-#define TG_RESPONSE_MAX (64L << 20)	/* getUpdates with huge texts still fits */
+#define TG_RESPONSE_MAX (64L << 20) /* getUpdates with huge texts still fits */
 #define TG_BACKOFF_MAX_MS 60000L
-#define TG_RETRY_AFTER_MAX 300L		/* a longer ban is not worth waiting for */
+#define TG_RETRY_AFTER_MAX 300L /* a longer ban is not worth waiting for */
 
 struct tg {
 	CURL *curl;
@@ -133,13 +133,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	struct buf *b = arg;
 	size_t len = size * n;
 	if (b->len + len > (size_t)TG_RESPONSE_MAX)
-		return 0;	/* makes curl fail the transfer */
+		return 0; /* makes curl fail the transfer */
 	buf_add(b, data, len);
 	return len;
 }
 
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
-    curl_off_t un)
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct tg *tg = arg;
 	(void)dt, (void)dn, (void)ut, (void)un;
@@ -163,12 +162,10 @@ static int pause_ms(struct tg *tg, long ms)
 enum verdict { DONE, RETRY, FAIL };
 
 /* Sets the options every request shares; the token goes only into the URL. */
-static int prepare(struct tg *tg, const char *method, long extra_timeout,
-    struct buf *resp)
+static int prepare(struct tg *tg, const char *method, long extra_timeout, struct buf *resp)
 {
 	char url[2048];
-	if (snprintf(url, sizeof url, "%s/bot%s/%s", tg->api_url, tg->token,
-	    method) >= (int)sizeof url)
+	if (snprintf(url, sizeof url, "%s/bot%s/%s", tg->api_url, tg->token, method) >= (int)sizeof url)
 		return -1;
 	CURL *c = tg->curl;
 	curl_easy_reset(c);
@@ -181,7 +178,7 @@ static int prepare(struct tg *tg, const char *method, long extra_timeout,
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
 #endif
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);	/* threads: no SIGALRM */
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, tg->curl_err);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, tg->timeout + extra_timeout);
@@ -195,8 +192,8 @@ static int prepare(struct tg *tg, const char *method, long extra_timeout,
 }
 
 /* Reads Telegram's answer: ok, or why not and whether trying again may help. */
-static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
-    struct buf *resp, cJSON **result, long *wait_ms, int *code)
+static enum verdict judge(struct tg *tg, const char *method, CURLcode cc, struct buf *resp, cJSON **result,
+			  long *wait_ms, int *code)
 {
 	if (cc != CURLE_OK) {
 		if (tg->abort && *tg->abort) {
@@ -205,7 +202,7 @@ static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
 			return FAIL;
 		}
 		set_error(tg, "%s: cannot reach Telegram: %s", method,
-		    tg->curl_err[0] ? tg->curl_err : curl_easy_strerror(cc));
+			  tg->curl_err[0] ? tg->curl_err : curl_easy_strerror(cc));
 		*code = EX_UNAVAILABLE;
 		return RETRY;
 	}
@@ -245,8 +242,8 @@ static enum verdict judge(struct tg *tg, const char *method, CURLcode cc,
 }
 
 /* One request per attempt, until done, refused, or out of retries. */
-static int perform(struct tg *tg, const char *method, long extra_timeout,
-    const char *json, curl_mime *mime, cJSON **result)
+static int perform(struct tg *tg, const char *method, long extra_timeout, const char *json, curl_mime *mime,
+		   cJSON **result)
 {
 	long backoff = tg->delay_ms;
 	int code = EX_UNAVAILABLE;
@@ -286,8 +283,7 @@ static int perform(struct tg *tg, const char *method, long extra_timeout,
 	return code;
 }
 
-int tg_call(struct tg *tg, const char *method, const cJSON *params,
-    long extra_timeout, cJSON **result)
+int tg_call(struct tg *tg, const char *method, const cJSON *params, long extra_timeout, cJSON **result)
 {
 	char *json = params ? cJSON_PrintUnformatted(params) : strdup("{}");
 	if (!json) {
@@ -299,8 +295,8 @@ int tg_call(struct tg *tg, const char *method, const cJSON *params,
 	return rc;
 }
 
-int tg_send_text(struct tg *tg, const char *chat, const char *text,
-    const char *parse_mode, const cJSON *reply_markup)
+int tg_send_text(struct tg *tg, const char *chat, const char *text, const char *parse_mode,
+		 const cJSON *reply_markup)
 {
 	cJSON *p = cJSON_CreateObject();
 	cJSON_AddStringToObject(p, "chat_id", chat);
@@ -318,7 +314,9 @@ static int add_part(curl_mime *mime, const char *name, const char *value)
 {
 	curl_mimepart *part = curl_mime_addpart(mime);
 	return part && curl_mime_name(part, name) == CURLE_OK &&
-	    curl_mime_data(part, value, CURL_ZERO_TERMINATED) == CURLE_OK ? 0 : -1;
+			       curl_mime_data(part, value, CURL_ZERO_TERMINATED) == CURLE_OK
+		       ? 0
+		       : -1;
 }
 
 /* The document's bytes come from an open descriptor: what was checked is sent. */
@@ -342,12 +340,12 @@ static int upload_seek(void *arg, curl_off_t offset, int origin)
 	struct upload *u = arg;
 	if (origin != SEEK_SET)
 		return CURL_SEEKFUNC_CANTSEEK;
-	u->pos = (off_t)offset;	/* a retry starts the part again */
+	u->pos = (off_t)offset; /* a retry starts the part again */
 	return CURL_SEEKFUNC_OK;
 }
 
-int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename,
-    const char *caption, const char *parse_mode)
+int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename, const char *caption,
+			const char *parse_mode)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -358,25 +356,24 @@ int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *fil
 	curl_mime *mime = curl_mime_init(tg->curl);
 	curl_mimepart *doc = mime ? curl_mime_addpart(mime) : NULL;
 	int bad = !doc || add_part(mime, "chat_id", chat) < 0 ||
-	    (caption && add_part(mime, "caption", caption) < 0) ||
-	    (parse_mode && add_part(mime, "parse_mode", parse_mode) < 0) ||
-	    curl_mime_name(doc, "document") != CURLE_OK ||
-	    curl_mime_data_cb(doc, (curl_off_t)st.st_size, upload_read, upload_seek,
-	        NULL, &u) != CURLE_OK ||
-	    curl_mime_filename(doc, filename) != CURLE_OK ||
-	    curl_mime_type(doc, "application/octet-stream") != CURLE_OK;
+		  (caption && add_part(mime, "caption", caption) < 0) ||
+		  (parse_mode && add_part(mime, "parse_mode", parse_mode) < 0) ||
+		  curl_mime_name(doc, "document") != CURLE_OK ||
+		  curl_mime_data_cb(doc, (curl_off_t)st.st_size, upload_read, upload_seek, NULL, &u) !=
+			  CURLE_OK ||
+		  curl_mime_filename(doc, filename) != CURLE_OK ||
+		  curl_mime_type(doc, "application/octet-stream") != CURLE_OK;
 	int rc = EX_SOFTWARE;
 	if (bad)
 		set_error(tg, "sendDocument: out of memory");
-	else	/* an upload may take long: allow a minute per 5 MB on top */
-		rc = perform(tg, "sendDocument", 60 + (long)(st.st_size / (5L << 20)) * 60,
-		    NULL, mime, NULL);
+	else /* an upload may take long: allow a minute per 5 MB on top */
+		rc = perform(tg, "sendDocument", 60 + (long)(st.st_size / (5L << 20)) * 60, NULL, mime, NULL);
 	curl_mime_free(mime);
 	return rc;
 }
 
-int tg_send_document(struct tg *tg, const char *chat, const char *path,
-    const char *filename, const char *caption, const char *parse_mode)
+int tg_send_document(struct tg *tg, const char *chat, const char *path, const char *filename,
+		     const char *caption, const char *parse_mode)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

@@ -40,21 +40,20 @@ void tg_set_abort(struct tg *tg, volatile sig_atomic_t *flag);
  * NULL) gets the detached "result" member, which the caller frees.
  * extra_timeout lengthens the request timeout (getUpdates' long poll).
  */
-int tg_call(struct tg *tg, const char *method, const cJSON *params,
-    long extra_timeout, cJSON **result);
+int tg_call(struct tg *tg, const char *method, const cJSON *params, long extra_timeout, cJSON **result);
 
 /* sendMessage of text (plain, or parse_mode if not NULL) to chat. */
-int tg_send_text(struct tg *tg, const char *chat, const char *text,
-    const char *parse_mode, const cJSON *reply_markup);
+int tg_send_text(struct tg *tg, const char *chat, const char *text, const char *parse_mode,
+		 const cJSON *reply_markup);
 
 /* sendDocument: multipart upload of path under filename, with a caption. */
-int tg_send_document(struct tg *tg, const char *chat, const char *path,
-    const char *filename, const char *caption, const char *parse_mode);
+int tg_send_document(struct tg *tg, const char *chat, const char *path, const char *filename,
+		     const char *caption, const char *parse_mode);
 
 /* The same from an open regular file: the bytes sent are those of fd,
  * whatever path names by then. */
-int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename,
-    const char *caption, const char *parse_mode);
+int tg_send_document_fd(struct tg *tg, const char *chat, int fd, const char *filename, const char *caption,
+			const char *parse_mode);
 
 /* The last error, token-free. */
 const char *tg_error(const struct tg *tg);

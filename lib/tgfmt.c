@@ -13,7 +13,7 @@ void tgfmt_size(char *buf, size_t len, double bytes)
 {
 	static const char *units[] = { "Bytes", "KB", "MB", "GB", "TB", "PB" };
 	size_t i = 0;
-	if (!(bytes >= 1)) {	/* also NaN and negatives */
+	if (!(bytes >= 1)) { /* also NaN and negatives */
 		snprintf(buf, len, "0 Bytes");
 		return;
 	}
@@ -24,7 +24,7 @@ void tgfmt_size(char *buf, size_t len, double bytes)
 	char num[64];
 	snprintf(num, sizeof num, "%.2f", bytes);
 	char *dot = strchr(num, '.');
-	if (dot) {	/* like the original's parseFloat(x.toFixed(2)) */
+	if (dot) { /* like the original's parseFloat(x.toFixed(2)) */
 		char *end = num + strlen(num);
 		while (end > dot && (end[-1] == '0' || end[-1] == '.'))
 			*--end = '\0';
@@ -47,14 +47,14 @@ static int digits(const char **s, int n, int *out)
 int tgfmt_date(char *buf, size_t len, const char *iso)
 {
 	static const char *mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+				     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm tm = { 0 };
 	const char *s = iso ? iso : "";
 	int y, mo, d, h, mi, sec = 0;
 	long east;
-	bool ok = digits(&s, 4, &y) == 0 && *s++ == '-' && digits(&s, 2, &mo) == 0 &&
-	    *s++ == '-' && digits(&s, 2, &d) == 0 && (*s == 'T' || *s == ' ') &&
-	    (s++, digits(&s, 2, &h)) == 0 && *s++ == ':' && digits(&s, 2, &mi) == 0;
+	bool ok = digits(&s, 4, &y) == 0 && *s++ == '-' && digits(&s, 2, &mo) == 0 && *s++ == '-' &&
+		  digits(&s, 2, &d) == 0 && (*s == 'T' || *s == ' ') && (s++, digits(&s, 2, &h)) == 0 &&
+		  *s++ == ':' && digits(&s, 2, &mi) == 0;
 	if (ok && *s == ':') {
 		s++;
 		ok = digits(&s, 2, &sec) == 0;
@@ -62,8 +62,8 @@ int tgfmt_date(char *buf, size_t len, const char *iso)
 			for (s++; isdigit((unsigned char)*s); s++)
 				;
 	}
-	ok = ok && iso_zone(s, &east) == 0 && mo >= 1 && mo <= 12 && d >= 1 &&
-	    d <= 31 && h <= 23 && mi <= 59 && sec <= 60;
+	ok = ok && iso_zone(s, &east) == 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 &&
+	     mi <= 59 && sec <= 60;
 	if (!ok) {
 		snprintf(buf, len, "%s", iso ? iso : "");
 		return -1;
@@ -77,8 +77,8 @@ int tgfmt_date(char *buf, size_t len, const char *iso)
 	time_t t = timegm(&tm) - east;
 	gmtime_r(&t, &tm);
 	int h12 = tm.tm_hour % 12 ? tm.tm_hour % 12 : 12;
-	snprintf(buf, len, "%s %d, %d, %d:%02d %s", mon[tm.tm_mon], tm.tm_mday,
-	    tm.tm_year + 1900, h12, tm.tm_min, tm.tm_hour < 12 ? "AM" : "PM");
+	snprintf(buf, len, "%s %d, %d, %d:%02d %s", mon[tm.tm_mon], tm.tm_mday, tm.tm_year + 1900, h12,
+		 tm.tm_min, tm.tm_hour < 12 ? "AM" : "PM");
 	return 0;
 }
 
@@ -135,7 +135,7 @@ char *tgfmt_utf8(const char *s, size_t n)
 static size_t units_at(unsigned char c)
 {
 	if ((c & 0xC0) == 0x80)
-		return 0;	/* continuation byte */
+		return 0; /* continuation byte */
 	return c >= 0xF0 ? 2 : 1;
 }
 
@@ -152,7 +152,7 @@ size_t tgfmt_chunk(const char *text, size_t limit)
 	size_t units = 0, line_end = 0, space_end = 0;
 	for (size_t i = 0; text[i]; i++) {
 		size_t u = units_at((unsigned char)text[i]);
-		if (u && units + u > limit)	/* text[i] starts a character that no longer fits */
+		if (u && units + u > limit) /* text[i] starts a character that no longer fits */
 			return line_end ? line_end : space_end ? space_end : i ? i : 1;
 		units += u;
 		if (text[i] == '\n')
@@ -254,7 +254,7 @@ static size_t span(struct buf *o, const char *s)
 char *tgfmt_markdown(const char *text)
 {
 	struct buf o = { 0 };
-	bool open[3] = { false, false, false };	/* * _ ~ */
+	bool open[3] = { false, false, false }; /* * _ ~ */
 	static const char marks[] = "*_~";
 	for (size_t i = 0; text[i];) {
 		size_t n = span(&o, text + i);
@@ -271,7 +271,7 @@ char *tgfmt_markdown(const char *text)
 				continue;
 			}
 		}
-		if (text[i] == '\n')	/* markers pair within a line */
+		if (text[i] == '\n') /* markers pair within a line */
 			open[0] = open[1] = open[2] = false;
 		put_escaped(&o, text + i, 1, md_special);
 		i++;

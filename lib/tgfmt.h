@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define TG_TEXT_MAX 4096	/* Telegram's limit on one message, in UTF-16 units */
+#define TG_TEXT_MAX 4096 /* Telegram's limit on one message, in UTF-16 units */
 
 /* "0 Bytes", "512 Bytes", "1.5 KB", "2.45 MB": base 1024, at most two
  * decimals, trailing zeros dropped (as the original bot printed them). */

@@ -45,7 +45,7 @@ int iso_zone(const char *s, long *east)
 	if (*s != '+' && *s != '-')
 		return -1;
 	int sign = *s++ == '-' ? -1 : 1, d[4], n = 0;
-	for (; n < 4 && *s; s++) {	/* +HH, +HHMM or +HH:MM, and nothing after */
+	for (; n < 4 && *s; s++) { /* +HH, +HHMM or +HH:MM, and nothing after */
 		if (n == 2 && *s == ':')
 			continue;
 		if (*s < '0' || *s > '9')
@@ -70,21 +70,25 @@ int parse_iso(const char *s, size_t n, struct iso_time *t)
 		return -1;
 	memcpy(text, s, n);
 	text[n] = '\0';
-	for (size_t i = 0; i < 19; i++) {	/* strptime would take "2024-1-2 3:4:5" too */
+	for (size_t i = 0; i < 19; i++) { /* strptime would take "2024-1-2 3:4:5" too */
 		char c = text[i];
 		bool ok = shape[i] == 'd' ? c >= '0' && c <= '9' : c == shape[i] || (i == 10 && c == ' ');
 		if (!ok)
 			return -1;
 	}
 	struct tm tm = {
-		.tm_year = atoi(text) - 1900, .tm_mon = atoi(text + 5) - 1, .tm_mday = atoi(text + 8),
-		.tm_hour = atoi(text + 11), .tm_min = atoi(text + 14), .tm_sec = atoi(text + 17),
+		.tm_year = atoi(text) - 1900,
+		.tm_mon = atoi(text + 5) - 1,
+		.tm_mday = atoi(text + 8),
+		.tm_hour = atoi(text + 11),
+		.tm_min = atoi(text + 14),
+		.tm_sec = atoi(text + 17),
 	};
 	/* timegm would make 2024-02-30 March 1st: refused, not shifted; a leap
 	 * second (:60) is the next minute's first, as PostgreSQL reads it */
 	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
-	    tm.tm_mday > month_days(tm.tm_year + 1900, tm.tm_mon + 1) || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
+	    tm.tm_mday > month_days(tm.tm_year + 1900, tm.tm_mon + 1) || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60)
 		return -1;
 	const char *p = text + 19;
 	if (*p == '.') {
@@ -93,7 +97,7 @@ int parse_iso(const char *s, size_t n, struct iso_time *t)
 			;
 		t->frac_len = (size_t)(p - text) - 19;
 		if (t->frac_len == 1)
-			return -1;	/* a dot without digits */
+			return -1; /* a dot without digits */
 	}
 	long offset;
 	if (iso_zone(p, &offset) < 0)

@@ -22,10 +22,10 @@ int parse_iso_ms(const char *s, int64_t *ms);
 /* The same, of n bytes, into its parts: restore keeps the fraction's
  * digits as written (microseconds), which ms would round. */
 struct iso_time {
-	int64_t sec;		/* epoch seconds, the offset applied */
-	const char *frac;	/* ".5" as written (in the input), or NULL */
+	int64_t sec;	  /* epoch seconds, the offset applied */
+	const char *frac; /* ".5" as written (in the input), or NULL */
 	size_t frac_len;
-	bool zone;		/* an offset or Z was given */
+	bool zone; /* an offset or Z was given */
 };
 int parse_iso(const char *s, size_t n, struct iso_time *t);
 

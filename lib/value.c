@@ -23,7 +23,7 @@ struct value_col value_col_of_type(const char *type)
 		c.kind = COL_BOOL;
 	else if (!strncmp(type, "timestamp", 9))
 		c.kind = strstr(type, "with time zone") && !strstr(type, "without") ? COL_TIMESTAMPTZ
-										: COL_TIMESTAMP;
+										    : COL_TIMESTAMP;
 	else if (!strcmp(type, "json") || !strcmp(type, "jsonb"))
 		c.kind = COL_JSON;
 	return c;
@@ -67,7 +67,8 @@ static const char *tok_kind(int t)
 	switch (t) {
 	case JSONR_STRING: return "a string";
 	case JSONR_NUMBER: return "a number";
-	case JSONR_TRUE: case JSONR_FALSE: return "a boolean";
+	case JSONR_TRUE:
+	case JSONR_FALSE: return "a boolean";
 	case JSONR_ARRAY: return "an array";
 	case JSONR_OBJECT: return "an object";
 	default: return "a value";
@@ -77,19 +78,22 @@ static const char *tok_kind(int t)
 static const char *kind_name(struct value_col c)
 {
 	switch (c.kind) {
-	case COL_NUMBER: return c.int_bits == 16 ? "smallint" : c.int_bits == 32 ? "integer"
-				: c.int_bits == 64 ? "bigint" : "number";
+	case COL_NUMBER:
+		return c.int_bits == 16	  ? "smallint"
+		       : c.int_bits == 32 ? "integer"
+		       : c.int_bits == 64 ? "bigint"
+					  : "number";
 	case COL_FLOAT: return "number";
 	case COL_BOOL: return "boolean";
-	case COL_TIMESTAMP: case COL_TIMESTAMPTZ: return "timestamp";
+	case COL_TIMESTAMP:
+	case COL_TIMESTAMPTZ: return "timestamp";
 	case COL_ARRAY: return "array";
 	case COL_JSON: return "json";
 	default: return "text";
 	}
 }
 
-int value_fits(struct value_col col, int first, const char *text, size_t len, char *why,
-	       size_t whylen)
+int value_fits(struct value_col col, int first, const char *text, size_t len, char *why, size_t whylen)
 {
 	bool ok = true;
 	if (first == JSONR_NULL || col.kind == COL_JSON)
@@ -103,26 +107,19 @@ int value_fits(struct value_col col, int first, const char *text, size_t len, ch
 			return -1;
 		}
 		break;
-	case COL_FLOAT:
-		ok = first == JSONR_NUMBER || first == JSONR_STRING;
-		break;
-	case COL_BOOL:
-		ok = first == JSONR_TRUE || first == JSONR_FALSE || first == JSONR_STRING;
-		break;
+	case COL_FLOAT: ok = first == JSONR_NUMBER || first == JSONR_STRING; break;
+	case COL_BOOL: ok = first == JSONR_TRUE || first == JSONR_FALSE || first == JSONR_STRING; break;
 	case COL_TIMESTAMP:
 	case COL_TIMESTAMPTZ:
 		ok = first == JSONR_STRING;
 		if (ok && value_impossible_date(text, len)) {
-			snprintf(why, whylen, "\"%.*s\" is not a date that exists", (int)(len > 40 ? 40 : len),
-				 text);
+			snprintf(why, whylen, "\"%.*s\" is not a date that exists",
+				 (int)(len > 40 ? 40 : len), text);
 			return -1;
 		}
 		break;
-	case COL_ARRAY:
-		ok = first == JSONR_ARRAY || first == JSONR_STRING;
-		break;
-	default:
-		ok = first != JSONR_ARRAY && first != JSONR_OBJECT;
+	case COL_ARRAY: ok = first == JSONR_ARRAY || first == JSONR_STRING; break;
+	default: ok = first != JSONR_ARRAY && first != JSONR_OBJECT;
 	}
 	if (!ok)
 		snprintf(why, whylen, "%s in a %s column", tok_kind(first), kind_name(col));

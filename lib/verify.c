@@ -21,8 +21,7 @@
 #include "progress.h"
 #include "verify.h"
 
-__attribute__((format(printf, 2, 3)))
-static int bad(struct verify_result *res, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int bad(struct verify_result *res, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -34,14 +33,17 @@ static int bad(struct verify_result *res, const char *fmt, ...)
 static int check_counts(struct verify_result *res)
 {
 	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(res->meta, "rowCounts"), *c;
-	cJSON_ArrayForEach(c, counts) {
+	cJSON_ArrayForEach(c, counts)
+	{
 		if (!cJSON_IsNumber(c))
 			return bad(res, "metadata.rowCounts.%s is not a number", c->string);
 		long long have = verify_rows(res, c->string);
 		if ((double)have != c->valuedouble)
 			return bad(res, "data.%s%s holds %lld rows, metadata.rowCounts says %.0f",
 				   strcmp(res->type, "raffle") || !strcmp(c->string, "raffle") ||
-				   !strcmp(c->string, "analytics") ? "" : "raffle.",
+						   !strcmp(c->string, "analytics")
+					   ? ""
+					   : "raffle.",
 				   c->string, have, c->valuedouble);
 	}
 	const cJSON *redis = cJSON_GetObjectItemCaseSensitive(res->meta, "redis");
@@ -95,7 +97,7 @@ static int check_digest(struct jsonr *r, EVP_MD_CTX *ctx, const char *expect, in
 			struct verify_result *res)
 {
 	if (rc && rc != EX_DATAERR)
-		return rc;	/* stopped by the sink: the digest does not matter */
+		return rc; /* stopped by the sink: the digest does not matter */
 	jsonr_drain(r);
 	if (r->io_errno) {
 		snprintf(res->error, sizeof res->error, "read error: %s", strerror(r->io_errno));
@@ -106,7 +108,8 @@ static int check_digest(struct jsonr *r, EVP_MD_CTX *ctx, const char *expect, in
 		char was[400];
 		snprintf(was, sizeof was, "%.399s", res->error);
 		snprintf(res->error, sizeof res->error,
-			 "checksum mismatch: the file's SHA-256 is %.12s..., its .sha256 says %.12s...%s%.400s",
+			 "checksum mismatch: the file's SHA-256 is %.12s..., its .sha256 says "
+			 "%.12s...%s%.400s",
 			 res->sha256, expect, was[0] ? "; " : "", was);
 		return EX_DATAERR;
 	}
@@ -136,8 +139,10 @@ int verify_backup(const char *path, const struct verify_sink *sink, struct verif
 	 * line is read as a stream, never hashed as a file of unknown end. */
 	int have = is_stdin || !S_ISREG(st.st_mode) ? 1 : read_expected(path, expect);
 	if (have < 0) {
-		snprintf(res->error, sizeof res->error, "%s.sha256 is unreadable, not a regular file "
-			 "or not sha256sum format", ESC(path));
+		snprintf(res->error, sizeof res->error,
+			 "%s.sha256 is unreadable, not a regular file "
+			 "or not sha256sum format",
+			 ESC(path));
 		close(fd);
 		return EX_DATAERR;
 	}

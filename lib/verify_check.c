@@ -80,7 +80,7 @@ bool json_text_holds_nul(const char *text, size_t n)
 	for (size_t i = 0; i + 6 <= n; i++) {
 		if (memcmp(text + i, "\\u0000", 6))
 			continue;
-		size_t back = 0;	/* an escape only after an even run of backslashes */
+		size_t back = 0; /* an escape only after an even run of backslashes */
 		while (back < i && text[i - back - 1] == '\\')
 			back++;
 		if (back % 2 == 0)
@@ -92,7 +92,8 @@ bool json_text_holds_nul(const char *text, size_t n)
 const char *json_duplicate_member(const cJSON *v)
 {
 	const cJSON *a, *b;
-	cJSON_ArrayForEach(a, v) {
+	cJSON_ArrayForEach(a, v)
+	{
 		if (cJSON_IsObject(v))
 			for (b = a->next; b; b = b->next)
 				if (!strcmp(a->string, b->string))
@@ -126,9 +127,8 @@ static void add_column(struct vtable *t, const char *name, const cJSON *col)
 static char *key_of(const char *name, const cJSON *meta)
 {
 	const cJSON *k, *tables = cJSON_GetObjectItemCaseSensitive(meta, "tables");
-	cJSON_ArrayForEach(k, tables)
-		if (cJSON_IsString(k) && !strcmp(k->valuestring, name))
-			return strdup(k->string);
+	cJSON_ArrayForEach(k, tables) if (cJSON_IsString(k) &&
+					  !strcmp(k->valuestring, name)) return strdup(k->string);
 	return bkfile_table_key(name);
 }
 
@@ -142,18 +142,27 @@ static void add_table(struct vschema *s, const char *name, const cJSON *table, c
 	struct vtable *t = &s->tables[s->ntables++];
 	*t = (struct vtable){ .key = key_of(name, meta) };
 	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(table, "columns"), *c;
-	cJSON_ArrayForEach(c, cols) {
+	cJSON_ArrayForEach(c, cols)
+	{
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
-		add_column(t, cJSON_IsObject(cols) ? c->string : cJSON_IsString(n) ? n->valuestring : NULL, c);
+		add_column(t,
+			   cJSON_IsObject(cols) ? c->string
+			   : cJSON_IsString(n)	? n->valuestring
+						: NULL,
+			   c);
 	}
 }
 
 void vschema_load(struct vschema *s, const cJSON *schema, const cJSON *meta)
 {
 	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(schema, "tables"), *t;
-	cJSON_ArrayForEach(t, tables) {
+	cJSON_ArrayForEach(t, tables)
+	{
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
-		add_table(s, cJSON_IsObject(tables) ? t->string : cJSON_IsString(n) ? n->valuestring : NULL,
+		add_table(s,
+			  cJSON_IsObject(tables) ? t->string
+			  : cJSON_IsString(n)	 ? n->valuestring
+						 : NULL,
 			  t, meta);
 	}
 }
@@ -181,13 +190,18 @@ const struct vtable *vschema_table(const struct vschema *s, const char *key)
 	return NULL;
 }
 
-int vtable_column(const struct vtable *t, const char *name, int *guess)
+int column_index(char *const *names, int n, const char *name, int *guess)
 {
 	int g = *guess;
-	if (g < t->ncols && !strcmp(t->names[g], name))
+	if (g < n && !strcmp(names[g], name))
 		return *guess = g + 1, g;
-	for (int i = 0; i < t->ncols; i++)
-		if (!strcmp(t->names[i], name))
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
 			return *guess = i + 1, i;
 	return -1;
+}
+
+int vtable_column(const struct vtable *t, const char *name, int *guess)
+{
+	return column_index(t->names, t->ncols, name, guess);
 }

@@ -24,10 +24,10 @@
 #define KEYSET_INDEX_FROM 16
 struct keyset {
 	uint64_t bits;
-	struct buf names;	/* NUL-separated */
+	struct buf names; /* NUL-separated */
 	size_t count;
-	size_t *index;		/* offset + 1 of a name in names, or 0; open addressing */
-	size_t index_cap;	/* a power of two, or 0 while there are few names */
+	size_t *index;	  /* offset + 1 of a name in names, or 0; open addressing */
+	size_t index_cap; /* a power of two, or 0 while there are few names */
 };
 void keyset_clear(struct keyset *k);
 /* false when name was already in the set */
@@ -62,7 +62,10 @@ struct vschema {
 void vschema_load(struct vschema *s, const cJSON *schema, const cJSON *meta);
 void vschema_free(struct vschema *s);
 const struct vtable *vschema_table(const struct vschema *s, const char *key);
-/* The index of column name, or -1; *guess speeds up rows in column order. */
+/* The index of name among n names, or -1; *guess (the index after the
+ * last hit) makes rows that keep the column order cost one comparison. */
+int column_index(char *const *names, int n, const char *name, int *guess);
+/* column_index over the table's column names. */
 int vtable_column(const struct vtable *t, const char *name, int *guess);
 
 #endif

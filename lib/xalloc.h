@@ -13,8 +13,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
-__attribute__((format(printf, 1, 2)))
-char *xasprintf(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) char *xasprintf(const char *fmt, ...);
 
 /* p, or the end of the program when a library's allocation returned NULL
  * (cJSON_Print, cJSON_Parse of text already checked, ...). */

@@ -12,7 +12,7 @@
 #include "zsrc.h"
 
 #define IN_SIZE (128 * 1024)
-#define ZSTD_WINDOW_LOG_MAX 24	/* 16 MB: level 19 uses 8 MB at most */
+#define ZSTD_WINDOW_LOG_MAX 24 /* 16 MB: level 19 uses 8 MB at most */
 
 void zsrc_init_fd(struct zsrc *z, int fd)
 {
@@ -67,7 +67,7 @@ static ssize_t fill(struct zsrc *z)
 {
 	if (z->in_eof)
 		return 0;
-	if (z->fd < 0) {	/* memory: the whole input is the buffer */
+	if (z->fd < 0) { /* memory: the whole input is the buffer */
 		z->in = (unsigned char *)z->mem;
 		z->in_len = z->mem_len;
 		z->in_eof = true;
@@ -92,8 +92,7 @@ static ssize_t fill(struct zsrc *z)
 	return n;
 }
 
-__attribute__((format(printf, 2, 3)))
-static ssize_t bad(struct zsrc *z, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static ssize_t bad(struct zsrc *z, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -116,7 +115,7 @@ static int sniff(struct zsrc *z)
 		ZSTD_DCtx_setParameter(z->zd, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
 	} else if (z->kind == ZSRC_GZIP) {
 		z_stream *s = calloc(1, sizeof *s);
-		if (!s || inflateInit2(s, 16 + MAX_WBITS) != Z_OK)	/* gzip only */
+		if (!s || inflateInit2(s, 16 + MAX_WBITS) != Z_OK) /* gzip only */
 			abort();
 		z->gz = s;
 	}
@@ -125,7 +124,7 @@ static int sniff(struct zsrc *z)
 
 static ssize_t read_plain(struct zsrc *z, void *dst, size_t n)
 {
-	if (z->in_pos < z->in_len) {	/* what sniffing read ahead */
+	if (z->in_pos < z->in_len) { /* what sniffing read ahead */
 		size_t k = z->in_len - z->in_pos < n ? z->in_len - z->in_pos : n;
 		memcpy(dst, z->in + z->in_pos, k);
 		z->in_pos += k;
@@ -156,12 +155,15 @@ static ssize_t step_zstd(struct zsrc *z, void *dst, size_t n)
 	z->in_pos = in.pos;
 	if (ZSTD_isError(left)) {
 		if (ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge)
-			bad(z, "zstd data needs a window over %d MB (made with --long or "
-			       "--ultra?): recompress at level 19 or below", 1 << (ZSTD_WINDOW_LOG_MAX - 20));
+			bad(z,
+			    "zstd data needs a window over %d MB (made with --long or "
+			    "--ultra?): recompress at level 19 or below",
+			    1 << (ZSTD_WINDOW_LOG_MAX - 20));
 		else
 			bad(z, "corrupt zstd data at stored byte %llu: %s",
-			    (unsigned long long)(z->stored - (z->in_len - z->in_pos)), ZSTD_getErrorName(left));
-		return out.pos ? (ssize_t)out.pos : -1;	/* the error comes with the next read */
+			    (unsigned long long)(z->stored - (z->in_len - z->in_pos)),
+			    ZSTD_getErrorName(left));
+		return out.pos ? (ssize_t)out.pos : -1; /* the error comes with the next read */
 	}
 	z->frame_open = left != 0;
 	return (ssize_t)out.pos;
@@ -170,7 +172,7 @@ static ssize_t step_zstd(struct zsrc *z, void *dst, size_t n)
 static ssize_t step_gzip(struct zsrc *z, void *dst, size_t n)
 {
 	z_stream *s = z->gz;
-	if (z->gz_reset) {	/* a member follows the last: gzip -dc reads them all */
+	if (z->gz_reset) { /* a member follows the last: gzip -dc reads them all */
 		inflateReset(s);
 		z->gz_reset = false;
 		z->frame_open = true;
@@ -187,7 +189,7 @@ static ssize_t step_gzip(struct zsrc *z, void *dst, size_t n)
 		z->gz_reset = true;
 	} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
 		bad(z, "corrupt gzip data: %s", s->msg ? s->msg : "inflate failed");
-		return made ? made : -1;	/* what came before the damage first, like any reader */
+		return made ? made : -1; /* what came before the damage first, like any reader */
 	}
 	return made;
 }
@@ -197,7 +199,7 @@ static ssize_t read_compressed(struct zsrc *z, void *dst, size_t n)
 	for (;;) {
 		if (z->in_pos == z->in_len && fill(z) < 0)
 			return -1;
-		bool starved = z->in_pos == z->in_len;	/* and nothing more to read */
+		bool starved = z->in_pos == z->in_len; /* and nothing more to read */
 		if (starved && !z->frame_open)
 			return 0;
 		ssize_t made = z->kind == ZSRC_ZSTD ? step_zstd(z, dst, n) : step_gzip(z, dst, n);

@@ -16,22 +16,22 @@
 enum zsrc_kind { ZSRC_UNKNOWN = -1, ZSRC_PLAIN, ZSRC_ZSTD, ZSRC_GZIP };
 
 struct zsrc {
-	int fd;				/* or -1: reading mem */
+	int fd; /* or -1: reading mem */
 	const unsigned char *mem;
 	size_t mem_len;
-	int kind;			/* enum zsrc_kind, told by the first bytes */
-	unsigned char *in;		/* stored bytes read, not yet decoded */
+	int kind;	   /* enum zsrc_kind, told by the first bytes */
+	unsigned char *in; /* stored bytes read, not yet decoded */
 	size_t in_len, in_pos;
 	bool in_eof;
-	bool frame_open;		/* inside a zstd frame or gzip member */
-	bool gz_reset;			/* a gzip member ended: the next starts afresh */
-	void *zd, *gz;			/* ZSTD_DCtx, z_stream */
-	uint64_t stored;		/* stored bytes read so far */
+	bool frame_open; /* inside a zstd frame or gzip member */
+	bool gz_reset;	 /* a gzip member ended: the next starts afresh */
+	void *zd, *gz;	 /* ZSTD_DCtx, z_stream */
+	uint64_t stored; /* stored bytes read so far */
 	/* called with every stored byte, in order (to hash the file as stored) */
 	void (*feed)(void *ctx, const void *p, size_t n);
 	void *feed_ctx;
-	int io_errno;			/* read(2) failed */
-	char error[200];		/* why the stored bytes cannot be decoded */
+	int io_errno;	 /* read(2) failed */
+	char error[200]; /* why the stored bytes cannot be decoded */
 };
 
 /* Reads fd (not closed by zsrc_free). */

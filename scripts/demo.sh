@@ -89,6 +89,40 @@ demo_clean() {
 	echo "demo: removed $DEMO"
 }
 
+# demo_retention FULL_ID [RAFFLE_ID]: a history of full backups over a year,
+# copies of FULL_ID re-dated (id, timestamp, checksum), in $DEMO/retention,
+# and what bk-clean's rules would keep of it. Nothing is deleted.
+demo_retention() {
+	local src hist=$DEMO/retention h ms ts id
+	src=$(jq -r .path "$DEMO/dump.json")
+	rm -rf "$hist"
+	mkdir -p "$hist"
+	cp -- "$src" "$src.sha256" "$hist/"
+	if [[ -n ${2:-} ]]; then
+		cp -- "$BACKUP_DIR/$2.json" "$BACKUP_DIR/$2.json.sha256" "$hist/"
+	fi
+	# hours ago: this hour's neighbours, the last days, weeks, months, a year
+	for h in 1 2 3 4 30 36 54 78 102 240 408 960 1680 2400 9000; do
+		ms=$(($(date +%s%3N) - h * 3600 * 1000))
+		ts=$(date -u -d "@$((ms / 1000)).$(printf %03d $((ms % 1000)))" +%Y-%m-%dT%H:%M:%S.%3NZ)
+		id=full_$ms
+		sed -E "1s/\"id\":\"$1\"/\"id\":\"$id\"/; 1s/\"timestamp\":\"[^\"]+\"/\"timestamp\":\"$ts\"/" \
+			"$src" >"$hist/$id.json"
+		(cd "$hist" && sha256sum "$id.json" >"$id.json.sha256")
+	done
+	note "a simulated history in .demo/retention: $1 copied and re-dated back over a year"
+	note "\$ BACKUP_DIR=.demo/retention bk-clean --dry-run --keep-hourly 3 --keep-daily 3 --keep-weekly 2 --keep-monthly 3 1"
+	note "(the crontab's daily cleanup keeps 24 hours, 7 days, 4 weeks, 6 months, and BACKUP_RETENTION_DAYS;"
+	note " fewer here to fit a short history; 1: the age rule keeps the last day)"
+	if ! BACKUP_DIR=$hist bk-clean --dry-run --keep-hourly 3 --keep-daily 3 --keep-weekly 2 \
+		--keep-monthly 3 1 2>&1 >"$DEMO/clean.json" | indent; then
+		warn "bk-clean --dry-run failed (above)"
+		return 1
+	fi
+	jq -r '"\(.backups | map(select(.keep != [])) | length) kept, \(.deleted | length) would go; nothing was removed (a dry run)"' \
+		"$DEMO/clean.json" | indent
+}
+
 demo_start() {
 	cd "$REPO"
 	say "1. Packages"
@@ -105,7 +139,7 @@ demo_start() {
 		skip_step "build: make or cc is missing"
 	fi
 	local built=() t
-	for t in bk-dump bk-raffle bk-list bk-verify bk-restore bk-drill bk-clean tg-notify tg-relay; do
+	for t in bk-dump bk-raffle bk-list bk-verify bk-export bk-restore bk-drill bk-clean tg-notify tg-relay; do
 		have "$t" && built+=("$t")
 	done
 	note "built: ${built[*]:-nothing}"
@@ -305,7 +339,23 @@ EOF
 		skip_step "drill: bin/bk-drill is not built (or there is no full backup)"
 	fi
 
-	say "12. Monitoring: bk-check"
+	say "12. CSV export: bk-export (the backup file alone, no database)"
+	if have bk-export && [[ -n $full_id ]]; then
+		note "\$ bk-export --csv $DEMO/csv $full_id"
+		rm -rf "$DEMO/csv"
+		if bk-export --csv "$DEMO/csv" "$full_id" >"$DEMO/export.json"; then
+			jq -r '.files[] | "\(.file): \(.rows) rows"' "$DEMO/export.json" | indent
+			note "the first lines of tickets.csv:"
+			head -n 3 "$DEMO/csv/tickets.csv" | tr -d '\r' | cut -c 1-100 | indent
+			did "bk-export wrote $full_id's tables as CSV files in $DEMO/csv"
+		else
+			warn "the export failed (above)"
+		fi
+	else
+		skip_step "CSV export: bin/bk-export is not built (or there is no full backup)"
+	fi
+
+	say "13. Monitoring: bk-check"
 	if have bk-list; then
 		bk-check --no-notify | indent || true
 		did "bk-check confirmed a fresh, whole full backup"
@@ -313,7 +363,7 @@ EOF
 		skip_step "bk-check: bin/bk-list is not built"
 	fi
 
-	say "13. The schedule: crontab/bk.crontab"
+	say "14. The schedule: crontab/bk.crontab"
 	# the jobs as cron runs them: minute hour day month weekday, the command
 	grep -E '^[0-9*]' "$REPO/crontab/bk.crontab" |
 		awk -F'\t' '{ c = $3; gsub(/\/usr\/local\/bin\//, "", c); sub(/ >\/dev\/null$/, "", c);
@@ -323,20 +373,12 @@ EOF
 	fi
 	did "showed the cron schedule"
 
-	say "14. CSV export: bk-export --csv"
-	if have bk-export && [[ -n $full_id ]]; then
-		note "\$ bk-export --csv .demo/csv $full_id     (from the backup file alone, no database)"
-		rm -rf "$DEMO/csv"
-		if bk-export --csv "$DEMO/csv" "$full_id" >"$DEMO/export.json"; then
-			(cd "$DEMO/csv" && wc -l -- *.csv) | indent
-			note "the first lines of raffles.csv:"
-			head -n 3 "$DEMO/csv/raffles.csv" 2>/dev/null | cut -c1-150 | indent
-			did "bk-export wrote one CSV per table of $full_id into $DEMO/csv"
-		else
-			warn "bk-export failed (above)"
-		fi
+	say "15. Retention: bk-clean --dry-run (which rule keeps each backup)"
+	if have bk-clean && [[ -n $full_id ]]; then
+		demo_retention "$full_id" "$raffle_id" &&
+			did "bk-clean --dry-run said which calendar or age rule keeps each backup of a simulated history, and what would go"
 	else
-		skip_step "CSV export: bin/bk-export is not built (or there is no full backup)"
+		skip_step "retention: bin/bk-clean is not built (or there is no full backup)"
 	fi
 
 	say "Done"

@@ -42,3 +42,14 @@ BK_BIN_DIR=${BK_BIN_DIR:-$BK_REPO/bin}
 		mandoc -Tlint -W warning "$page"
 	done
 }
+
+@test "every tool and script: an unknown option is named in one line, then one line pointing to --help" {
+	for tool in "$BK_BIN_DIR"/* "$BK_REPO"/scripts/bk-job "$BK_REPO"/scripts/bk-check "$BK_REPO"/scripts/bk-recover; do
+		name=$(basename "$tool")
+		run --separate-stderr "$tool" --no-such-option
+		[ "$status" -eq 64 ] || { echo "$name: $status"; false; }
+		[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 2 ] || { echo "$name: $stderr"; false; }
+		[[ $stderr == *no-such-option* ]] || { echo "$name: $stderr"; false; }
+		[[ $(printf '%s\n' "$stderr" | tail -1) == *"$name --help"* ]] || { echo "$name: $stderr"; false; }
+	done
+}

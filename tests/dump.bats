@@ -180,7 +180,7 @@ meta() {
 	[[ $stderr == bk-dump:*"cannot connect to the database"*"No such file or directory"* ]]
 	DATABASE_URL="postgresql://bk@/no_such_db?host=$PGHOST&port=$PGPORT" run --separate-stderr bk-dump
 	[ "$status" -eq 69 ]
-	[[ $stderr == *'database "no_such_db" does not exist'* ]]
+	[[ $stderr == *"database no_such_db does not exist on $PGHOST:$PGPORT; create it"* ]]
 	DATABASE_URL= BK_ENV_FILE=/dev/null run --separate-stderr bk-dump
 	[ "$status" -eq 64 ]
 	[[ $stderr == *"DATABASE_URL is not set"* ]]

@@ -243,18 +243,27 @@ as_reader() {
 	[ "$status" -eq 0 ]
 }
 
-@test "4. a missing BACKUP_DIR is not created by readers: bk-list prints [], bk-verify ID says 66" {
+@test "4. a missing BACKUP_DIR is not created by readers: they say where they looked, 66" {
 	rmdir "$BACKUP_DIR"
+	local want="no backups in $BACKUP_DIR (BACKUP_DIR); run from the bot's directory or set BACKUP_DIR"
 	run --separate-stderr timeout 10 bk-list --json
-	[ "$status" -eq 0 ]
-	[ "$output" = "[]" ]
-	[[ $stderr == *"no such backup directory"* ]]
+	[ "$status" -eq 66 ]
+	[ "$output" = "" ]
+	[ "$stderr" = "bk-list: $want" ]
 	run --separate-stderr timeout 10 bk-verify latest
 	[ "$status" -eq 66 ]
+	[[ $stderr == *"$want"* ]]
 	run --separate-stderr timeout 10 bk-restore --dry-run full_1
 	[ "$status" -eq 66 ]
+	[[ $stderr == *"$want"* ]]
 	run --separate-stderr timeout 10 bk-clean --dry-run
-	[ "$status" -eq 0 ]
+	[ "$status" -eq 66 ]
+	[ ! -e "$BACKUP_DIR" ]
+	# relative: the message names the absolute place
+	run --separate-stderr bash -c 'cd "$BK_TMP" && BACKUP_DIR=./nowhere timeout 10 bk-list'
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "bk-list: no backups in $BK_TMP/nowhere (BACKUP_DIR); run from the bot's directory or set BACKUP_DIR" ]
+	[ ! -e "$BK_TMP/nowhere" ]
 	[ ! -e "$BACKUP_DIR" ]
 	run --separate-stderr timeout 60 "$BK_REPO/scripts/bk-check" --no-notify
 	[ "$status" -eq 1 ]
@@ -455,7 +464,8 @@ ok_or_clear() {
 	ok_or_clear 73
 	[[ $stderr == *"cannot create the backup directory"* ]]
 	run --separate-stderr timeout 30 bk-list
-	ok_or_clear 0
+	ok_or_clear 66
+	[[ $stderr == *"no backups in $BACKUP_DIR (BACKUP_DIR)"* ]]
 	run --separate-stderr timeout 30 bk-verify latest
 	ok_or_clear 66
 	run --separate-stderr timeout 30 bk-clean

@@ -31,6 +31,14 @@ ids() {
 	python3 -c 'import json,sys; print(" ".join(e["id"] for e in json.load(sys.stdin)))'
 }
 
+@test "a missing BACKUP_DIR: 66, naming the absolute place, nothing created" {
+	rmdir "$BACKUP_DIR"
+	run --separate-stderr bash -c 'cd "$BK_TMP" && BACKUP_DIR= bk-list'
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "bk-list: no backups in $BK_TMP/backups (BACKUP_DIR); run from the bot's directory or set BACKUP_DIR" ]
+	[ ! -e "$BK_TMP/backups" ]
+}
+
 @test "an empty directory lists as []" {
 	run --separate-stderr bk-list
 	[ "$status" -eq 0 ]
@@ -94,15 +102,38 @@ assert l["full_1"]["status"] == "ok"'
 	fake_backup full_1 2024-12-03T02:00:00.000Z
 	run --separate-stderr bk-list --table
 	[ "$status" -eq 0 ]
-	[[ ${lines[0]} == ID*TYPE*TIMESTAMP*SIZE* ]]
-	[[ ${lines[1]} == full_1*full*2024-12-03T02:00:00.000Z* ]]
+	[[ ${lines[0]} == "ID      KIND    AGE          TIME (UTC)             ROWS  RAFFLE        SIZE  COMPRESSED  SUM  STATUS" ]]
+	[[ ${lines[1]} == "full_1  full    "*" d ago"*"2024-12-03 02:00          ?  -      "*" B  no          yes  ok" ]]
+}
+
+@test "--table: age, total rows, raffle id, binary size units, compression; the JSON keeps bytes" {
+	local now_s
+	now_s=$(date -u +%s)
+	fake_backup full_1 "$(date -u -d "@$((now_s - 3 * 3600 - 60))" +%Y-%m-%dT%H:%M:%S.000Z)"
+	fake_backup raffle_r1_2 "$(date -u -d "@$((now_s - 5 * 86400))" +%Y-%m-%dT%H:%M:%S.000Z)" raffle r1
+	# rowCounts in the metadata, and 3 MiB of padding (whitespace is valid JSON)
+	python3 - "$BACKUP_DIR/full_1.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+doc = json.load(open(p))
+doc["metadata"]["rowCounts"] = {"tickets": 10000, "raffles": 234}
+open(p, "w").write(json.dumps(doc)[:-1] + " " * (3 << 20) + "}")
+PY
+	zstd -q --rm "$BACKUP_DIR/raffle_r1_2.json"
+	run --separate-stderr bk-list --table
+	[ "$status" -eq 0 ]
+	echo "$output" >&2
+	[[ ${lines[1]} == full_1*full*"3 h ago"*"10234"*" -  "*"3.0 MiB"*"no "* ]]
+	[[ ${lines[2]} == raffle_r1_2*raffle*"5 d ago"*"?"*"r1"*" B"*"zstd"* ]]
+	bk-list --json | jq -e '.[0].size > 3145728 and .[0].size < 3200000
+		and .[0].rows == 10234 and .[1].rows == null and .[1].compression == "zstd"'
 }
 
 @test "a table on a terminal, JSON off it" {
 	command -v script >/dev/null || skip "script(1) missing"
 	fake_backup full_1 2024-12-03T02:00:00.000Z
 	run script -qc "$BK_BIN_DIR/bk-list" /dev/null
-	[[ $output == ID*TYPE* ]]
+	[[ $output == ID*KIND*AGE* ]]
 	run script -qc "$BK_BIN_DIR/bk-list --json" /dev/null
 	[[ $output == \[* ]]
 }

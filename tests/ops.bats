@@ -278,7 +278,7 @@ old_backup() {
 	run --separate-stderr "$S/bk-check"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	jq -e '.state == "ok" and (.newest | startswith("full_")) and .ageHours < 1 and .maxAgeHours == 26' <<<"$output"
+	jq -e '.state == "ok" and (.newest | startswith("full_")) and .ageHours < 1 and .maxAgeHours == 2' <<<"$output"
 	if [[ -x $BK_BIN_DIR/bk-verify ]]; then
 		jq -e '.verified == true' <<<"$output"
 	fi
@@ -300,17 +300,94 @@ old_backup() {
 	echo "$output"
 	[ "${#lines[@]}" -eq 1 ]
 	jq -e --arg id "$id" '.chat_id == "4242" and (.text | test("stale")) and (.text | contains($id))' <<<"${lines[0]}"
-	# 25 hours is within the limit; so is 27 with --max-age 30.
+	# With daily backups the operator sets 26: 25 hours is within that
+	# limit, 27 is not; 27 is within --max-age 30 or BK_MAX_AGE_HOURS=30.
 	rm -f "$BACKUP_DIR"/*
 	old_backup 25 >/dev/null
-	run --separate-stderr "$S/bk-check" --no-notify
+	BK_MAX_AGE_HOURS=26 run --separate-stderr "$S/bk-check" --no-notify
+	[ "$status" -eq 0 ]
+	jq -e '.state == "ok" and .maxAgeHours == 26' <<<"$output"
+	run --separate-stderr "$S/bk-check" --no-notify --max-age 26
 	[ "$status" -eq 0 ]
 	local newest
 	newest=$(ls "$BACKUP_DIR"/full_*.json)
 	old_backup 27 >/dev/null
 	rm -f "$newest" "$newest.sha256"
+	BK_MAX_AGE_HOURS=26 run --separate-stderr "$S/bk-check" --no-notify
+	[ "$status" -eq 1 ]
+	jq -e '.state == "stale" and .maxAgeHours == 26' <<<"$output"
 	BK_MAX_AGE_HOURS=30 run --separate-stderr "$S/bk-check" --no-notify
 	[ "$status" -eq 0 ]
+	run --separate-stderr "$S/bk-check" --no-notify --max-age 30
+	[ "$status" -eq 0 ]
+}
+
+@test "bk-check: the default limit is 2 hours (hourly backups): 1 hour old is ok, 3 hours old is stale" {
+	need bk-dump bk-list
+	export BACKUP_DIR=$WORK/backups
+	local id
+	id=$(old_backup 1)
+	run --separate-stderr "$S/bk-check" --no-notify
+	echo "$output"
+	[ "$status" -eq 0 ]
+	jq -e --arg id "$id" '.state == "ok" and .newest == $id and .maxAgeHours == 2' <<<"$output"
+	rm -f "$BACKUP_DIR"/*
+	id=$(old_backup 3)
+	run --separate-stderr "$S/bk-check" --no-notify
+	echo "$output"
+	[ "$status" -eq 1 ]
+	jq -e --arg id "$id" '.state == "stale" and .newest == $id and .maxAgeHours == 2' <<<"$output"
+	[[ $stderr == "bk-check: stale: the newest full backup $id is 3.0 hours old (limit 2)" ]]
+}
+
+@test "bk-check: every check runs; each failure alerts on its own line; the first one's state and status lead" {
+	need bk-dump bk-list bk-verify
+	fake_tg
+	export BACKUP_DIR=$WORK/backups
+	local id old
+	# a damaged 27-hour-old newest backup, and the last good drill 9 days ago
+	id=$(old_backup 27)
+	sed -i '1s/"version":"1.1"/"version":"1.0"/' "$BACKUP_DIR/$id.json"
+	old=$(date -u -d '9 days ago' +%Y-%m-%dT%H:%M:%S.000Z)
+	mkdir -p "$BK_LOG_DIR"
+	printf '%s Backup job drill completed: %s drilled 1.93s\n' "$old" "$id" >"$BK_LOG_DIR/backup.log"
+	run --separate-stderr "$S/bk-check"
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	jq -e --arg id "$id" '.state == "corrupt" and .verified == false and .newest == $id
+		and (.reason | contains("fails bk-verify"))
+		and ([.alerts[].state] == ["corrupt", "stale", "drill-stale"])
+		and .alerts[0].reason == .reason
+		and .drill.backup == $id and .drill.ageDays > 8.9' <<<"$output"
+	[ "${#stderr_lines[@]}" -eq 3 ]
+	[[ ${stderr_lines[0]} == "bk-check: corrupt: the newest full backup $id fails bk-verify"* ]]
+	[[ ${stderr_lines[1]} == "bk-check: stale: the newest full backup $id is 27."*" hours old (limit 2)" ]]
+	[[ ${stderr_lines[2]} == "bk-check: drill-stale: the last good restore drill ($id, $old) is 9."* ]]
+	# one Telegram message, a line per failure
+	run tg_calls
+	[ "${#lines[@]}" -eq 1 ]
+	jq -e '.text | split("\n") | length == 3 and (.[0] | test("corrupt")) and (.[1] | test("stale")) and (.[2] | test("drill-stale"))' <<<"${lines[0]}"
+	# without Telegram: a log line per failure
+	unset TELEGRAM_BOT_TOKEN TELEGRAM_NOTIFY_CHAT_IDS
+	run --separate-stderr "$S/bk-check"
+	[ "$status" -eq 1 ]
+	[ "$(grep -c ' Backup check ' "$BK_LOG_DIR/backup.log")" -eq 3 ]
+	grep -Eq "^$ISO Backup check drill-stale: the last good restore drill" "$BK_LOG_DIR/backup.log"
+	# no backup at all (missing) still reports the drill; a bk-list that
+	# fails (an I/O error: state error, 69) leads with its status
+	rm -f "$BACKUP_DIR"/*
+	run --separate-stderr "$S/bk-check" --no-notify
+	[ "$status" -eq 1 ]
+	jq -e '.state == "missing" and ([.alerts[].state] == ["missing", "drill-stale"])' <<<"$output"
+	mkdir -p "$WORK/failing"
+	printf '#!/bin/sh\necho "bk-list: backups: Input/output error" >&2\nexit 74\n' >"$WORK/failing/bk-list"
+	chmod +x "$WORK/failing/bk-list"
+	PATH=$WORK/failing:$PATH run --separate-stderr "$S/bk-check" --no-notify
+	echo "$output"
+	[ "$status" -eq 69 ]
+	jq -e '.state == "error" and (.reason | contains("exit 74"))
+		and ([.alerts[].state] == ["error", "drill-stale"])' <<<"$output"
 }
 
 @test "bk-check: no full backup at all is missing (exit 1)" {
@@ -351,7 +428,7 @@ old_backup() {
 	bk-dump >/dev/null
 	run --separate-stderr "$S/bk-check"
 	[ "$status" -eq 0 ]
-	[[ $stderr == "bk-check: ok: the newest full backup full_"*" hours old (limit 26), whole" ]]
+	[[ $stderr == "bk-check: ok: the newest full backup full_"*" hours old (limit 2), whole" ]]
 	[ "$(grep -c ' Backup check ok: ' "$BK_LOG_DIR/backup.log")" -eq 1 ]
 	# with Telegram told, an ok is quiet and unlogged, a failure still on stderr
 	fake_tg

@@ -346,6 +346,73 @@ Use /backup_restore <id> to restore one" ]
 	stop_relay
 }
 
+# A real backup (the original service's fixture) and the real bk-export,
+# which needs no database; the other tools stay stubs.
+csv_setup() {
+	cp "$REPO/tests/fixtures/ts_full_backup.json" "$T/backups/full_1701396000000.json"
+	ln -s "$BIN/bk-export" "$T/bin/bk-export"
+	mkdir -m 0700 "$T/tmp"
+	export TMPDIR=$T/tmp
+}
+
+@test "/backup_download <id> csv sends a tar.gz of bk-export's files, and leaves no temporary file" {
+	csv_setup
+	start_relay
+	say "/backup_download full_1701396000000 csv"
+	reply "Exporting full_1701396000000 as CSV"
+	fake wait --method sendDocument
+	run fake calls --method sendDocument
+	[[ $output == *'"filename": "full_1701396000000.csv.tar.gz"'* ]]
+	[[ $output == *"\"chat_id\": \"$ADMIN\""* ]]
+	mkdir "$T/got"
+	tar -xzf "$T"/fake/documents/*-full_1701396000000.csv.tar.gz -C "$T/got"
+	BACKUP_DIR=$T/backups "$BIN/bk-export" --csv "$T/want" full_1701396000000 >/dev/null
+	diff -r "$T/want" "$T/got/full_1701396000000"
+	[ -f "$T/got/full_1701396000000/tickets.csv" ]
+	[ -f "$T/got/full_1701396000000/redis.csv" ]
+	[ -z "$(ls -A "$T/tmp")" ]
+	# an alias is named by the file it resolved to
+	say "/backup_download latest csv"
+	fake wait --method sendDocument --count 2
+	[ "$(fake calls --method sendDocument --contains full_1701396000000.csv.tar.gz | wc -l)" -eq 2 ]
+	say "/backup_download full_1 csv"
+	reply "Backup full_1 not found"
+	[ -z "$(ls -A "$T/tmp")" ]
+	stop_relay
+}
+
+@test "/backup_download <id> csv above the upload limit: the size and the bk-export command instead" {
+	csv_setup
+	TG_UPLOAD_LIMIT=1024 start_relay
+	say "/backup_download full_1701396000000 csv"
+	reply "above Telegram's upload limit"
+	run text_of "upload limit"
+	[[ $output == *"CSV export of full_1701396000000 is "*" KB (tar.gz)"* ]]
+	[[ $output == *"bk-export --csv DIR full_1701396000000"* ]]
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	[ -z "$(ls -A "$T/tmp")" ]
+	stop_relay
+}
+
+@test "/backup_download <id> csv of a damaged backup: bk-export's error, nothing sent, nothing left" {
+	csv_setup
+	# whole at its ends (the relay's first look passes), broken inside
+	sed '0,/"walletAddress":/s//"walletAddress" x:/' "$REPO/tests/fixtures/ts_full_backup.json" \
+		>"$T/backups/full_1701396000000.json"
+	head -c 3000 "$REPO/tests/fixtures/ts_full_backup.json" >"$T/backups/full_1701300000000.json"
+	start_relay
+	say "/backup_download full_1701300000000 csv"
+	reply "is damaged (truncated"
+	say "/backup_download full_1701396000000 csv"
+	reply "exit 65"
+	[[ $(text_of "exit 65") == *"CSV export"* ]]
+	[ "$(fake calls --method sendDocument | wc -l)" -eq 0 ]
+	[ -z "$(ls -A "$T/tmp")" ]
+	say "/backup_download full_1701396000000 zip"
+	reply "after the id, only csv"
+	stop_relay
+}
+
 @test "/backup_restore: nothing until Confirm, then bk-restore --yes and the summary" {
 	mk_backup full_1701396000000
 	start_relay
@@ -803,6 +870,10 @@ print("# relay: /backup polled to replied %.2fs; 429s met by the admin: %d" % (d
 	start_relay
 	say /adminhelp
 	reply "Backup Bot Commands"
+	# /backup_cleanup keeps by retention rules, not by age alone
+	run text_of "Backup Bot Commands"
+	[[ $output == *"/backup_cleanup [days] - delete the backups no retention rule keeps; kept are the newest full backup, the newest of each recent hour, day, week and month, and all younger than days"$'\n'* ]]
+	[[ $output != *"older than days"* ]]
 	say /backup_list
 	reply "Available Backups"
 	run fake calls --method sendMessage --contains "Available Backups"

@@ -114,6 +114,68 @@ new_backup() {
 	[ "$(jq -r .id <<<"$output")" = "$id" ]
 }
 
+@test "compressed: <id>.json.zst goes up as it is stored, its .sha256 of the stored bytes; pull brings back the same file" {
+	id=$(BK_COMPRESS=zstd bk-dump | jq -r .id)
+	[ -f "$BACKUP_DIR/$id.json.zst" ]
+	run --separate-stderr timeout 60 bk-push "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r '.pushed[0].id' <<<"$output")" = "$id" ]
+	[ "$(jq -r '.pushed[0].bytes' <<<"$output")" -eq "$(stat -c %s "$BACKUP_DIR/$id.json.zst")" ]
+	remote_names | grep -qx "$id.json.zst"
+	remote_names | grep -qx "$id.json.zst.sha256"
+	! remote_names | grep -qx "$id.json"
+	mkdir -p "$BK_TMP/zdown"
+	bk_aws s3 cp --quiet --recursive --exclude '*' --include "$id.json.zst*" "$BK_S3_URL" "$BK_TMP/zdown/"
+	(cd "$BK_TMP/zdown" && sha256sum -c --quiet "$id.json.zst.sha256")
+	cmp "$BK_TMP/zdown/$id.json.zst" "$BACKUP_DIR/$id.json.zst"
+	run --separate-stderr bk-list --remote --json
+	[ "$(jq -r --arg id "$id" '.[] | select(.id == $id) | .compression' <<<"$output")" = zstd ]
+	[ "$(jq -r --arg id "$id" '.[] | select(.id == $id) | .status' <<<"$output")" = ok ]
+	# a second push skips it
+	run --separate-stderr timeout 60 bk-push "$id"
+	[ "$(jq -r '.skipped[0]' <<<"$output")" = "$id" ]
+
+	mv "$BACKUP_DIR/$id.json.zst" "$BK_TMP/zdown/orig.json.zst"
+	rm -f "$BACKUP_DIR/$id.json.zst.sha256"
+	run --separate-stderr timeout 60 bk-pull "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r .path <<<"$output")" = "$BACKUP_DIR/$id.json.zst" ]
+	[ "$(jq -r .compression <<<"$output")" = zstd ]
+	cmp "$BACKUP_DIR/$id.json.zst" "$BK_TMP/zdown/orig.json.zst"
+	(cd "$BACKUP_DIR" && sha256sum -c --quiet "$id.json.zst.sha256")
+	[ ! -e "$BACKUP_DIR/$id.json" ]
+	bk-verify "$id" >/dev/null
+	# already there under its compressed name: not overwritten
+	run --separate-stderr timeout 60 bk-pull "$id"
+	[ "$status" -eq 73 ]
+}
+
+@test "compressed by hand: a user-made <id>.json.gz goes up and comes back as it is; --all pushes every kind" {
+	id=$(new_backup)
+	gzip "$BACKUP_DIR/$id.json"
+	(cd "$BACKUP_DIR" && sha256sum "$id.json.gz" >"$id.json.gz.sha256" && rm -f "$id.json.sha256")
+	zid=$(BK_COMPRESS=zstd bk-dump | jq -r .id)
+	run --separate-stderr timeout 60 bk-push --all
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ $stderr != *"not pushed"* ]]
+	remote_names | grep -qx "$id.json.gz.sha256"
+	remote_names | grep -qx "$zid.json.zst.sha256"
+	cp "$BACKUP_DIR/$id.json.gz" "$BK_TMP/hand.json.gz"
+	rm -f "$BACKUP_DIR/$id.json.gz" "$BACKUP_DIR/$id.json.gz.sha256"
+	run --separate-stderr timeout 60 bk-pull "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(jq -r .compression <<<"$output")" = gzip ]
+	cmp "$BACKUP_DIR/$id.json.gz" "$BK_TMP/hand.json.gz"
+	bk-verify "$id" >/dev/null
+	# a damaged compressed copy in the bucket: refused, nothing lands
+	rm -f "$BACKUP_DIR/$zid.json.zst" "$BACKUP_DIR/$zid.json.zst.sha256"
+	printf 'garbage' >"$BK_TMP/garbage"
+	bk_s3_put "$BK_TMP/garbage" "backups/$zid.json.zst"
+	run --separate-stderr timeout 60 bk-pull "$zid"
+	[ "$status" -eq 65 ]
+	[ -z "$(find "$BACKUP_DIR" -name "*$zid*")" ]
+}
+
 @test "multipart: a backup larger than a part goes up in parts and comes back whole" {
 	export BK_S3_PART_SIZE=65536
 	id=$(new_backup)
@@ -281,16 +343,21 @@ new_backup() {
 		printf '%s  %s.json\n' "$(sha256sum <"$src" | cut -c1-64)" "$id" >"$BK_TMP/sum"
 		bk_s3_put "$BK_TMP/sum" "retention/$id.json.sha256"
 	done
+	# compressed, and compressed then encrypted: every object of theirs goes
+	for o in full_999999999000.json.zst full_999999999000.json.zst.sha256 \
+		full_999999998000.json.zst.gpg full_999999998000.json.zst.gpg.sha256 full_999999998000.json.zst.sha256; do
+		bk_s3_put "$BK_TMP/sum" "retention/$o"
+	done
 	# newer, but not whole: it does not count as the one to keep
 	bk_s3_put "$src" retention/full_1000000002000.json
 	run --separate-stderr timeout 60 bk-clean --remote 30 --dry-run
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[ "$(jq '.deleted | length' <<<"$output")" -eq 3 ]
-	[ "$(remote_names | wc -l)" -eq 7 ]
+	[ "$(jq '.deleted | length' <<<"$output")" -eq 5 ]
+	[ "$(remote_names | wc -l)" -eq 12 ]
 	run --separate-stderr timeout 60 bk-clean --remote 30
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[ "$(jq -r '[.deleted[].id] | sort | join(" ")' <<<"$output")" = \
-		"full_1000000000000 full_1000000002000 raffle_7_1000000000500" ]
+		"full_1000000000000 full_1000000002000 full_999999998000 full_999999999000 raffle_7_1000000000500" ]
 	[ "$(remote_names | tr '\n' ' ')" = "full_1000000001000.json full_1000000001000.json.sha256 " ]
 	# a key that may not delete: 77, and the backups stay
 	bk_s3_put "$src" retention/full_1000000000001.json
@@ -354,6 +421,27 @@ make_key() {
 	[ "$status" -eq 64 ]
 	! remote_names | grep -q "^$id2"
 	! grep -q "\"PUT\", \"path\": \"/bk-test/backups/$id2" "$BK_S3_DIR/requests.jsonl"
+}
+
+@test "gpg and zstd: <id>.json.zst.gpg with the stored checksum beside it; pull decrypts into <id>.json.zst" {
+	command -v gpg >/dev/null 2>&1 || skip "gpg is not installed"
+	make_key
+	id=$(BK_COMPRESS=zstd bk-dump | jq -r .id)
+	export BK_GPG_RECIPIENT=bk-offsite@example.invalid
+	run --separate-stderr timeout 60 bk-push "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	remote_names | grep -qx "$id.json.zst.gpg"
+	remote_names | grep -qx "$id.json.zst.gpg.sha256"
+	remote_names | grep -qx "$id.json.zst.sha256"
+	! remote_names | grep -qx "$id.json.zst"
+	run --separate-stderr bk-list --remote --json
+	[ "$(jq -r --arg id "$id" '.[] | select(.id == $id) | "\(.compression) \(.encrypted) \(.status)"' <<<"$output")" = "zstd true ok" ]
+	mv "$BACKUP_DIR/$id.json.zst" "$BK_TMP/gz-orig.json.zst"
+	rm -f "$BACKUP_DIR/$id.json.zst.sha256"
+	run --separate-stderr timeout 60 bk-pull "$id"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	cmp "$BACKUP_DIR/$id.json.zst" "$BK_TMP/gz-orig.json.zst"
+	bk-verify "$id" >/dev/null
 }
 
 # dump, push, lose the machine's backups and the database, recover
@@ -434,6 +522,12 @@ drill() {
 	id=$(jq -r .id <<<"$output")
 	[ -f "$BACKUP_DIR/$id.json" ]
 	tail -n 1 "$BK_LOG_DIR/backup.log" | grep -q "failed: push to $BK_S3_URL failed: .*(exit 69); the local backup stays"
+	# compressed backups are pushed as they are stored
+	run --separate-stderr env BK_COMPRESS=zstd timeout 120 "$BK_REPO/scripts/bk-job" hourly -- bk-dump
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	id=$(jq -r .id <<<"$output")
+	remote_names | grep -qx "$id.json.zst.sha256"
+	grep -q "Backup job hourly push completed: $id to $BK_S3_URL" "$BK_LOG_DIR/backup.log"
 	# a job that is not a backup pushes nothing
 	run --separate-stderr timeout 120 "$BK_REPO/scripts/bk-job" listing -- bk-list --json
 	[ "$status" -eq 0 ]

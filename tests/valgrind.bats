@@ -81,6 +81,20 @@ vg() {
 	DATABASE_URL="postgresql://bk@/nosuchdb?host=$PGHOST&port=$PGPORT" vg 69 bk-raffle "$RAFFLE"
 }
 
+@test "valgrind: bk-export, main path and errors" {
+	bk-dump >/dev/null
+	id=$(bk-list --json | jq -r '.[0].id')
+	vg 0 bk-export --csv "$BK_TMP/csv1" "$id"
+	vg 73 bk-export --csv "$BK_TMP/csv1" "$id"
+	vg 0 bk-export --csv "$BK_TMP/csv1" --force - <"$BACKUP_DIR/$id.json"
+	vg 0 bk-export --csv "$BK_TMP/csv2" "$BK_FIXTURES/ts_raffle_backup.json"
+	vg 66 bk-export --csv "$BK_TMP/csv3" full_0
+	vg 64 bk-export --csv "$BK_TMP/csv3" 'full_bad id!'
+	head -c 5000 "$BACKUP_DIR/$id.json" >"$BK_TMP/cut-export.json"
+	vg 65 bk-export --csv "$BK_TMP/csv3" "$BK_TMP/cut-export.json"
+	[ -z "$(ls -A "$BK_TMP/csv3")" ]
+}
+
 @test "valgrind: bk-list and bk-verify, main path and errors" {
 	bk-dump >/dev/null
 	id=$(bk-list --json | jq -r '.[0].id')

@@ -67,7 +67,8 @@ int main(int argc, char **argv)
 		case 'q': progress = PROGRESS_OFF; break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'",
+				     ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-dump " BK_VERSION); return 0;
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
 		rc = store_dir(&opt.dir);
 	if (!rc)
 		rc = store_lock(opt.dir, wait, &lock);
-	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+	if (!rc) /* the lock is ours: no live writer owns a temporary file */
 		fsafe_sweep_temps(opt.dir, "full_");
 	cJSON *meta = NULL;
 	if (!rc)

@@ -1,5 +1,6 @@
 /* bk-list: the backups in the backup directory, newest first. */
 #include <err.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,9 @@ static void usage(FILE *f)
 		   "       bk-list -h | --help | --version\n"
 		   "\n"
 		   "Lists the backups in $BACKUP_DIR, newest first by metadata timestamp:\n"
-		   "a JSON array when stdout is not a terminal, a table when it is.\n"
+		   "a JSON array when stdout is not a terminal (sizes in bytes), a table\n"
+		   "when it is (age, rows, raffle, size in KiB/MiB/GiB, compression).\n"
+		   "A missing $BACKUP_DIR is an error (66): it is never created.\n"
 		   "\n"
 		   "  -j, --json            JSON array, even on a terminal\n"
 		   "  -t, --table           aligned table, even off a terminal\n"
@@ -35,6 +38,18 @@ static void usage(FILE *f)
 		   "  -r, --remote          the backups in the bucket of $BK_S3_URL instead\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
+}
+
+/* Sizes in binary units, as they are counted: 512 B, 47.1 KiB, 3.4 MiB, 1.2 GiB. */
+static void size_iec(char *buf, size_t len, double bytes)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t i = 0;
+	while (bytes >= 1024 && i + 1 < sizeof units / sizeof *units) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes < 0 ? 0 : bytes, units[i]);
 }
 
 static cJSON *entry_json(const struct backup_info *b)
@@ -46,6 +61,8 @@ static cJSON *entry_json(const struct backup_info *b)
 	cJSON_AddItemToObject(e, "timestamp",
 			      b->timestamp ? cJSON_CreateString(b->timestamp) : cJSON_CreateNull());
 	cJSON_AddNumberToObject(e, "size", (double)b->size);
+	cJSON_AddItemToObject(e, "rows",
+			      b->rows >= 0 ? cJSON_CreateNumber((double)b->rows) : cJSON_CreateNull());
 	cJSON_AddItemToObject(e, "raffleId",
 			      b->raffle_id ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->checksum);
@@ -70,11 +87,12 @@ static cJSON *remote_json(struct s3 *s, const struct remote_backup *b)
 	cJSON_AddStringToObject(e, "type", b->type);
 	cJSON_AddStringToObject(e, "timestamp", ts);
 	cJSON_AddNumberToObject(e, "size", (double)b->size);
-	cJSON_AddItemToObject(e, "raffleId", b->raffle_id[0] ? cJSON_CreateString(b->raffle_id)
-							   : cJSON_CreateNull());
+	cJSON_AddItemToObject(e, "raffleId",
+			      b->raffle_id[0] ? cJSON_CreateString(b->raffle_id) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(e, "checksum", b->whole);
 	cJSON_AddStringToObject(e, "path", s3_where(s, object));
 	cJSON_AddBoolToObject(e, "encrypted", b->encrypted);
+	cJSON_AddStringToObject(e, "compression", remote_compression(b));
 	/* no checksum object: its push did not finish (or is under way) */
 	cJSON_AddStringToObject(e, "status", b->whole ? "ok" : "incomplete");
 	return e;
@@ -94,11 +112,11 @@ static int list_remote(const char *type, long limit, int as_table)
 	}
 	size_t shown = limit >= 0 && (size_t)limit < n ? (size_t)limit : n;
 	if (as_table) {
-		printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", "ID", "TYPE", "TIMESTAMP", "SIZE",
-		       "SUM", "GPG", "STATUS");
+		printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", "ID", "TYPE", "TIMESTAMP", "SIZE", "SUM",
+		       "GPG", "STATUS");
 		for (size_t i = 0; i < shown; i++) {
 			char size[32], ts[32];
-			tgfmt_size(size, sizeof size, (double)list[i].size);
+			size_iec(size, sizeof size, (double)list[i].size);
 			format_iso_ms(list[i].ts_ms, ts);
 			printf("%-32s  %-6s  %-24s  %10s  %-3s  %-3s  %s\n", list[i].id, list[i].type, ts,
 			       size, list[i].whole ? "yes" : "no", list[i].encrypted ? "yes" : "no",
@@ -129,36 +147,75 @@ static void print_json(const struct backup_info *list, size_t n)
 	cJSON_Delete(all);
 }
 
-static void print_table(const struct backup_info *list, size_t n)
+/* How long ago: "45 s ago", "12 min ago", "3 h ago" (up to two days), "2 d ago". */
+static void age_text(char *buf, size_t len, int64_t ts_ms, int64_t now)
 {
-	int w = 2;
+	int64_t s = (now - ts_ms) / 1000;
+	const char *fmt = s < 0 ? "in %lld %s" : "%lld %s ago";
+	s = s < 0 ? -s : s;
+	if (s < 60)
+		snprintf(buf, len, fmt, (long long)s, "s");
+	else if (s < 3600)
+		snprintf(buf, len, fmt, (long long)(s / 60), "min");
+	else if (s < 48 * 3600)
+		snprintf(buf, len, fmt, (long long)(s / 3600), "h");
+	else
+		snprintf(buf, len, fmt, (long long)(s / 86400), "d");
+}
+
+/* "2026-11-26 15:57" in UTC, as the metadata says (its timestamp, to the minute). */
+static void time_text(char *buf, size_t len, int64_t ts_ms)
+{
+	char iso[32];
+	format_iso_ms(ts_ms, iso);
+	snprintf(buf, len, "%.10s %.5s", iso, iso + 11);
+}
+
+static int width(const struct backup_info *list, size_t n, int min, bool raffle)
+{
+	int w = min;
 	for (size_t i = 0; i < n; i++) {
-		int len = (int)strlen(list[i].file_id);
+		const char *s = raffle ? list[i].raffle_id : list[i].file_id;
+		int len = s ? (int)strlen(s) : 0;
 		w = len > w ? len : w;
 	}
-	printf("%-*s  %-6s  %-24s  %10s  %-3s  %s\n", w, "ID", "TYPE", "TIMESTAMP", "SIZE", "SUM",
-	       "STATUS");
+	return w;
+}
+
+/*
+ * For a person: what, how old, how big. Local backups are never encrypted
+ * (bk-push encrypts the copy it uploads), so the table has no such column;
+ * --remote shows it.
+ */
+static void print_table(const struct backup_info *list, size_t n)
+{
+	int w = width(list, n, 2, false), rw = width(list, n, 6, true);
+	int64_t now = now_ms();
+	printf("%-*s  %-6s  %-11s  %-16s  %9s  %-*s  %10s  %-10s  %-3s  %s\n", w, "ID", "KIND", "AGE",
+	       "TIME (UTC)", "ROWS", rw, "RAFFLE", "SIZE", "COMPRESSED", "SUM", "STATUS");
 	for (size_t i = 0; i < n; i++) {
 		const struct backup_info *b = &list[i];
-		char size[32];
-		tgfmt_size(size, sizeof size, (double)b->size);	/* as the relay shows sizes */
-		printf("%-*s  %-6s  %-24s  %10s  %-3s  %s\n", w, b->file_id,
-		       b->type ? b->type : "?", b->timestamp ? b->timestamp : "?", size,
-		       b->checksum ? "yes" : "no", b->error ? b->error : b->future ? FUTURE_WHY : "ok");
+		char size[32], age[32], when[32], rows[32];
+		size_iec(size, sizeof size, (double)b->size);
+		age_text(age, sizeof age, b->ts_ms, now);
+		time_text(when, sizeof when, b->ts_ms);
+		snprintf(rows, sizeof rows, b->rows < 0 ? "?" : "%lld", b->rows);
+		printf("%-*s  %-6s  %-11s  %-16s  %9s  %-*s  %10s  %-10s  %-3s  %s\n", w, b->file_id,
+		       b->type ? b->type : "?", age, when, rows, rw, b->raffle_id ? b->raffle_id : "-", size,
+		       strcmp(b->stored_as, "json") ? b->stored_as : "no", b->checksum ? "yes" : "no",
+		       b->error	   ? b->error
+		       : b->future ? FUTURE_WHY
+				   : "ok");
 	}
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "table", no_argument, NULL, 't' },
-		{ "type", required_argument, NULL, 'T' },
-		{ "limit", required_argument, NULL, 'n' },
-		{ "remote", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{ "json", no_argument, NULL, 'j' },	  { "table", no_argument, NULL, 't' },
+		{ "type", required_argument, NULL, 'T' }, { "limit", required_argument, NULL, 'n' },
+		{ "remote", no_argument, NULL, 'r' },	  { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	  { 0 },
 	};
 	int as_table = isatty(STDOUT_FILENO), c, remote = 0;
 	const char *type = NULL;

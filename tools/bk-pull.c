@@ -16,9 +16,11 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "config.h"
 #include "gpg.h"
 #include "out.h"
+#include "profile.h"
 #include "remote.h"
 #include "s3.h"
 #include "store.h"
@@ -32,6 +34,7 @@ static void usage(FILE *f)
 		   "name, checked against the bucket's .sha256, then renamed into place with\n"
 		   "its .sha256. Aliases (latest, full_latest, raffle_latest,\n"
 		   "raffle_<raffleId>_latest) name the newest whole backup in the bucket.\n"
+		   "A compressed backup comes back as it was stored (<id>.json.zst, <id>.json.gz).\n"
 		   "Encrypted copies (<id>.json.gpg) are decrypted with the local gpg keyring.\n"
 		   "Prints a JSON summary.\n"
 		   "\n"
@@ -60,7 +63,7 @@ static int to_out(void *ud, const void *p, size_t n)
 {
 	struct out *o = ud;
 	out_write(o, p, n);
-	return 0;	/* a write error is reported by out_finish */
+	return 0; /* a write error is reported by out_finish */
 }
 
 /* What is downloaded to a file descriptor, hashed on the way. */
@@ -107,7 +110,7 @@ static int fetch_encrypted(struct s3 *s, const char *dir, const char *object, in
 		*rc = EX_CANTCREAT;
 		return -1;
 	}
-	unlink(tmp);	/* nothing is left behind, whatever happens */
+	unlink(tmp); /* nothing is left behind, whatever happens */
 	EVP_DigestInit_ex(f.sha, EVP_sha256(), NULL);
 	*rc = s3_get(s, object, to_fd, &f, NULL);
 	out_digest_hex(f.sha, got);
@@ -154,7 +157,7 @@ static int decrypt_into(struct out *o, int cipher_fd)
 
 static int pull(struct s3 *s, const char *dir, const struct remote_backup *b, cJSON *r)
 {
-	char object[ID_MAX + 16], plain[65], hex[65], path[4096];
+	char object[ID_MAX + 32], stored[ID_MAX + 16], plain[65], hex[65], path[4096];
 	struct out o;
 	struct stat st;
 	remote_object(b, object, sizeof object);
@@ -166,20 +169,20 @@ static int pull(struct s3 *s, const char *dir, const struct remote_backup *b, cJ
 			return EX_CANTCREAT;
 		}
 	}
-	snprintf(path, sizeof path, "%s/%s.json", dir, b->id);
-	char plain_name[ID_MAX + 16];
-	snprintf(plain_name, sizeof plain_name, "%s.json", b->id);
-	int rc = remote_sum(s, plain_name, plain), fd = -1;
+	/* the name it was stored under where it was pushed from: the same file */
+	remote_stored_name(b, stored, sizeof stored);
+	snprintf(path, sizeof path, "%s/%s", dir, stored);
+	int rc = remote_sum(s, stored, plain), fd = -1;
 	if (!rc && b->encrypted)
 		fd = fetch_encrypted(s, dir, object, &rc);
 	if (!rc)
-		rc = out_open_file(&o, dir, b->id, 0);	/* the bytes as pushed */
+		rc = out_open_path(&o, path, 0); /* the bytes as pushed, compressed or not */
 	if (rc) {
 		if (fd >= 0)
 			close(fd);
 		return rc;
 	}
-	o.expect = plain;	/* nothing lands unless it is the backup that was pushed */
+	o.expect = plain; /* nothing lands unless it is the backup that was pushed */
 	rc = b->encrypted ? decrypt_into(&o, fd) : s3_get(s, object, to_out, &o, NULL);
 	if (rc) {
 		out_discard(&o);
@@ -195,6 +198,7 @@ static int pull(struct s3 *s, const char *dir, const struct remote_backup *b, cJ
 	cJSON_AddNumberToObject(r, "size", (double)bytes);
 	cJSON_AddStringToObject(r, "sha256", hex);
 	cJSON_AddBoolToObject(r, "encrypted", b->encrypted);
+	cJSON_AddStringToObject(r, "compression", remote_compression(b));
 	return 0;
 }
 
@@ -216,28 +220,26 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-pull " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-pull");
 		}
 	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (argc - optind != 1)
+		return usage_error("bk-pull");
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = prof_now();
 	struct s3 *s = NULL;
 	struct remote_backup b;
 	const char *dir;
 	int rc = config_load();
 	if (!rc && !id_valid(argv[optind]) && !id_is_alias(argv[optind])) {
 		warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., letters, "
-		      "digits, _ and - only) or alias", argv[optind]);
+		      "digits, _ and - only) or alias",
+		      argv[optind]);
 		rc = EX_USAGE;
 	}
 	if (!rc)
@@ -250,9 +252,7 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = pull(s, dir, &b, r);
 	if (!rc) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		cJSON_AddNumberToObject(r, "seconds", (double)(t1.tv_sec - t0.tv_sec) +
-						      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		cJSON_AddNumberToObject(r, "seconds", prof_now() - t0);
 		char *line = cJSON_PrintUnformatted(r);
 		puts(line);
 		free(line);

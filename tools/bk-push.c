@@ -1,30 +1,24 @@
 /* bk-push: copies backups to the S3 bucket of BK_S3_URL. */
 #include <err.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
-#include "buf.h"
+#include "bk-push/push.h"
+#include "cli.h"
 #include "config.h"
 #include "fsafe.h"
-#include "gpg.h"
-#include "out.h"
-#include "remote.h"
+#include "ids.h"
+#include "profile.h"
 #include "s3.h"
 #include "store.h"
 
-#define STALE_UPLOAD_MS (24 * 3600 * 1000LL)	/* another machine's push is done by then */
+#define STALE_UPLOAD_MS (24 * 3600 * 1000LL) /* another machine's push is done by then */
 
 static void usage(FILE *f)
 {
@@ -33,6 +27,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "Uploads backups of $BACKUP_DIR (default: latest) with their .sha256 to\n"
 		   "$BK_S3_URL, skipping those the bucket holds with the same checksum.\n"
+		   "Compressed backups go up as they are stored (<id>.json.zst, <id>.json.gz).\n"
 		   "With $BK_GPG_RECIPIENT set, uploads them encrypted (<id>.json.gpg).\n"
 		   "Prints a JSON summary.\n"
 		   "\n"
@@ -40,206 +35,6 @@ static void usage(FILE *f)
 		   "  -w, --wait SECONDS    wait up to SECONDS for another bk-push (default 0)\n"
 		   "  -h, --help            this help\n"
 		   "      --version         the version\n");
-}
-
-/* The file being uploaded (or gpg's output), hashed as it is read. */
-struct source {
-	int fd;
-	EVP_MD_CTX *sha;
-	struct gpg *gpg;	/* when encrypting */
-	int gpg_rc;
-};
-
-static long source_read(void *ud, void *p, size_t n)
-{
-	struct source *src = ud;
-	ssize_t r;
-	while ((r = read(src->fd, p, n)) < 0 && errno == EINTR)
-		;
-	if (r > 0)
-		EVP_DigestUpdate(src->sha, p, (size_t)r);
-	/* gpg's end: it must have succeeded before the last part commits the upload */
-	if (r == 0 && src->gpg && src->gpg->pid > 0) {
-		src->fd = -1;	/* gpg_finish closes it */
-		if ((src->gpg_rc = gpg_finish(src->gpg)) != 0) {
-			errno = EIO;
-			return -1;
-		}
-	}
-	return (long)r;
-}
-
-/* SHA-256 of the file at path, read through. */
-static int hash_file(const char *path, char *hex)
-{
-	struct source src = { .fd = open(path, O_RDONLY | O_CLOEXEC), .sha = EVP_MD_CTX_new() };
-	char chunk[1 << 16];
-	long r = 0;
-	if (src.fd < 0) {
-		warn("%s", path);
-		EVP_MD_CTX_free(src.sha);
-		return EX_NOINPUT;
-	}
-	EVP_DigestInit_ex(src.sha, EVP_sha256(), NULL);
-	while ((r = source_read(&src, chunk, sizeof chunk)) > 0)
-		;
-	if (r < 0)
-		warn("cannot read %s", path);
-	else
-		out_digest_hex(src.sha, hex);
-	close(src.fd);
-	EVP_MD_CTX_free(src.sha);
-	return r < 0 ? EX_IOERR : 0;
-}
-
-/* The local backup's checksum: its .sha256 file, which must hold for the file. */
-static int local_sum(const char *path, char *hex)
-{
-	char sum_path[4096], line[256], actual[65];
-	snprintf(sum_path, sizeof sum_path, "%s.sha256", path);
-	FILE *f = fopen(sum_path, "r");
-	bool ok = f && fgets(line, sizeof line, f) && sha256_line(line, hex) == 0;
-	if (f)
-		fclose(f);
-	int rc = hash_file(path, actual);
-	if (rc)
-		return rc;
-	if (!ok) {	/* no checksum file (made by hand): what the file holds now */
-		memcpy(hex, actual, 65);
-		return 0;
-	}
-	if (strcmp(hex, actual)) {
-		warnx("%s: does not match its .sha256 (damaged?); not pushed (see bk-verify)", path);
-		return EX_DATAERR;
-	}
-	return 0;
-}
-
-struct push {
-	struct s3 *s3;
-	const char *recipient;	/* BK_GPG_RECIPIENT or NULL */
-	cJSON *pushed, *skipped;
-	long long bytes;
-};
-
-/* Does the bucket already hold this backup, whole, with the same checksum? */
-static bool already_there(struct push *p, const char *id, const char *hex, off_t size)
-{
-	char name[ID_MAX + 32];
-	struct buf b = { 0 };
-	char remote[65];
-	long long rsize;
-	snprintf(name, sizeof name, "%s.json.sha256", id);
-	bool same = s3_get_small(p->s3, name, &b, 4096) == 0 && sha256_line(b.data, remote) == 0 &&
-		    !strcmp(remote, hex);
-	buf_free(&b);
-	if (same && p->recipient) {
-		snprintf(name, sizeof name, "%s.json.gpg.sha256", id);
-		same = s3_head(p->s3, name, &rsize, NULL) == 0;
-		snprintf(name, sizeof name, "%s.json.gpg", id);
-		same = same && s3_head(p->s3, name, &rsize, NULL) == 0;
-	} else if (same) {
-		snprintf(name, sizeof name, "%s.json", id);
-		same = s3_head(p->s3, name, &rsize, NULL) == 0 && rsize == (long long)size;
-	}
-	return same;
-}
-
-/* name's checksum object: a sha256sum line naming the object beside it. */
-static int put_sum(struct push *p, const char *object, const char *hex)
-{
-	char name[ID_MAX + 32], line[ID_MAX + 128];
-	snprintf(name, sizeof name, "%s.sha256", object);
-	int n = snprintf(line, sizeof line, "%s  %s\n", hex, object);
-	return s3_put_small(p->s3, name, line, (size_t)n);
-}
-
-/* Uploads the file (through gpg when encrypting) as object; *sent_hex: what went up. */
-static int upload(struct push *p, const char *path, const char *object, char *sent_hex,
-		  long long *bytes)
-{
-	struct source src = { .fd = open(path, O_RDONLY | O_CLOEXEC), .sha = EVP_MD_CTX_new() };
-	struct gpg g = { .pid = -1, .out = -1 };
-	int rc = 0;
-	if (src.fd < 0) {
-		warn("%s", path);
-		rc = EX_NOINPUT;
-	} else if (p->recipient && (rc = gpg_encrypt(&g, src.fd, p->recipient)) == 0) {
-		close(src.fd);
-		src.fd = g.out;		/* what gpg writes is what goes up */
-		src.gpg = &g;
-	}
-	EVP_DigestInit_ex(src.sha, EVP_sha256(), NULL);
-	if (!rc)
-		rc = s3_upload(p->s3, object, source_read, &src, bytes);
-	if (src.gpg_rc)
-		rc = src.gpg_rc;	/* gpg said why; nothing was committed */
-	if (g.pid > 0) {	/* the upload stopped before gpg's end */
-		src.fd = -1;
-		kill(g.pid, SIGTERM);
-		gpg_finish(&g);
-	}
-	out_digest_hex(src.sha, sent_hex);
-	if (src.fd >= 0)
-		close(src.fd);
-	EVP_MD_CTX_free(src.sha);
-	return rc;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/*
- * One backup: the backup object, then (encrypted) the plain checksum, then
- * the checksum of the backup object, last, so that a backup with it is whole.
- */
-static int push_one(struct push *p, const char *path, const char *id)
-{
-	char hex[65], sent[65], object[ID_MAX + 16];
-	struct stat st;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = local_sum(path, hex);
-	if (rc)
-		return rc;
-	if (stat(path, &st) == 0 && already_there(p, id, hex, st.st_size)) {
-		cJSON_AddItemToArray(p->skipped, cJSON_CreateString(id));
-		return 0;
-	}
-	snprintf(object, sizeof object, "%s.json%s", id, p->recipient ? ".gpg" : "");
-	long aborted = 0;
-	long long bytes = 0;
-	rc = s3_abort_stale(p->s3, object, 0, &aborted);	/* a killed push of this one */
-	if (!rc)
-		rc = upload(p, path, object, sent, &bytes);
-	if (!rc && !p->recipient && strcmp(sent, hex)) {
-		warnx("%s: changed while it was being pushed; not pushed", path);
-		s3_delete(p->s3, object);
-		rc = EX_DATAERR;
-	}
-	if (!rc && p->recipient) {
-		char plain[ID_MAX + 16];
-		snprintf(plain, sizeof plain, "%s.json", id);
-		rc = put_sum(p, plain, hex);
-	}
-	if (!rc)
-		rc = put_sum(p, object, sent);
-	if (rc)
-		return rc;
-	cJSON *e = cJSON_CreateObject();
-	cJSON_AddStringToObject(e, "id", id);
-	cJSON_AddStringToObject(e, "object", s3_where(p->s3, object));
-	cJSON_AddNumberToObject(e, "bytes", (double)bytes);
-	cJSON_AddNumberToObject(e, "seconds", seconds_since(&t0));
-	cJSON_AddStringToObject(e, "sha256", sent);
-	cJSON_AddBoolToObject(e, "encrypted", p->recipient != NULL);
-	cJSON_AddItemToArray(p->pushed, e);
-	p->bytes += bytes;
-	return 0;
 }
 
 /* An id or alias, through the same resolver as every tool: a path in dir. */
@@ -251,8 +46,8 @@ static int push_arg(struct push *p, const char *dir, const char *arg)
 		return EX_USAGE;
 	}
 	int rc = store_resolve(dir, arg, &path);
-	if (!rc && !id_of_file_name(strrchr(path, '/') + 1, ".json", id)) {
-		warnx("%s: a compressed backup: bk-push sends only plain <id>.json backups", ESC(path));
+	if (!rc && !store_file_id(strrchr(path, '/') + 1, id)) { /* resolved: one of its names */
+		warnx("%s: not a backup's name", ESC(path));
 		rc = EX_USAGE;
 	}
 	if (!rc)
@@ -271,12 +66,9 @@ static int push_all(struct push *p, const char *dir)
 		if (list[i].error) {
 			warnx("%s: %s; not pushed", list[i].path, list[i].error);
 			first = first ? first : EX_DATAERR;
-		} else if (id_of_file_name(strrchr(list[i].path, '/') + 1, ".json", id)) {
+		} else if (store_file_id(strrchr(list[i].path, '/') + 1, id)) {
 			int r = push_one(p, list[i].path, id);
 			first = first ? first : r;
-		} else {	/* .json.zst, .json.gz: the bucket holds plain backups */
-			warnx("%s: compressed; not pushed (bk-push sends only plain <id>.json)",
-			      ESC(list[i].path));
 		}
 	}
 	store_list_free(list, n);
@@ -296,17 +88,17 @@ static void catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* gpg gone: a write error, not death */
+	signal(SIGPIPE, SIG_IGN); /* gpg gone: a write error, not death */
 }
 
-static void report(struct push *p, const struct timespec *t0, int rc)
+static void report(struct push *p, double t0, int rc)
 {
 	cJSON *r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "bucket", s3_where(p->s3, NULL));
 	cJSON_AddItemToObject(r, "pushed", p->pushed);
 	cJSON_AddItemToObject(r, "skipped", p->skipped);
 	cJSON_AddNumberToObject(r, "bytes", (double)p->bytes);
-	cJSON_AddNumberToObject(r, "seconds", seconds_since(t0));
+	cJSON_AddNumberToObject(r, "seconds", prof_now() - t0);
 	cJSON_AddBoolToObject(r, "encrypted", p->recipient != NULL);
 	cJSON_AddBoolToObject(r, "ok", rc == 0);
 	char *line = cJSON_PrintUnformatted(r);
@@ -335,15 +127,14 @@ int main(int argc, char **argv)
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-push " BK_VERSION); return 0;
-		default: usage(stderr); return EX_USAGE;
+		default: return usage_error("bk-push");
 		}
 	}
 	if (all && optind < argc) {
 		warnx("--all takes no ids");
 		return EX_USAGE;
 	}
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = prof_now();
 	struct push p = { 0 };
 	const char *dir;
 	int lock, rc = config_load();
@@ -351,7 +142,7 @@ int main(int argc, char **argv)
 		rc = store_dir(&dir);
 	if (!rc)
 		rc = s3_open(&p.s3);
-	if (!rc)	/* pushes never overlap: an open upload of ours is a killed one */
+	if (!rc) /* pushes never overlap: an open upload of ours is a killed one */
 		rc = store_lock_named(dir, ".bk-push.lock", wait, &lock);
 	if (rc)
 		return rc;
@@ -368,7 +159,7 @@ int main(int argc, char **argv)
 			break;
 		rc = push_arg(&p, dir, i < argc ? argv[i] : "latest");
 	}
-	report(&p, &t0, rc);
+	report(&p, t0, rc);
 	s3_close(p.s3);
 	return rc;
 }

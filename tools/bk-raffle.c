@@ -52,7 +52,7 @@ static void print_meta(cJSON *meta)
 {
 	char *line = cJSON_PrintUnformatted(meta);
 	puts(line);
-	fflush(stdout);	/* cron and the relay read each backup as it is made */
+	fflush(stdout); /* cron and the relay read each backup as it is made */
 	free(line);
 }
 
@@ -68,9 +68,9 @@ static int backup_ended(PGconn *conn, const struct pg_schema *s, const char *dir
 		if (!one)
 			print_meta(meta);
 		cJSON_Delete(meta);
-		if (one == EX_UNAVAILABLE)	/* the database is gone: the rest would fail too */
+		if (one == EX_UNAVAILABLE) /* the database is gone: the rest would fail too */
 			rc = one;
-		else if (one && one != EX_NOINPUT && !failed)	/* NOINPUT: deleted since */
+		else if (one && one != EX_NOINPUT && !failed) /* NOINPUT: deleted since */
 			failed = one;
 	}
 	raffle_ids_free(ids, n);
@@ -90,7 +90,7 @@ static int run(const char *raffle_id, const char *compress, long wait)
 		rc = store_dir(&dir);
 	if (!rc)
 		rc = store_lock(dir, wait, &lock);
-	if (!rc)	/* the lock is ours: no live writer owns a temporary file */
+	if (!rc) /* the lock is ours: no live writer owns a temporary file */
 		fsafe_sweep_temps(dir, "raffle_");
 	if (!rc)
 		rc = pg_connect(&conn);
@@ -108,7 +108,7 @@ static int run(const char *raffle_id, const char *compress, long wait)
 	pg_schema_free(&s);
 	PQfinish(conn);
 	if (lock >= 0)
-		close(lock);	/* --watch holds nothing between rounds */
+		close(lock); /* --watch holds nothing between rounds */
 	return rc;
 }
 
@@ -144,16 +144,11 @@ static int watch(const char *compress, long wait, long interval)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "ended", no_argument, NULL, 'e' },
-		{ "compress", optional_argument, NULL, 'Z' },
-		{ "progress", no_argument, NULL, 'P' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "watch", no_argument, NULL, 'W' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
+		{ "ended", no_argument, NULL, 'e' },	      { "compress", optional_argument, NULL, 'Z' },
+		{ "progress", no_argument, NULL, 'P' },	      { "quiet", no_argument, NULL, 'q' },
+		{ "wait", required_argument, NULL, 'w' },     { "watch", no_argument, NULL, 'W' },
+		{ "interval", required_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	      { 0 },
 	};
 	bool ended = false, watching = false;
 	const char *compress = NULL;
@@ -169,11 +164,13 @@ int main(int argc, char **argv)
 		case 'W': watching = ended = true; break;
 		case 'i':
 			if (parse_long(optarg, 1, 86400, &interval) < 0)
-				errx(EX_USAGE, "--interval: expected seconds from 1 to 86400, not '%s'", optarg);
+				errx(EX_USAGE, "--interval: expected seconds from 1 to 86400, not '%s'",
+				     optarg);
 			break;
 		case 'w':
 			if (parse_long(optarg, 0, 86400, &wait) < 0)
-				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'", ESC(optarg));
+				errx(EX_USAGE, "--wait: expected seconds from 0 to 86400, not '%s'",
+				     ESC(optarg));
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': puts("bk-raffle " BK_VERSION); return 0;
@@ -188,8 +185,8 @@ int main(int argc, char **argv)
 	const char *raffle_id = ended ? NULL : argv[optind];
 	/* before any file or query is touched (bk(7)) */
 	if (raffle_id && !raffle_backup_id_valid(raffle_id)) {
-		warnx("%s: not a raffle id (letters, digits, _ and - only, at most %d)",
-		      ESC(raffle_id), RAFFLE_ID_BACKUP_MAX);
+		warnx("%s: not a raffle id (letters, digits, _ and - only, at most %d)", ESC(raffle_id),
+		      RAFFLE_ID_BACKUP_MAX);
 		return EX_USAGE;
 	}
 	progress_setup("bk-raffle", progress);

@@ -50,8 +50,17 @@ static void usage(FILE *f)
 		   "      --version        the version\n");
 }
 
-enum { OPT_SKIP_RAFFLES = 256, OPT_SKIP_ANALYTICS, OPT_SKIP_USERS, OPT_SKIP_REDIS, OPT_CLEAN,
-       OPT_NO_SAFETY, OPT_ACCEPT_LOSS, OPT_VERSION, OPT_PROGRESS };
+enum {
+	OPT_SKIP_RAFFLES = 256,
+	OPT_SKIP_ANALYTICS,
+	OPT_SKIP_USERS,
+	OPT_SKIP_REDIS,
+	OPT_CLEAN,
+	OPT_NO_SAFETY,
+	OPT_ACCEPT_LOSS,
+	OPT_VERSION,
+	OPT_PROGRESS
+};
 
 /* --accept-loss A,B --accept-loss C: every name, NULL-terminated. */
 static void add_accepted(struct restore_options *opt, const char *list)

@@ -53,7 +53,8 @@ static int check_args(int argc, char **argv)
 			}
 		} else if (!strchr(a, '/') && !id_is_alias(a) && !id_valid(a)) {
 			warnx("%s: not a backup id (expected full_..., raffle_... or manual_..., "
-			      "letters, digits, _ and - only) nor a path", ESC(a));
+			      "letters, digits, _ and - only) nor a path",
+			      ESC(a));
 			return EX_USAGE;
 		}
 	}
@@ -95,9 +96,10 @@ static int verify_one(const char *dir, const char *arg, bool quiet, const char *
 	int64_t ms;
 	bool future = !rc && cJSON_IsString(ts) && parse_iso_ms(ts->valuestring, &ms) == 0 &&
 		      fsafe_future(ms, now_ms());
-	if (future)	/* whole, so not a failure; but no alias picks it, and bk-check alerts */
+	if (future) /* whole, so not a failure; but no alias picks it, and bk-check alerts */
 		warnx("%s: dated %s, in the future of this clock (over 5 minutes ahead): "
-		      "check the clock", ESC(arg), ESC(ts->valuestring));
+		      "check the clock",
+		      ESC(arg), ESC(ts->valuestring));
 	if (!quiet) {
 		cJSON *o = verify_summary(&res, path, rc);
 		if (future)
@@ -153,7 +155,7 @@ int main(int argc, char **argv)
 		int one = verify_one(dir, argv[i], quiet, schema_file);
 		progress_finish();
 		if (one && !rc)
-			rc = one;	/* the first failure decides the status; the rest are still checked */
+			rc = one; /* the first failure decides the status; the rest are still checked */
 	}
 	return rc;
 }

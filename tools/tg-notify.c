@@ -16,12 +16,12 @@
 
 #define CHATS_MAX 64
 #define STDIN_MAX (1L << 20)
-#define CAPTION_MAX 1024	/* Telegram's limit on a document's caption */
+#define CAPTION_MAX 1024 /* Telegram's limit on a document's caption */
 
 struct notify {
 	const char *chats[CHATS_MAX];
 	int nchats;
-	char *chat_list;	/* TELEGRAM_NOTIFY_CHAT_IDS, split in place */
+	char *chat_list; /* TELEGRAM_NOTIFY_CHAT_IDS, split in place */
 	const char *document;
 	const char *caption;
 	bool markdown;
@@ -31,15 +31,15 @@ struct notify {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tg-notify [-c ID]... [-d FILE] [-C TEXT] [-m] [-r N] [TEXT | -]\n"
-	    "  -c, --chat ID        send to this chat (repeatable; default\n"
-	    "                       $TELEGRAM_NOTIFY_CHAT_IDS)\n"
-	    "  -d, --document FILE  send FILE as a document\n"
-	    "  -C, --caption TEXT   the document's caption\n"
-	    "  -m, --markdown       TEXT uses *bold*, _italic_, `code`, [link](url)\n"
-	    "  -r, --retries N      retries after 429, 5xx and network errors (default 5)\n"
-	    "  -h, --help           show this help\n"
-	    "      --version        show the version\n"
-	    "TEXT, or standard input when it is - or missing, is the message.\n");
+		   "  -c, --chat ID        send to this chat (repeatable; default\n"
+		   "                       $TELEGRAM_NOTIFY_CHAT_IDS)\n"
+		   "  -d, --document FILE  send FILE as a document\n"
+		   "  -C, --caption TEXT   the document's caption\n"
+		   "  -m, --markdown       TEXT uses *bold*, _italic_, `code`, [link](url)\n"
+		   "  -r, --retries N      retries after 429, 5xx and network errors (default 5)\n"
+		   "  -h, --help           show this help\n"
+		   "      --version        show the version\n"
+		   "TEXT, or standard input when it is - or missing, is the message.\n");
 }
 
 /* A numeric chat id or a public @channelusername. */
@@ -48,7 +48,8 @@ static bool chat_valid(const char *c)
 	size_t n;
 	if (c[0] == '@')
 		return (n = strspn(c + 1, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")) >= 4 && n <= 32 && !c[1 + n];
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")) >= 4 &&
+		       n <= 32 && !c[1 + n];
 	n = strspn(c + (c[0] == '-'), "0123456789");
 	return n >= 1 && n <= 20 && !c[(c[0] == '-') + n];
 }
@@ -76,8 +77,7 @@ static int default_chats(struct notify *n)
 	}
 	n->chat_list = xstrdup(list);
 	char *save = NULL;
-	for (char *c = strtok_r(n->chat_list, ", \t", &save); c;
-	    c = strtok_r(NULL, ", \t", &save)) {
+	for (char *c = strtok_r(n->chat_list, ", \t", &save); c; c = strtok_r(NULL, ", \t", &save)) {
 		int rc = add_chat(n, c);
 		if (rc)
 			return rc;
@@ -149,7 +149,7 @@ static int send_document(struct tg *tg, const char *chat, const struct notify *n
 			md = xnonnull(tgfmt_markdown(caption));
 	}
 	int rc = tg_send_document(tg, chat, n->document, base ? base + 1 : n->document,
-	    n->caption ? (md ? md : caption) : NULL, md ? "MarkdownV2" : NULL);
+				  n->caption ? (md ? md : caption) : NULL, md ? "MarkdownV2" : NULL);
 	free(md);
 	return rc;
 }
@@ -161,16 +161,15 @@ static int notify(const struct notify *n, const char *text)
 		warnx("TELEGRAM_BOT_TOKEN is not set");
 		return EX_USAGE;
 	}
-	struct tg *tg = tg_new(config_get("TELEGRAM_API_URL", "https://api.telegram.org"),
-	    token);
+	struct tg *tg = tg_new(config_get("TELEGRAM_API_URL", "https://api.telegram.org"), token);
 	unsetenv("TELEGRAM_BOT_TOKEN");
 	if (!tg)
 		return EX_OSERR;
 	tg_set_retries(tg, (int)n->retries, -1);
 	int status = 0;
 	for (int i = 0; i < n->nchats; i++) {
-		int rc = n->document ? send_document(tg, n->chats[i], n) :
-		    send_text(tg, n->chats[i], text, n->markdown);
+		int rc = n->document ? send_document(tg, n->chats[i], n)
+				     : send_text(tg, n->chats[i], text, n->markdown);
 		if (rc) {
 			warnx("chat %s: %s", n->chats[i], tg_error(tg));
 			status = status ? status : rc;
@@ -183,14 +182,10 @@ static int notify(const struct notify *n, const char *text)
 int main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{ "chat", required_argument, NULL, 'c' },
-		{ "document", required_argument, NULL, 'd' },
-		{ "caption", required_argument, NULL, 'C' },
-		{ "markdown", no_argument, NULL, 'm' },
-		{ "retries", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "chat", required_argument, NULL, 'c' },    { "document", required_argument, NULL, 'd' },
+		{ "caption", required_argument, NULL, 'C' }, { "markdown", no_argument, NULL, 'm' },
+		{ "retries", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	     { NULL, 0, NULL, 0 },
 	};
 	struct notify n = { .retries = 5 };
 	char *text = NULL;
@@ -200,7 +195,10 @@ int main(int argc, char *argv[])
 		return rc;
 	while ((c = getopt_long(argc, argv, "c:d:C:mr:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': if ((rc = add_chat(&n, optarg))) return rc; break;
+		case 'c':
+			if ((rc = add_chat(&n, optarg)))
+				return rc;
+			break;
 		case 'd': n.document = optarg; break;
 		case 'C': n.caption = optarg; break;
 		case 'm': n.markdown = true; break;
@@ -215,8 +213,8 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (argc - optind > 1 || (n.document && optind < argc)) {
-		warnx(n.document ? "with --document, give the text as --caption" :
-		    "give the message as one argument (quote it)");
+		warnx(n.document ? "with --document, give the text as --caption"
+				 : "give the message as one argument (quote it)");
 		return usage_error("tg-notify");
 	}
 	if (n.nchats == 0 && (rc = default_chats(&n)) != 0)

@@ -25,16 +25,16 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tg-relay [-s FILE]\n"
-	    "  -s, --state FILE  where the getUpdates offset is kept\n"
-	    "                    (default: $TG_RELAY_STATE, $STATE_DIRECTORY/tg-relay.offset\n"
-	    "                    or ./tg-relay.offset)\n"
-	    "  -h, --help        show this help\n"
-	    "      --version     show the version\n");
+		   "  -s, --state FILE  where the getUpdates offset is kept\n"
+		   "                    (default: $TG_RELAY_STATE, $STATE_DIRECTORY/tg-relay.offset\n"
+		   "                    or ./tg-relay.offset)\n"
+		   "  -h, --help        show this help\n"
+		   "      --version     show the version\n");
 }
 
 static void default_state(char *buf, size_t len)
 {
-	const char *dir = config_get("STATE_DIRECTORY", NULL);	/* systemd's */
+	const char *dir = config_get("STATE_DIRECTORY", NULL); /* systemd's */
 	const char *file = config_get("TG_RELAY_STATE", NULL);
 	if (file)
 		snprintf(buf, len, "%s", file);
@@ -51,14 +51,10 @@ static int tunables(struct relay_config *c)
 	int rc = config_get_long("TG_POLL_TIMEOUT", 50, 0, 600, &c->poll_timeout);
 	rc = rc ? rc : config_get_long("TG_CONFIRM_TIMEOUT", 60, 1, 3600, &c->confirm_seconds);
 	rc = rc ? rc : config_get_long("TG_RATE_LIMIT", 30, 1, 1000, &rate);
-	rc = rc ? rc : config_get_long("TG_REFUSAL_PERIOD", 600, 0, 86400,
-	    &c->refusal_period);
-	rc = rc ? rc : config_get_long("TG_ADMINS_REFRESH", 60, 1, 86400,
-	    &c->admins_period);
-	rc = rc ? rc : config_get_long("TG_UPLOAD_LIMIT", 50L << 20, 1, 2000L << 20,
-	    &c->upload_limit);
-	rc = rc ? rc : config_get_long("TG_RETRY_DELAY_MS", 1000, 0, 60000,
-	    &c->retry_delay_ms);
+	rc = rc ? rc : config_get_long("TG_REFUSAL_PERIOD", 600, 0, 86400, &c->refusal_period);
+	rc = rc ? rc : config_get_long("TG_ADMINS_REFRESH", 60, 1, 86400, &c->admins_period);
+	rc = rc ? rc : config_get_long("TG_UPLOAD_LIMIT", 50L << 20, 1, 2000L << 20, &c->upload_limit);
+	rc = rc ? rc : config_get_long("TG_RETRY_DELAY_MS", 1000, 0, 60000, &c->retry_delay_ms);
 	c->rate = (int)rate;
 	return rc;
 }
@@ -130,7 +126,7 @@ int main(int argc, char *argv[])
 	cfg.admins_from_db = !strcmp(config_get("BK_ADMINS_FROM_DB", "0"), "1");
 	if (!cfg.admins && !cfg.admins_from_db) {
 		warnx("TELEGRAM_ADMIN_IDS is not set: refusing to start, as the relay "
-		    "answers only its admins (or set BK_ADMINS_FROM_DB=1)");
+		      "answers only its admins (or set BK_ADMINS_FROM_DB=1)");
 		return EX_USAGE;
 	}
 	if (cfg.admins_from_db && !config_get("DATABASE_URL", NULL)) {

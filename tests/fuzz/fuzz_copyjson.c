@@ -21,7 +21,6 @@
 #include "copyjson.h"
 #include "jsonr.h"
 
-
 static bool safe_kind(enum col_kind k)
 {
 	return k == COL_STRING || k == COL_BOOL;
@@ -47,8 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.json_key = names[i],
 			.json_key_len = strlen(names[i]),
 		};
-		if (!safe_kind(cols[i].kind) &&
-		    !(cols[i].kind == COL_ARRAY && safe_kind(cols[i].elem_kind)))
+		if (!safe_kind(cols[i].kind) && !(cols[i].kind == COL_ARRAY && safe_kind(cols[i].elem_kind)))
 			oracle = false;
 	}
 	struct pg_table t = { .name = "Fuzz", .key = "fuzzes", .ncols = ncols, .cols = cols };
@@ -64,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (rc == 0 && oracle) {
 		for (size_t i = 0; i + 1 < len && oracle; i++)
-			if (copy[i] == '\\' && ((copy[i + 1] >= '0' && copy[i + 1] <= '7') ||
-						copy[i + 1] == 'x'))
+			if (copy[i] == '\\' &&
+			    ((copy[i + 1] >= '0' && copy[i + 1] <= '7') || copy[i + 1] == 'x'))
 				oracle = false;
 		if (oracle && utf8_valid((const char *)row, len)) {
 			char err[256];

@@ -19,7 +19,6 @@
 
 #include "config.h"
 
-
 static long sets;
 
 int setenv(const char *name, const char *value, int overwrite)

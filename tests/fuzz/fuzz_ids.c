@@ -18,7 +18,6 @@
 #include "store.h"
 #include "timefmt.h"
 
-
 static bool word(const char *s, size_t n)
 {
 	if (n < 1 || n > 128)
@@ -54,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
 	memcpy(s, data, size);
-	s[size] = '\0';	/* cut at the first NUL, like argv */
+	s[size] = '\0'; /* cut at the first NUL, like argv */
 
 	bool valid = id_valid(s), alias = id_is_alias(s);
 	CHECK(valid == model_id(s));
@@ -82,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!have_dir) {
 		CHECK(mkdtemp(dir) != NULL);
 		have_dir = true;
-		atexit(remove_dir);	/* it stays empty: nothing is ever created in it */
+		atexit(remove_dir); /* it stays empty: nothing is ever created in it */
 	}
 	char *path = NULL;
 	int rc = store_resolve(dir, s, &path);

@@ -29,7 +29,6 @@
 #include "verify.h"
 #include "zsrc.h"
 
-
 static int memfd = -1;
 
 /* A descriptor holding exactly the input, read from the start. */
@@ -134,8 +133,7 @@ static int t_end(void *ud, void *t)
 	return 0;
 }
 
-static int t_redis(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
-		   const char *ttl)
+static int t_redis(void *ud, const char *key, size_t klen, const char *value, size_t vlen, const char *ttl)
 {
 	struct sink_state *s = ud;
 	CHECK(key && (value || ttl));
@@ -179,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t h_fd = tokens(&r, true, &last_fd);
 	jsonr_drain(&r);
 	jsonr_free(&r);
-	CHECK(fed == size);	/* every stored byte is hashed, decodable or not */
+	CHECK(fed == size); /* every stored byte is hashed, decodable or not */
 	if (!compressed) {
 		CHECK(last_fd == last_mem);
 		CHECK(h_fd == h_mem);

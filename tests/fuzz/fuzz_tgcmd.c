@@ -25,7 +25,6 @@
 #include "tg-relay/tgreply.h"
 #include "tgfmt.h"
 
-
 static bool printable(const char *s)
 {
 	for (; *s; s++)
@@ -51,18 +50,15 @@ static void check_cmd(const char *text, const char *bot)
 		CHECK(id_valid(cmd.arg) || id_is_alias(cmd.arg));
 		CHECK(cmd.skip != TGCMD_SKIP_ALL && (cmd.skip & ~TGCMD_SKIP_ALL) == 0);
 		break;
-	case TGCMD_RAFFLE:
-		CHECK(raffle_id_valid(cmd.arg));
-		break;
+	case TGCMD_RAFFLE: CHECK(raffle_id_valid(cmd.arg)); break;
 	case TGCMD_CLEANUP:
 		CHECK(cmd.days >= 0 && cmd.days <= 36500);
 		CHECK(cmd.arg[0] == '\0');
 		break;
 	case TGCMD_UNKNOWN:
-		CHECK(0);	/* unknown commands are refused */
+		CHECK(0); /* unknown commands are refused */
 		break;
-	default:
-		CHECK(cmd.arg[0] == '\0' && cmd.skip == 0);
+	default: CHECK(cmd.arg[0] == '\0' && cmd.skip == 0);
 	}
 	if (cmd.kind != TGCMD_NONE)
 		CHECK(cmd.name[0] == '/' && printable(cmd.name));
@@ -113,15 +109,16 @@ static void check_replies(const char *s, size_t n)
 		return;
 	/* a listing entry made of whatever the input says of itself */
 	struct backup_info info = {
-		.id = (char *)reply_str(j, "id", "full_1"), .type = (char *)reply_str(j, "type", NULL),
+		.id = (char *)reply_str(j, "id", "full_1"),
+		.type = (char *)reply_str(j, "type", NULL),
 		.timestamp = (char *)reply_str(j, "timestamp", NULL),
 		.raffle_id = (char *)reply_str(j, "raffleId", NULL),
 		.error = (char *)reply_str(j, "error", NULL),
 	};
 	char *out[] = {
-		reply_backup_created(j), reply_backups_created(j), reply_list(&info, 1, 10),
-		reply_restore_warning("full_1", &info, TGCMD_SKIP_REDIS, 60),
-		reply_restore_done(j), reply_cleanup(j),
+		reply_backup_created(j),  reply_backups_created(j),
+		reply_list(&info, 1, 10), reply_restore_warning("full_1", &info, TGCMD_SKIP_REDIS, 60),
+		reply_restore_done(j),	  reply_cleanup(j),
 	};
 	for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
 		if (out[i])
@@ -154,8 +151,7 @@ static void check_guard(const char *text)
 		memcpy(nonce, p->nonce, sizeof nonce);
 		struct guard_pending out;
 		CHECK(guard_take(&g, text, a, 1000, &out) != GUARD_OK || !strcmp(text, nonce));
-		CHECK(guard_take(&g, nonce, a + 1, 1001, &out) == GUARD_OTHER_USER ||
-		      !strcmp(text, nonce));
+		CHECK(guard_take(&g, nonce, a + 1, 1001, &out) == GUARD_OTHER_USER || !strcmp(text, nonce));
 	}
 	guard_free(&g);
 }

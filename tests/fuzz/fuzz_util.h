@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond) do { if (!(cond)) { \
-	fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-	abort(); } } while (0)
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (!(cond)) {                                                                               \
+			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);         \
+			abort();                                                                             \
+		}                                                                                            \
+	} while (0)
 
 static inline bool utf8_valid(const char *s, size_t n)
 {

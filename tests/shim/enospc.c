@@ -19,8 +19,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static long long limit = -2;	/* -2: not read yet; -1: no limit */
-static long long used;		/* bytes written to regular files; atomic */
+static long long limit = -2; /* -2: not read yet; -1: no limit */
+static long long used;	     /* bytes written to regular files; atomic */
 
 static long long get_limit(void)
 {
@@ -53,7 +53,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 {
 	static ssize_t (*real)(int, const void *, size_t);
 	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+		real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
 	size_t k = room(fd, n);
 	if (k == 0 && n > 0) {
 		errno = ENOSPC;
@@ -66,7 +66,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	static ssize_t (*real)(int, const void *, size_t, off_t);
 	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+		real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
 	size_t k = room(fd, n);
 	if (k == 0 && n > 0) {
 		errno = ENOSPC;
@@ -81,7 +81,7 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	static ssize_t (*real)(int, const struct iovec *, int);
 	if (!real)
-		real = (ssize_t (*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
+		real = (ssize_t(*)(int, const struct iovec *, int))dlsym(RTLD_NEXT, "writev");
 	size_t n = 0;
 	for (int i = 0; i < cnt; i++)
 		n += iov[i].iov_len;

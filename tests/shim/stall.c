@@ -32,7 +32,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 {
 	static ssize_t (*real)(int, const void *, size_t);
 	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+		real = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
 	const char *mark = getenv("BK_STALL_MARK");
 	if (mark && *mark && is_temp(fd)) {
 		int m = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

@@ -13,15 +13,20 @@
 
 static int passed, failed;
 
-#define CHECK(cond) do { \
-	if (cond) passed++; \
-	else { failed++; fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); } \
-} while (0)
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (cond)                                                                                    \
+			passed++;                                                                            \
+		else {                                                                                       \
+			failed++;                                                                            \
+			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
+		}                                                                                            \
+	} while (0)
 
 struct run {
 	struct chunkq *q;
-	int chunks;		/* how many the producer sends, the last included */
-	int dirty_slots;	/* slots handed to the producer not empty */
+	int chunks;	 /* how many the producer sends, the last included */
+	int dirty_slots; /* slots handed to the producer not empty */
 };
 
 /* Chunk k holds the text "k" repeated k % 7 + 1 times. */
@@ -60,14 +65,14 @@ static void one_run(int nslots, int chunks, long consumer_lag_us)
 		for (int i = 0; i <= k % 7; i++)
 			strcat(want, text);
 		if (b->len != strlen(want) || memcmp(b->data, want, b->len) != 0) {
-			fprintf(stderr, "slots %d, chunks %d, lag %ld: chunk %d is '%.*s'\n",
-				nslots, chunks, consumer_lag_us, k, (int)b->len, b->data);
+			fprintf(stderr, "slots %d, chunks %d, lag %ld: chunk %d is '%.*s'\n", nslots, chunks,
+				consumer_lag_us, k, (int)b->len, b->data);
 			CHECK(0);
 		}
 		k++;
 	}
 	CHECK(k == chunks);
-	CHECK(chunkq_next(r.q, NULL) == NULL);	/* stays at its end */
+	CHECK(chunkq_next(r.q, NULL) == NULL); /* stays at its end */
 	pthread_join(producer, NULL);
 	CHECK(r.dirty_slots == 0);
 	chunkq_free(r.q);
@@ -78,7 +83,7 @@ int main(void)
 	for (int nslots = 2; nslots <= 5; nslots++)
 		for (int chunks = 1; chunks <= 12; chunks++) {
 			one_run(nslots, chunks, 0);
-			one_run(nslots, chunks, 300);	/* the producer ends while all slots are queued */
+			one_run(nslots, chunks, 300); /* the producer ends while all slots are queued */
 		}
 	one_run(4, 20000, 0);
 	printf("chunkq: %d passed, %d failed\n", passed, failed);

@@ -16,10 +16,15 @@
 
 static int passed, failed;
 
-#define CHECK(cond) do { \
-	if (cond) passed++; \
-	else { failed++; fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); } \
-} while (0)
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (cond)                                                                                    \
+			passed++;                                                                            \
+		else {                                                                                       \
+			failed++;                                                                            \
+			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
+		}                                                                                            \
+	} while (0)
 
 static void test_ids(void)
 {
@@ -158,21 +163,21 @@ static void test_copyjson(void)
 {
 	struct pg_column cols[] = {
 		col("n", COL_NUMBER, COL_STRING), col("f", COL_FLOAT, COL_STRING),
-		col("b", COL_BOOL, COL_STRING), col("t", COL_TIMESTAMP, COL_STRING),
+		col("b", COL_BOOL, COL_STRING),	  col("t", COL_TIMESTAMP, COL_STRING),
 		col("s", COL_STRING, COL_STRING), col("a", COL_ARRAY, COL_STRING),
 	};
 	struct pg_table t = { .name = "T", .ncols = 6, .cols = cols };
 	const char *j = row_json(&t, "9007199254740993\tNaN\tt\t2024-12-01 02:00:00.5\ta\\tb\\\\c\\nd\t"
 				     "{\"\",\"a,b\",NULL,\"NULL\",\"q\\\\\"x\"}");
 	CHECK(j && !strcmp(j, "{\"n\":9007199254740993,\"f\":\"NaN\",\"b\":true,"
-			     "\"t\":\"2024-12-01T02:00:00.500Z\",\"s\":\"a\\tb\\\\c\\nd\","
-			     "\"a\":[\"\",\"a,b\",null,\"NULL\",\"q\\\"x\"]}"));
+			      "\"t\":\"2024-12-01T02:00:00.500Z\",\"s\":\"a\\tb\\\\c\\nd\","
+			      "\"a\":[\"\",\"a,b\",null,\"NULL\",\"q\\\"x\"]}"));
 	j = row_json(&t, "\\N\t1.5e-07\tf\t2024-12-01 02:00:00\t\t{}");
 	CHECK(j && !strcmp(j, "{\"n\":null,\"f\":1.5e-07,\"b\":false,"
-			     "\"t\":\"2024-12-01T02:00:00.000Z\",\"s\":\"\",\"a\":[]}"));
+			      "\"t\":\"2024-12-01T02:00:00.000Z\",\"s\":\"\",\"a\":[]}"));
 	j = row_json(&t, "1\t2\tt\tinfinity\tx\t{{1,2},{3,4}}");
 	CHECK(j && strstr(j, "\"t\":\"infinity\"") && strstr(j, "\"a\":[[\"1\",\"2\"],[\"3\",\"4\"]]"));
-	CHECK(row_json(&t, "1\t2\tt") == NULL);	/* too few fields */
+	CHECK(row_json(&t, "1\t2\tt") == NULL); /* too few fields */
 	CHECK(row_json(&t, "1\t2\tt\tx\ty\t{}\textra") == NULL);
 
 	struct pg_column tz[] = { col("z", COL_TIMESTAMPTZ, COL_STRING), col("i", COL_ARRAY, COL_NUMBER) };
@@ -200,21 +205,21 @@ static void test_times(void)
 	CHECK(!strcmp(s, "2024-12-01T02:00:00.007Z"));
 	/* every offset form names the same instant */
 	const char *same[] = {
-		"2024-12-01T02:00:00Z", "2024-12-01T02:00:00z", "2024-12-01 02:00:00",
-		"2024-12-01T02:00:00", "2024-12-01T04:00:00+02", "2024-12-01T04:00:00+0200",
-		"2024-12-01T04:00:00+02:00", "2024-11-30T23:30:00-0230", "2024-11-30T23:30:00-02:30",
+		"2024-12-01T02:00:00Z",	     "2024-12-01T02:00:00z",	  "2024-12-01 02:00:00",
+		"2024-12-01T02:00:00",	     "2024-12-01T04:00:00+02",	  "2024-12-01T04:00:00+0200",
+		"2024-12-01T04:00:00+02:00", "2024-11-30T23:30:00-0230",  "2024-11-30T23:30:00-02:30",
 		"2024-12-01T02:00:00-00:00", "2024-12-01T02:00:00+00:00",
 	};
 	for (size_t i = 0; i < sizeof same / sizeof *same; i++)
 		CHECK(parse_iso_ms(same[i], &ms) == 0 && ms == 1733018400000);
 	/* dates that do not exist are refused, whatever the offset; so are broken offsets */
 	const char *bad[] = {
-		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
-		"2024-02-30 10:00:00-0500", "2023-02-29T00:00:00+00", "2024-04-31T00:00:00Z",
-		"2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z", "2024-01-00T00:00:00Z",
-		"2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-01-01T23:59:61Z",
-		"2024-01-01T00:00:00+24:00", "2024-01-01T00:00:00+01:60", "2024-01-01T00:00:00.Z",
-		"2024-1-01T00:00:00Z", " 2024-01-01T00:00:00Z", "2024-01-01T00:00:00+01:0",
+		"2024-02-30T10:00:00+01:00",  "2024-02-30T10:00:00Z",	   "2024-02-30T10:00:00",
+		"2024-02-30 10:00:00-0500",   "2023-02-29T00:00:00+00",	   "2024-04-31T00:00:00Z",
+		"2024-13-01T00:00:00Z",	      "2024-00-10T00:00:00Z",	   "2024-01-00T00:00:00Z",
+		"2024-01-01T24:00:00Z",	      "2024-01-01T23:60:00Z",	   "2024-01-01T23:59:61Z",
+		"2024-01-01T00:00:00+24:00",  "2024-01-01T00:00:00+01:60", "2024-01-01T00:00:00.Z",
+		"2024-1-01T00:00:00Z",	      " 2024-01-01T00:00:00Z",	   "2024-01-01T00:00:00+01:0",
 		"2024-01-01T00:00:00 +01:00",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
@@ -224,8 +229,8 @@ static void test_times(void)
 	CHECK(parse_iso_ms("2016-12-31T23:59:60Z", &ms) == 0 && ms == 1483228800000);
 	CHECK(parse_iso_ms("1900-02-29T00:00:00Z", &ms) < 0);
 	struct iso_time t;
-	CHECK(parse_iso("2024-12-01T02:00:00.123456+01", 29, &t) == 0 && t.zone &&
-	      t.sec == 1733014800 && t.frac_len == 7 && !strncmp(t.frac, ".123456", 7));
+	CHECK(parse_iso("2024-12-01T02:00:00.123456+01", 29, &t) == 0 && t.zone && t.sec == 1733014800 &&
+	      t.frac_len == 7 && !strncmp(t.frac, ".123456", 7));
 	CHECK(parse_iso("2024-12-01T02:00:00\0Z", 21, &t) < 0);
 }
 
@@ -253,14 +258,14 @@ static void test_scrub(void)
 	free(m);
 }
 
-
 /* The one ISO 8601 parser: every offset form, and dates that do not exist. */
 static void test_iso_forms(void)
 {
-	static const char *const same[] = {	/* all 2024-12-01T02:00:00Z */
-		"2024-12-01T02:00:00Z", "2024-12-01T02:00:00z", "2024-12-01T02:00:00",
-		"2024-12-01T04:30:00+02:30", "2024-12-01T04:30:00+0230", "2024-12-01T04:00:00+02",
-		"2024-11-30T23:30:00-02:30", "2024-11-30T23:30:00-0230", "2024-12-01T00:00:00-02",
+	static const char *const same[] = {
+		/* all 2024-12-01T02:00:00Z */
+		"2024-12-01T02:00:00Z",	     "2024-12-01T02:00:00z",	  "2024-12-01T02:00:00",
+		"2024-12-01T04:30:00+02:30", "2024-12-01T04:30:00+0230",  "2024-12-01T04:00:00+02",
+		"2024-11-30T23:30:00-02:30", "2024-11-30T23:30:00-0230",  "2024-12-01T00:00:00-02",
 		"2024-12-01T02:00:00+00:00", "2024-12-01T02:00:00-00:00", "2024-12-01 02:00:00Z",
 	};
 	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
@@ -268,15 +273,18 @@ static void test_iso_forms(void)
 		CHECK(parse_iso_ms(same[i], &ms) == 0 && ms == 1733018400000);
 	}
 	static const char *const bad[] = {
-		"2023-02-29T00:00:00Z",	/* not a leap year */
-		"1900-02-29T00:00:00Z",	/* a century, not a leap year */
-		"2024-02-30T00:00:00Z", "2024-04-31T00:00:00Z", "2024-06-31T00:00:00Z",
-		"2024-09-31T00:00:00Z", "2024-11-31T00:00:00Z", "2024-13-01T00:00:00Z",
-		"2024-00-10T00:00:00Z", "2024-12-00T00:00:00Z", "2024-12-32T00:00:00Z",
-		"2024-12-01T24:00:00Z", "2024-12-01T02:60:00Z",
-		"2024-12-01T02:00:00+24:00", "2024-12-01T02:00:00+02:60", "2024-12-01T02:00:00+2:00",
-		"2024-12-01T02:00:00+023", "2024-12-01T02:00:00+02:0", "2024-12-01T02:00:00 +02:00",
-		"2024-12-01T02:00:00ZZ", "2024-12-01T02:00:00UTC", "",
+		"2023-02-29T00:00:00Z", /* not a leap year */
+		"1900-02-29T00:00:00Z", /* a century, not a leap year */
+		"2024-02-30T00:00:00Z",	      "2024-04-31T00:00:00Z",
+		"2024-06-31T00:00:00Z",	      "2024-09-31T00:00:00Z",
+		"2024-11-31T00:00:00Z",	      "2024-13-01T00:00:00Z",
+		"2024-00-10T00:00:00Z",	      "2024-12-00T00:00:00Z",
+		"2024-12-32T00:00:00Z",	      "2024-12-01T24:00:00Z",
+		"2024-12-01T02:60:00Z",	      "2024-12-01T02:00:00+24:00",
+		"2024-12-01T02:00:00+02:60",  "2024-12-01T02:00:00+2:00",
+		"2024-12-01T02:00:00+023",    "2024-12-01T02:00:00+02:0",
+		"2024-12-01T02:00:00 +02:00", "2024-12-01T02:00:00ZZ",
+		"2024-12-01T02:00:00UTC",     "",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		int64_t ms;
@@ -296,9 +304,15 @@ static void test_iso_forms(void)
 static void test_table_keys(void)
 {
 	const char *cases[][2] = {
-		{ "SellEvent", "sellEvents" }, { "AuditLog", "auditLogs" }, { "Raffle", "raffles" },
-		{ "UserActivity", "userActivities" }, { "DexDailyStats", "dexDailyStats" },
-		{ "Category", "categories" }, { "Box", "boxes" }, { "Day", "days" }, { "Stats", "stats" },
+		{ "SellEvent", "sellEvents" },
+		{ "AuditLog", "auditLogs" },
+		{ "Raffle", "raffles" },
+		{ "UserActivity", "userActivities" },
+		{ "DexDailyStats", "dexDailyStats" },
+		{ "Category", "categories" },
+		{ "Box", "boxes" },
+		{ "Day", "days" },
+		{ "Stats", "stats" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		char *k = bkfile_table_key(cases[i][0]);

@@ -9,11 +9,17 @@
 
 static int passed, failed;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { passed++; } else { failed++; \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } \
-} while (0)
+#define CHECK(cond, ...)                                                                                     \
+	do {                                                                                                 \
+		if (cond) {                                                                                  \
+			passed++;                                                                            \
+		} else {                                                                                     \
+			failed++;                                                                            \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
+			fprintf(stderr, __VA_ARGS__);                                                        \
+			fputc('\n', stderr);                                                                 \
+		}                                                                                            \
+	} while (0)
 
 static void valid(const char *doc)
 {
@@ -74,9 +80,9 @@ static void test_strings(void)
 	invalid("\"tab\there\"", "control");
 	invalid("\"line\nbreak\"", "control");
 	invalid("\"\xc3\"", "UTF-8");
-	invalid("\"\xc0\xaf\"", "UTF-8");		/* overlong */
-	invalid("\"\xed\xa0\x80\"", "UTF-8");		/* surrogate in UTF-8 */
-	invalid("\"\xf4\x90\x80\x80\"", "UTF-8");	/* beyond U+10FFFF */
+	invalid("\"\xc0\xaf\"", "UTF-8");	  /* overlong */
+	invalid("\"\xed\xa0\x80\"", "UTF-8");	  /* surrogate in UTF-8 */
+	invalid("\"\xf4\x90\x80\x80\"", "UTF-8"); /* beyond U+10FFFF */
 	invalid("\"\xff\"", "UTF-8");
 	invalid("\"unterminated", "unterminated");
 
@@ -100,7 +106,8 @@ static void test_strings(void)
 static void test_skip_capture_peek(void)
 {
 	struct jsonr r;
-	const char *doc = "{\"skip\": {\"x\": [1, {\"y\": \"z\"}]}, \"cap\": {\"k\": [true, null, \"q\\\"\"], \"n\": 1.0},"
+	const char *doc = "{\"skip\": {\"x\": [1, {\"y\": \"z\"}]}, \"cap\": {\"k\": [true, null, "
+			  "\"q\\\"\"], \"n\": 1.0},"
 			  " \"last\": 7}";
 	jsonr_init_mem(&r, doc, strlen(doc));
 	CHECK(jsonr_next(&r) == JSONR_OBJECT, "object");

@@ -8,10 +8,15 @@
 
 static int passed, failed;
 
-#define CHECK(cond) do { \
-	if (cond) passed++; \
-	else { failed++; fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); } \
-} while (0)
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (cond)                                                                                    \
+			passed++;                                                                            \
+		else {                                                                                       \
+			failed++;                                                                            \
+			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
+		}                                                                                            \
+	} while (0)
 
 /* What restore writes into a timestamp column: UTC, the fraction as written. */
 static void test_restore_timestamps(void)
@@ -33,8 +38,8 @@ static void test_restore_timestamps(void)
 		buf_free(&b);
 	}
 	const char *refused[] = {
-		"2024-02-30T10:00:00+01:00", "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
-		"2024-02-30 10:00:00 +01:00", "2024-02-30", "2023-02-29T23:00:00-01:00",
+		"2024-02-30T10:00:00+01:00",  "2024-02-30T10:00:00Z", "2024-02-30T10:00:00",
+		"2024-02-30 10:00:00 +01:00", "2024-02-30",	      "2023-02-29T23:00:00-01:00",
 	};
 	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
 		struct buf b = { 0 };

@@ -14,11 +14,17 @@
 
 static int passed, failed;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { passed++; } else { failed++; \
-		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-		fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } \
-} while (0)
+#define CHECK(cond, ...)                                                                                     \
+	do {                                                                                                 \
+		if (cond) {                                                                                  \
+			passed++;                                                                            \
+		} else {                                                                                     \
+			failed++;                                                                            \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
+			fprintf(stderr, __VA_ARGS__);                                                        \
+			fputc('\n', stderr);                                                                 \
+		}                                                                                            \
+	} while (0)
 
 static void count(void *ctx, const void *p, size_t n)
 {
@@ -28,8 +34,8 @@ static void count(void *ctx, const void *p, size_t n)
 
 /* Reads everything from a descriptor holding stored, chunk bytes at a time:
  * the bytes into out (up to cap), -1 on error (why in err). */
-static long read_all(const void *stored, size_t n, size_t chunk, char *out, size_t cap,
-		     size_t *fed, char *err, size_t errlen)
+static long read_all(const void *stored, size_t n, size_t chunk, char *out, size_t cap, size_t *fed,
+		     char *err, size_t errlen)
 {
 	int fd = memfd_create("zsrc_test", 0);
 	if (fd < 0 || write(fd, stored, n) != (ssize_t)n || lseek(fd, 0, SEEK_SET) != 0)
@@ -93,9 +99,9 @@ int main(void)
 		      "zstd frames, reads of %zu: %ld %s", chunk, n, n < 0 ? err : "");
 	}
 	/* cut anywhere inside: refused as truncated, every stored byte still fed */
-	for (size_t cut = 4; cut < s1 + s2; cut++) {	/* under 4 bytes: no magic, plain */
+	for (size_t cut = 4; cut < s1 + s2; cut++) { /* under 4 bytes: no magic, plain */
 		if (cut == s1)
-			continue;	/* a whole first frame is a valid, shorter stream */
+			continue; /* a whole first frame is a valid, shorter stream */
 		n = read_all(stored, cut, 7, out, sizeof out, &fed, err, sizeof err);
 		CHECK(n < 0 && fed == cut, "zstd cut at %zu: %ld fed %zu", cut, n, fed);
 	}

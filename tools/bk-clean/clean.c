@@ -264,27 +264,26 @@ int clean_run(const struct clean_options *opt, cJSON **report)
 /* Deletes the objects of a remote backup: its last checksum first. */
 static int delete_remote(struct s3 *s, const struct remote_backup *b)
 {
-	char name[ID_MAX + 32];
+	char stored[ID_MAX + 16], name[ID_MAX + 32];
 	int rc = 0;
+	remote_stored_name(b, stored, sizeof stored);
 	if (b->encrypted) {
-		snprintf(name, sizeof name, "%s.json.gpg.sha256", b->id);
+		snprintf(name, sizeof name, "%s.gpg.sha256", stored);
 		rc = s3_delete(s, name);
-		snprintf(name, sizeof name, "%s.json.gpg", b->id);
+		snprintf(name, sizeof name, "%s.gpg", stored);
 		if (!rc)
 			rc = s3_delete(s, name);
-		/* the plain checksum goes too, unless a plain copy of the same id has it */
+		/* the plain checksum goes too, unless a plain copy of the same name has it */
 		long long size;
-		snprintf(name, sizeof name, "%s.json", b->id);
-		if (!rc && s3_head(s, name, &size, NULL) == EX_NOINPUT) {
-			snprintf(name, sizeof name, "%s.json.sha256", b->id);
+		if (!rc && s3_head(s, stored, &size, NULL) == EX_NOINPUT) {
+			snprintf(name, sizeof name, "%s.sha256", stored);
 			rc = s3_delete(s, name);
 		}
 		return rc;
 	}
-	snprintf(name, sizeof name, "%s.json.sha256", b->id);
+	snprintf(name, sizeof name, "%s.sha256", stored);
 	rc = s3_delete(s, name);
-	snprintf(name, sizeof name, "%s.json", b->id);
-	return rc ? rc : s3_delete(s, name);
+	return rc ? rc : s3_delete(s, stored);
 }
 
 /* A backup whose push did not finish (no checksum object) is no full backup to keep. */

@@ -27,8 +27,8 @@ struct child {
 };
 
 struct raffle_rows {
-	struct buf raffle;	/* the raffle row as a JSON object */
-	struct buf analytics;	/* its RaffleAnalytics row, or empty */
+	struct buf raffle;    /* the raffle row as a JSON object */
+	struct buf analytics; /* its RaffleAnalytics row, or empty */
 	const struct pg_table *analytics_t;
 	struct child *kids;
 	int nkids;
@@ -107,8 +107,7 @@ static void more_than_one(const char *table, long long rows)
 		warnx("%s: %lld rows for one raffle; the backup keeps the first", table, rows);
 }
 
-static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle_id,
-		     struct raffle_rows *rr)
+static int read_rows(PGconn *conn, const struct pg_schema *s, const char *raffle_id, struct raffle_rows *rr)
 {
 	const struct pg_table *raffle = pg_schema_table(s, raffle_table);
 	if (!raffle) {
@@ -194,8 +193,8 @@ static cJSON *new_metadata(const char *id, int64_t ms, const char *raffle_id, PG
 }
 
 /* {"metadata":..., "data":{"raffle":{columns, "tickets":[...], ...}, "analytics":...}} */
-static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta,
-			const cJSON *schema, struct raffle_rows *rr, struct out *out)
+static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *meta, const cJSON *schema,
+			struct raffle_rows *rr, struct out *out)
 {
 	bkfile_write_head(out, meta, schema);
 	bool first = bkfile_write_raffle_begin(out, &rr->raffle);
@@ -208,8 +207,8 @@ static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *me
 		rc = dump_rows(conn, s, rr->kids[k].t, rr->kids[k].where.data, out, &rows);
 		bkfile_write_rows_end(out);
 		if (!rc && rows != rr->kids[k].rows) {
-			warnx("%s: read %lld rows, counted %lld in the same snapshot",
-			      rr->kids[k].t->name, rows, rr->kids[k].rows);
+			warnx("%s: read %lld rows, counted %lld in the same snapshot", rr->kids[k].t->name,
+			      rows, rr->kids[k].rows);
 			rc = EX_SOFTWARE;
 		}
 	}
@@ -226,8 +225,8 @@ static void raffle_rows_free(struct raffle_rows *rr)
 	buf_free(&rr->analytics);
 }
 
-static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
-		      const char *raffle_id, int zlevel, struct raffle_rows *rr, cJSON **meta)
+static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir, const char *raffle_id,
+		      int zlevel, struct raffle_rows *rr, cJSON **meta)
 {
 	char prefix[ID_MAX], id[ID_MAX];
 	int64_t ms;
@@ -246,7 +245,7 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	if (rr->analytics_t)
 		held[n++] = analytics_table;
 	cJSON *schema = NULL;
-	int rc = dump_schema(conn, s, held, false, *meta, &schema);
+	int rc = dump_schema(conn, s, held, NULL, *meta, &schema);
 	free(held);
 	if (!rc)
 		rc = dump_open(&out, dir, id, NULL, zlevel);
@@ -258,13 +257,14 @@ static int write_file(PGconn *conn, const struct pg_schema *s, const char *dir,
 	return rc;
 }
 
-int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
-		  const char *raffle_id, int zlevel, cJSON **meta)
+int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir, const char *raffle_id, int zlevel,
+		  cJSON **meta)
 {
 	*meta = NULL;
 	if (!raffle_backup_id_valid(raffle_id)) {
 		warnx("raffle %.40s: its id cannot name a backup file (letters, digits, _ and -, "
-		      "at most %d)", raffle_id, RAFFLE_ID_BACKUP_MAX);
+		      "at most %d)",
+		      raffle_id, RAFFLE_ID_BACKUP_MAX);
 		return EX_DATAERR;
 	}
 	struct raffle_rows rr = { 0 };
@@ -286,8 +286,7 @@ int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
 }
 
 /* Is there a whole raffle backup of rid taken after end_ms? */
-static bool backed_up_after(const struct backup_info *list, size_t n, const char *rid,
-			    int64_t end_ms)
+static bool backed_up_after(const struct backup_info *list, size_t n, const char *rid, int64_t end_ms)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!list[i].error && list[i].raffle_id && !strcmp(list[i].raffle_id, rid) &&
@@ -312,7 +311,8 @@ static char *ended_sql(PGconn *conn, const struct pg_schema *s)
 	if (asprintf(&sql,
 		     "SELECT r.\"id\", (extract(epoch FROM r.\"endTime\") * 1000)::bigint FROM %s r "
 		     "WHERE r.\"endTime\" < timestamp 'epoch' + $1::bigint * interval '1 millisecond' "
-		     "ORDER BY r.\"endTime\", r.\"id\"", raffle) < 0)
+		     "ORDER BY r.\"endTime\", r.\"id\"",
+		     raffle) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	free(raffle);
 	return sql;

@@ -30,16 +30,15 @@ bool raffle_backup_id_valid(const char *raffle_id);
  * is no such raffle (no file is made), EX_DATAERR for an id that fails
  * raffle_backup_id_valid, or another sysexits code after saying what failed.
  */
-int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir,
-		  const char *raffle_id, int zlevel, cJSON **meta);
+int raffle_backup(PGconn *conn, const struct pg_schema *s, const char *dir, const char *raffle_id, int zlevel,
+		  cJSON **meta);
 
 /*
  * The raffles --ended must back up, oldest end first: endTime passed
  * (winner drawn or not) and no whole raffle backup in dir with a metadata
  * timestamp after the endTime. *ids is a malloc'd array of malloc'd strings.
  */
-int raffle_ended(PGconn *conn, const struct pg_schema *s, const char *dir,
-		 char ***ids, size_t *n);
+int raffle_ended(PGconn *conn, const struct pg_schema *s, const char *dir, char ***ids, size_t *n);
 
 void raffle_ids_free(char **ids, size_t n);
 

@@ -46,7 +46,7 @@ static void rts_init(struct rctx *c)
 			err(EX_SOFTWARE, "out of memory");
 		for (int j = 0; j < t->ncols; j++) {
 			rt->vcols[j] = value_col_of_type(t->cols[j].type);
-			rt->vcols[j].kind = t->cols[j].kind;	/* the catalog's word (domains, enums) */
+			rt->vcols[j].kind = t->cols[j].kind; /* the catalog's word (domains, enums) */
 			if (t->cols[j].kind != COL_NUMBER)
 				rt->vcols[j].int_bits = 0;
 		}
@@ -76,6 +76,12 @@ static void rts_free(struct rctx *c)
 		free(rt->as_text);
 		free(rt->via);
 		free(rt->vcols);
+		for (int k = 0; k < rt->nreadd; k++)
+			free(rt->readd[k]);
+		free(rt->readd);
+		for (int k = 0; k < rt->nrebuild; k++)
+			free(rt->rebuild[k]);
+		free(rt->rebuild);
 		free(rt->qname);
 		free(rt->tmp);
 		buf_free(&rt->pending);
@@ -102,7 +108,7 @@ static int load(struct rctx *c, struct verify_result *res)
 	if (!rc)
 		rc = load_finish(c);
 	if (!rc && c->error[0])
-		rc = EX_DATAERR;	/* refused by the sink on the way, the walk went on */
+		rc = EX_DATAERR; /* refused by the sink on the way, the walk went on */
 	if (rc == EX_DATAERR || rc == EX_NOINPUT || rc == EX_IOERR) {
 		const char *why = res->error[0] ? res->error : c->error;
 		if (*why)
@@ -125,8 +131,10 @@ static void print_counts(struct rctx *c)
 static void print_clean(struct rctx *c)
 {
 	if (c->activity_since && strcmp(c->activity_since, "infinity"))
-		fprintf(stderr, "bk-restore: --clean keeps UserActivity rows older than %s: the backup "
-				"holds only its window of UserActivity\n", c->activity_since);
+		fprintf(stderr,
+			"bk-restore: --clean keeps UserActivity rows older than %s: the backup "
+			"holds only its window of UserActivity\n",
+			c->activity_since);
 	else if (c->activity_since)
 		fprintf(stderr, "bk-restore: --clean keeps every UserActivity row: the backup holds none\n");
 	if (!c->opt->dry_run)
@@ -148,8 +156,9 @@ static int confirm(struct rctx *c, const char *id)
 	progress_clear();
 	fprintf(stderr, "bk-restore: about to restore %s into database \"%s\":\n", id, PQdb(c->conn));
 	print_counts(c);
-	fprintf(stderr, "Rows of the backup replace the live rows with the same keys%s.\n"
-			"Type the backup id to go on: ",
+	fprintf(stderr,
+		"Rows of the backup replace the live rows with the same keys%s.\n"
+		"Type the backup id to go on: ",
 		c->opt->clean ? "; rows the backup lacks are DELETED from these tables" : "");
 	char *line = NULL;
 	size_t cap = 0;
@@ -171,7 +180,7 @@ static int safety_backup(struct rctx *c, char **id)
 		.id_prefix = "full",
 	};
 	cJSON *meta = NULL;
-	int rc = out_compress_config(NULL, &d.zlevel);	/* $BK_COMPRESS, like bk-dump */
+	int rc = out_compress_config(NULL, &d.zlevel); /* $BK_COMPRESS, like bk-dump */
 	if (!rc)
 		rc = dump_full(&d, &meta);
 	if (rc) {
@@ -206,7 +215,8 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 		cJSON *deleted = cJSON_AddObjectToObject(o, "deleted");
 		for (int i = 0; i < c->s.ntables; i++)
 			if (rt_restored(&c->rts[i]))
-				cJSON_AddNumberToObject(deleted, c->rts[i].t->name, (double)c->rts[i].deleted);
+				cJSON_AddNumberToObject(deleted, c->rts[i].t->name,
+							(double)c->rts[i].deleted);
 	}
 	cJSON *skipped = cJSON_AddArrayToObject(o, "skipped");
 	for (unsigned b = 1; b & GROUP_SKIPPABLE; b <<= 1)
@@ -224,8 +234,7 @@ static cJSON *summary(struct rctx *c, const struct verify_result *res, const cha
 }
 
 /* Everything up to the commit; the caller rolls back unless this returns 0. */
-static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
-		      long long *migrations)
+static int restore_db(struct rctx *c, struct verify_result *res, char **safety, long long *migrations)
 {
 	/* temp_buffers can only change before the session's first temporary table */
 	int rc = pg_command(c->conn, "SET temp_buffers = '1GB'");
@@ -257,7 +266,7 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
 	if (!rc && c->opt->clean && c->opt->dry_run)
 		rc = plan_count_clean(c);
 	if (!rc && !(c->opt->skip & GROUP_REDIS))
-		rc = redis_check(c);	/* before anything commits: Redis cannot roll back */
+		rc = redis_check(c); /* before anything commits: Redis cannot roll back */
 	if (!rc && c->opt->clean)
 		print_clean(c);
 	if (rc || c->opt->dry_run)
@@ -268,6 +277,8 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety,
 		rc = safety_backup(c, safety);
 	if (!rc)
 		rc = plan_apply(c);
+	if (!rc)
+		rc = load_restore_fkeys(c);
 	if (!rc)
 		rc = plan_sequences(c);
 	if (!rc)

@@ -10,11 +10,11 @@
 #include "groups.h"
 
 struct restore_options {
-	const char *path;	/* the backup file, or "-" */
-	const char *dir;	/* the backup directory (for the safety backup) */
-	unsigned skip;		/* GROUP_* bits */
+	const char *path; /* the backup file, or "-" */
+	const char *dir;  /* the backup directory (for the safety backup) */
+	unsigned skip;	  /* GROUP_* bits */
 	bool dry_run, clean, yes, no_safety_backup;
-	char **accept_loss;	/* "Table" or "Table.column", NULL-terminated (may be NULL) */
+	char **accept_loss; /* "Table" or "Table.column", NULL-terminated (may be NULL) */
 };
 
 /*

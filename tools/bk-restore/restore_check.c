@@ -21,7 +21,7 @@ void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first
 	if (first == JSONR_ARRAY) {
 		int next = jsonr_peek(r);
 		value = next != JSONR_ARRAY_END;
-		scalar = next != JSONR_OBJECT;	/* an array of rows: a nested relation */
+		scalar = next != JSONR_OBJECT; /* an array of rows: a nested relation */
 	}
 	struct unknown_member *u = NULL;
 	for (int i = 0; i < rt->nunknown && !u; i++)
@@ -39,8 +39,8 @@ void note_unknown(struct rtable *rt, const char *key, struct jsonr *r, int first
 }
 
 struct losses {
-	struct buf text;	/* "Raffle.memo (no such column), ..." */
-	struct buf names;	/* "Raffle.memo,..." for --accept-loss */
+	struct buf text;  /* "Raffle.memo (no such column), ..." */
+	struct buf names; /* "Raffle.memo,..." for --accept-loss */
 	int n;
 };
 
@@ -50,18 +50,19 @@ static bool accepted(const struct rctx *c, const char *table, const char *key, c
 		size_t n = strlen(table), k = key ? strlen(key) : 0;
 		if (!strcmp(*a, table) || (key && !strcmp(*a, key)))
 			return true;
-		if (column && ((!strncmp(*a, table, n) && (*a)[n] == '.' && !strcmp(*a + n + 1, column)) ||
-			       (key && !strncmp(*a, key, k) && (*a)[k] == '.' && !strcmp(*a + k + 1, column))))
+		if (column &&
+		    ((!strncmp(*a, table, n) && (*a)[n] == '.' && !strcmp(*a + n + 1, column)) ||
+		     (key && !strncmp(*a, key, k) && (*a)[k] == '.' && !strcmp(*a + k + 1, column))))
 			return true;
 	}
 	return false;
 }
 
 /* A loss: accepted (and remembered for the summary), or added to the refusal. */
-static bool loss(struct rctx *c, struct losses *l, const char *table, const char *key,
-		 const char *column, const char *why)
+static bool loss(struct rctx *c, struct losses *l, const char *table, const char *key, const char *column,
+		 const char *why)
 {
-	struct buf name = { 0 };	/* names from the backup, escaped: they reach a terminal */
+	struct buf name = { 0 }; /* names from the backup, escaped: they reach a terminal */
 	buf_adds(&name, ESC(table));
 	if (column) {
 		buf_addc(&name, '.');
@@ -87,11 +88,13 @@ static bool loss(struct rctx *c, struct losses *l, const char *table, const char
 /* The backup's name for the table under key: metadata.tables, else its schema, else the key. */
 static const char *backup_table_name(const struct verify_result *res, const char *key)
 {
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res->meta, "tables"), key);
+	const cJSON *m =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res->meta, "tables"), key);
 	if (cJSON_IsString(m))
 		return m->valuestring;
 	const cJSON *t;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(res->schema, "tables")) {
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(res->schema, "tables"))
+	{
 		const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
 		if (cJSON_IsString(k) && !strcmp(k->valuestring, key))
 			return t->string;
@@ -103,7 +106,8 @@ static const char *backup_table_name(const struct verify_result *res, const char
 static const cJSON *backup_table(const struct verify_result *res, const struct pg_table *t)
 {
 	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(res->schema, "tables"), *bt;
-	cJSON_ArrayForEach(bt, tables) {
+	cJSON_ArrayForEach(bt, tables)
+	{
 		const cJSON *k = cJSON_GetObjectItemCaseSensitive(bt, "key");
 		if (!strcmp(bt->string, t->name) || (cJSON_IsString(k) && !strcmp(k->valuestring, t->key)))
 			return bt;
@@ -117,8 +121,9 @@ static unsigned missing_group(const struct rctx *c, const char *name, bool neste
 		return GROUP_RAFFLES;
 	unsigned g = restore_group(&c->s, name);
 	const cJSON *fk, *bt = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(c->res->schema, "tables"), name);
-	cJSON_ArrayForEach(fk, cJSON_GetObjectItemCaseSensitive(bt, "foreignKeys")) {
+				 cJSON_GetObjectItemCaseSensitive(c->res->schema, "tables"), name);
+	cJSON_ArrayForEach(fk, cJSON_GetObjectItemCaseSensitive(bt, "foreignKeys"))
+	{
 		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(fk, "references");
 		if (g == GROUP_OTHER && cJSON_IsString(ref) && !strcmp(ref->valuestring, "Raffle"))
 			g = GROUP_RAFFLES;
@@ -213,7 +218,8 @@ static bool widens(const char *from, const char *to)
 const char *backup_type(const struct rctx *c, const struct rtable *rt, int col)
 {
 	const cJSON *bc;
-	cJSON_ArrayForEach(bc, cJSON_GetObjectItemCaseSensitive(backup_table(c->res, rt->t), "columns")) {
+	cJSON_ArrayForEach(bc, cJSON_GetObjectItemCaseSensitive(backup_table(c->res, rt->t), "columns"))
+	{
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(bc, "name");
 		const cJSON *type = cJSON_GetObjectItemCaseSensitive(bc, "type");
 		if (cJSON_IsString(name) && cJSON_IsString(type) &&
@@ -233,12 +239,13 @@ bool type_changed(const struct rctx *c, const struct rtable *rt, int col)
 static void described_columns(struct rctx *c, struct losses *l, struct rtable *rt, const cJSON *bt)
 {
 	const cJSON *col;
-	cJSON_ArrayForEach(col, cJSON_GetObjectItemCaseSensitive(bt, "columns")) {
+	cJSON_ArrayForEach(col, cJSON_GetObjectItemCaseSensitive(bt, "columns"))
+	{
 		const char *name = cJSON_GetObjectItemCaseSensitive(col, "name")->valuestring;
 		const char *type = cJSON_GetObjectItemCaseSensitive(col, "type")->valuestring;
 		int i = live_column(rt->t, name);
 		if (i < 0) {
-			bool held = false;	/* a column that is null in every row loses nothing */
+			bool held = false; /* a column that is null in every row loses nothing */
 			for (int u = 0; u < rt->nunknown; u++)
 				held |= !strcmp(rt->unknown[u].name, name) && rt->unknown[u].value;
 			if (held)
@@ -258,7 +265,7 @@ static void column_losses(struct rctx *c, struct losses *l, struct rtable *rt)
 	const cJSON *bt = backup_table(c->res, rt->t);
 	if (bt)
 		described_columns(c, l, rt, bt);
-	else	/* format 1.0: members holding values that are not nested relations */
+	else /* format 1.0: members holding values that are not nested relations */
 		for (int u = 0; u < rt->nunknown; u++)
 			if (rt->unknown[u].scalar)
 				loss(c, l, rt->t->name, rt->t->key, rt->unknown[u].name, "no such column");
@@ -289,18 +296,21 @@ int check_losses(struct rctx *c)
 			continue;
 		/* its rows cannot go in: only the whole table can be given up */
 		char why[300];
-		snprintf(why, sizeof why, "column %s is NOT NULL without a default and the backup "
-			 "has no values for it: accepting leaves the table out", rt->t->cols[col].name);
+		snprintf(why, sizeof why,
+			 "column %s is NOT NULL without a default and the backup "
+			 "has no values for it: accepting leaves the table out",
+			 rt->t->cols[col].name);
 		if (loss(c, &l, rt->t->name, rt->t->key, NULL, why))
 			rt->selected = false;
 	}
 	int rc = 0;
 	if (l.n) {
-		warnx("refused: the backup holds data that would not land in database \"%s\": %s. Nothing has "
+		warnx("refused: the backup holds data that would not land in database \"%s\": %s. Nothing "
+		      "has "
 		      "been changed. %s, or restore anyway, losing exactly %s, with --accept-loss %s",
 		      PQdb(c->conn), buf_cstr(&l.text),
-		      c->s.ntables ? "Create what is missing first" :
-				     "The database has no tables: create the schema first (bk-recover "
+		      c->s.ntables ? "Create what is missing first"
+				   : "The database has no tables: create the schema first (bk-recover "
 				     "does, from the backup's own DDL)",
 		      l.n == 1 ? "this" : "these", buf_cstr(&l.names));
 		rc = EX_NOPERM;
@@ -323,7 +333,8 @@ static const char *backup_sequence(const struct verify_result *res, const struct
 				   const char *column)
 {
 	const cJSON *seq;
-	cJSON_ArrayForEach(seq, cJSON_GetObjectItemCaseSensitive(backup_table(res, t), "sequences")) {
+	cJSON_ArrayForEach(seq, cJSON_GetObjectItemCaseSensitive(backup_table(res, t), "sequences"))
+	{
 		const cJSON *col = cJSON_GetObjectItemCaseSensitive(seq, "column");
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(seq, "lastValue");
 		if (cJSON_IsString(col) && !strcmp(col->valuestring, column) && cJSON_IsString(v))
@@ -350,7 +361,8 @@ static int set_sequence(struct rctx *c, struct rtable *rt, PGresult *r, int row)
 	if (i < 0 || !integer_type(rt->t->cols[i].type))
 		return 0;
 	const char *params[] = {
-		seq, backup_sequence(c->res, rt->t, column),
+		seq,
+		backup_sequence(c->res, rt->t, column),
 		c->opt->clean || PQgetisnull(r, row, 3) ? NULL : PQgetvalue(r, row, 3),
 	};
 	struct buf sql = { 0 };
@@ -402,8 +414,10 @@ int plan_migrations(struct rctx *c, long long *rows)
 	bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && *PQgetvalue(r, 0, 0) == 't';
 	PQclear(r);
 	char *json = cJSON_PrintUnformatted(m);
-	if (!json || asprintf(&sql, "INSERT INTO %s SELECT * FROM json_populate_recordset(NULL::%s, $1) "
-				    "WHERE NOT EXISTS (SELECT 1 FROM %s)", table, table, table) < 0)
+	if (!json || asprintf(&sql,
+			      "INSERT INTO %s SELECT * FROM json_populate_recordset(NULL::%s, $1) "
+			      "WHERE NOT EXISTS (SELECT 1 FROM %s)",
+			      table, table, table) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	int rc = 0;
 	if (exists) {

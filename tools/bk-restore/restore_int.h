@@ -12,7 +12,7 @@
 #include "value.h"
 #include "verify.h"
 
-struct ukey {			/* a unique key: column indexes */
+struct ukey { /* a unique key: column indexes */
 	int n;
 	int *cols;
 };
@@ -20,59 +20,67 @@ struct ukey {			/* a unique key: column indexes */
 /* A member of the backup's rows that is not a column of the live table. */
 struct unknown_member {
 	char *name;
-	bool value;		/* some row holds a value there (not null, not empty) */
-	bool scalar;		/* ... and one that is no nested relation (objects) */
+	bool value;  /* some row holds a value there (not null, not empty) */
+	bool scalar; /* ... and one that is no nested relation (objects) */
 };
 
 /* One live table and what the backup holds for it. */
 struct rtable {
 	struct pg_table *t;
-	char *qname;		/* "schema"."Table" */
-	char *tmp;		/* pg_temp."Table": same name, so errors name the table */
+	char *qname; /* "schema"."Table" */
+	char *tmp;   /* pg_temp."Table": same name, so errors name the table */
 	unsigned group;
-	bool selected;		/* its group is being restored */
-	bool in_backup;		/* the backup has rows (maybe zero) for it */
-	bool nested;		/* in a raffle backup, beside the raffle row */
-	long long rows;		/* rows loaded into tmp */
-	long long applied;	/* rows inserted or updated */
-	long long deleted;	/* --clean: rows deleted, or that would be (--dry-run) */
-	char **defaults;	/* per column: default expression, or NULL */
-	struct value_col *vcols;	/* per column: what value_fits checks */
-	bool *absent_ever;	/* per column: some row lacked it */
-	struct ukey pk;		/* n == 0: no primary key */
+	bool selected;		 /* its group is being restored */
+	bool in_backup;		 /* the backup has rows (maybe zero) for it */
+	bool nested;		 /* in a raffle backup, beside the raffle row */
+	long long rows;		 /* rows loaded into tmp */
+	long long applied;	 /* rows inserted or updated */
+	long long deleted;	 /* --clean: rows deleted, or that would be (--dry-run) */
+	char **defaults;	 /* per column: default expression, or NULL */
+	struct value_col *vcols; /* per column: what value_fits checks */
+	bool *absent_ever;	 /* per column: some row lacked it */
+	struct ukey pk;		 /* n == 0: no primary key */
 	int nuniq;
-	struct ukey *uniq;	/* other unique keys */
+	struct ukey *uniq; /* other unique keys */
 	/* the row being read */
 	struct buf *vals;
 	bool *present;
-	struct buf pending;	/* COPY text not yet sent */
+	struct buf pending; /* COPY text not yet sent */
 	/* The fast path: the live table was empty (under a lock), so rows are
 	 * COPYed straight into it; a row lacking a column turns it off. */
 	bool fast;
-	long long fast_rows;	/* rows COPYed straight into the live table */
-	bool done;		/* its rows in the backup have all been read */
+	long long fast_rows; /* rows COPYed straight into the live table */
+	/* Its foreign keys, dropped while it loads straight before the tables
+	 * they reference: the ALTER TABLE ... ADD CONSTRAINT that puts each back. */
+	char **readd;
+	int nreadd;
+	/* Its indexes (and the key constraints they back), dropped while a big
+	 * table loads straight and built once after its rows: what builds each. */
+	char **rebuild;
+	int nrebuild;
+	bool done; /* its rows in the backup have all been read */
 	int nunknown;
 	struct unknown_member *unknown;
-	bool prepared;		/* its temporary table exists */
-	bool *as_text;		/* per column: typed otherwise in the backup, loaded as text */
-	char **via;		/* ... and the backup's type it goes through (to_regtype), or NULL */
-	int guess;		/* where the next member's column probably is */
+	bool prepared; /* its temporary table exists */
+	bool *as_text; /* per column: typed otherwise in the backup, loaded as text */
+	char **via;    /* ... and the backup's type it goes through (to_regtype), or NULL */
+	int guess;     /* where the next member's column probably is */
 };
 
 struct rctx {
 	const struct restore_options *opt;
 	PGconn *conn;
 	struct pg_schema s;
-	struct rtable *rts;	/* parallel to s.tables */
-	struct rtable *copying;	/* whose COPY is open on conn */
-	int fast_error;		/* a failure while choosing the fast path */
-	const struct verify_result *res;	/* the backup being read: metadata, schema */
-	cJSON *accepted;	/* the losses accepted with --accept-loss, as they happened */
+	struct rtable *rts;		 /* parallel to s.tables */
+	struct rtable *copying;		 /* whose COPY is open on conn */
+	int fast_error;			 /* a failure while choosing the fast path */
+	const struct verify_result *res; /* the backup being read: metadata, schema */
+	cJSON *accepted;		 /* the losses accepted with --accept-loss, as they happened */
 	struct buf scratch;
 	char *activity_since;	/* ISO: the oldest UserActivity the backup could hold, or NULL */
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
-	long long unknown_keys;	/* keys of the backup that name no table */
+	long long unknown_keys; /* keys of the backup that name no table */
 	char error[512];
 };
 
@@ -84,7 +92,10 @@ static inline bool rt_restored(const struct rtable *rt)
 
 /* restore_load.c: the sink that COPYs rows into temporary tables. */
 
-int load_finish(struct rctx *c);	/* ends any open COPY */
+int load_finish(struct rctx *c); /* ends any open COPY */
+/* Puts back the foreign keys dropped for the load (once every row is in):
+ * each is checked against all the rows at once. */
+int load_restore_fkeys(struct rctx *c);
 extern const struct verify_sink load_sink_ops;
 
 /* restore_plan.c: catalog, order, and the statements that apply the rows. */
@@ -109,8 +120,8 @@ unsigned restore_group(const struct pg_schema *s, const char *table);
  * a time zone, arrays as array literals, anything into json columns as JSON
  * text, null as \N. Returns 0, or -1 with why in err.
  */
-int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
-		  struct buf *scratch, char *err, size_t errlen);
+int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out, struct buf *scratch,
+		  char *err, size_t errlen);
 
 /* restore_value.c: "2024-12-01T04:00:00.5+02:00" → "2024-12-01 02:00:00.5" for a timestamp
  * column; text that does not start like a date is appended unchanged for
@@ -128,8 +139,7 @@ int plan_sequences(struct rctx *c);
 int plan_migrations(struct rctx *c, long long *rows);
 
 /* restore_redis.c */
-int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
-		const char *ttl);
+int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen, const char *ttl);
 int redis_check(struct rctx *c);
 int redis_apply(struct rctx *c, long long *set);
 

@@ -14,8 +14,11 @@
 #include "fsafe.h"
 #include "restore_int.h"
 
-#define FLUSH_AT (1 << 20)	/* COPY text sent in chunks of about 1 MB */
-#define UNKNOWN_SHOWN 5	/* unknown keys named one by one; the rest are counted */
+#define FLUSH_AT (1 << 20) /* COPY text sent in chunks of about 1 MB */
+#define REBUILD_ROWS 10000 /* from this many rows, a table's indexes are built after its load */
+#define UNKNOWN_SHOWN 5	   /* unknown keys named one by one; the rest are counted */
+
+static int rebuild_indexes(struct rctx *c, struct rtable *rt);
 
 static int end_copy(struct rctx *c)
 {
@@ -105,7 +108,10 @@ int load_finish(struct rctx *c)
 		if (rc)
 			return rc;
 	}
-	return end_copy(c);
+	int rc = end_copy(c);
+	for (int i = 0; !rc && i < c->s.ntables; i++) /* a table whose end never came */
+		rc = rebuild_indexes(c, &c->rts[i]);
+	return rc;
 }
 
 /* The backup's type name as the server spells it (to_regtype: a name the
@@ -169,17 +175,163 @@ static struct pg_table *table_for_key(struct rctx *c, const char *key)
 }
 
 /*
+ * Whether rt's foreign keys may be dropped for the load and put back once
+ * every row is in (one check of all rows instead of one per row, and no
+ * wait for the referenced tables' rows, which may come later in the file):
+ * this role owns the table, and no safety backup is taken meanwhile (its
+ * reads would wait for the lock that dropping takes, held until the commit),
+ * and it is no dry run (which ends before the keys would be put back).
+ */
+static bool may_drop_fkeys(struct rctx *c, struct rtable *rt)
+{
+	if (!c->opt->no_safety_backup || c->opt->dry_run) /* a dry run checks as it loads */
+		return false;
+	const char *params[] = { rt->qname };
+	PGresult *r = PQexecParams(
+		c->conn, "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = $1::regclass", 1,
+		NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		  !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	return ok;
+}
+
+/* SELECT set_config('search_path', path, true): 0, or -1 when it failed. */
+static int set_search_path(struct rctx *c, const char *path)
+{
+	const char *params[] = { path };
+	PGresult *r = PQexecParams(c->conn, "SELECT set_config('search_path', $1, true)", 1, NULL, params,
+				   NULL, NULL, 0);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* What drops rt's foreign keys, and what puts each back. */
+static const char fkeys_sql[] =
+	"SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, conname), "
+	"format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1::text, conname, pg_get_constraintdef(oid)) "
+	"FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'f' ORDER BY conname";
+
+/*
+ * What drops rt's indexes, and what builds each again: plain indexes, and
+ * the primary and unique keys they back, but none that a foreign key uses,
+ * that is the replica identity or clustered, in a tablespace of its own,
+ * or commented on (what pg_get_indexdef and pg_get_constraintdef do not
+ * give back).
+ */
+static const char indexes_sql[] =
+	"SELECT CASE WHEN k.oid IS NULL THEN format('DROP INDEX %s', i.indexrelid::regclass) "
+	"  ELSE format('ALTER TABLE %s DROP CONSTRAINT %I', $1::text, k.conname) END, "
+	"CASE WHEN k.oid IS NULL THEN pg_get_indexdef(i.indexrelid) "
+	"  ELSE format('ALTER TABLE %s ADD CONSTRAINT %I %s', $1::text, k.conname, "
+	"    pg_get_constraintdef(k.oid)) END "
+	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+	"LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+	"  AND k.contype IN ('p', 'u', 'x') "
+	"WHERE i.indrelid = $1::text::regclass AND i.indisvalid AND i.indisready "
+	"  AND NOT i.indisreplident AND NOT i.indisclustered AND ic.reltablespace = 0 "
+	"  AND (k.oid IS NULL OR k.contype IN ('p', 'u')) "
+	"  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+	"    AND f.conindid = i.indexrelid) "
+	"  AND obj_description(i.indexrelid, 'pg_class') IS NULL "
+	"  AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL) "
+	"ORDER BY ic.relname";
+
+/*
+ * Pairs of statements (drop, put back) about rt from one of the queries
+ * above, with every name in them schema-qualified (with only pg_catalog in
+ * the search_path, pg_get_*def qualify): an unqualified name would find the
+ * restore's temporary table of the same name.
+ */
+static PGresult *catalog_statements(struct rctx *c, struct rtable *rt, const char *sql)
+{
+	PGresult *r = PQexec(c->conn, "SELECT current_setting('search_path')");
+	char *saved = PQresultStatus(r) == PGRES_TUPLES_OK ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+	PQclear(r);
+	if (!saved || set_search_path(c, "pg_catalog") < 0) {
+		free(saved);
+		return NULL;
+	}
+	const char *params[] = { rt->qname };
+	r = PQexecParams(c->conn, sql, 1, NULL, params, NULL, NULL, 0);
+	if (set_search_path(c, saved) < 0 && PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		r = NULL;
+	}
+	free(saved);
+	return r;
+}
+
+/* Runs the drops of sql, keeping in *back (n) what undoes each. */
+static int drop_keeping(struct rctx *c, struct rtable *rt, const char *sql, char ***back, int *n)
+{
+	PGresult *r = catalog_statements(c, rt, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return plan_fail(c, rt->t->name);
+	}
+	int rows = PQntuples(r), rc = 0;
+	if (!(*back = calloc((size_t)rows + 1, sizeof **back)))
+		err(EX_SOFTWARE, "out of memory");
+	for (int i = 0; !rc && i < rows; i++) {
+		rc = pg_command(c->conn, PQgetvalue(r, i, 0));
+		if (!rc && !((*back)[(*n)++] = strdup(PQgetvalue(r, i, 1))))
+			err(EX_SOFTWARE, "out of memory");
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Runs what back holds (n statements), then forgets it. */
+static int put_back(struct rctx *c, struct rtable *rt, char **back, int *n)
+{
+	int rc = 0;
+	for (int k = 0; k < *n; k++) {
+		if (!rc && pg_command(c->conn, back[k]))
+			rc = plan_fail(c, rt->t->name);
+		free(back[k]);
+	}
+	*n = 0;
+	return rc;
+}
+
+int load_restore_fkeys(struct rctx *c)
+{
+	int rc = 0;
+	for (int i = 0; !rc && i < c->s.ntables; i++)
+		rc = put_back(c, &c->rts[i], c->rts[i].readd, &c->rts[i].nreadd);
+	return rc;
+}
+
+/* Builds rt's dropped indexes again, each in one pass over its rows. */
+static int rebuild_indexes(struct rctx *c, struct rtable *rt)
+{
+	int rc = end_copy(c);
+	return rc ? rc : put_back(c, rt, rt->rebuild, &rt->nrebuild);
+}
+
+/* The rows the backup's metadata gives for key, or 0. */
+static double counted_rows(struct rctx *c, const char *key)
+{
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(c->res->meta, "rowCounts");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(counts, key);
+	return cJSON_IsNumber(n) ? n->valuedouble : 0;
+}
+
+/*
  * Whether rt's rows may go straight into the live table: a full backup (a
  * raffle backup's rows are checked for their raffle in the staged copy), no
  * --clean (which compares with the staged rows), not nested in a raffle
  * (its parent row comes after it), no column typed otherwise in the backup
  * (the loss check reads it staged), every table it references already final
- * (not restored, or loaded straight and done; not itself), and, under a lock
- * that keeps writers out until the commit, no live row.
+ * (not restored, or loaded straight and done) or its foreign keys dropped
+ * until every row is in (may_drop_fkeys), and, under a lock that keeps
+ * writers out until the commit, no live row.
  */
-static int try_fast(struct rctx *c, struct rtable *rt)
+static int try_fast(struct rctx *c, struct rtable *rt, const char *key)
 {
-	if (c->copying == rt) {	/* a table seen twice: its COPY's kind changes */
+	if (c->copying == rt) { /* a table seen twice: its COPY's kind changes */
 		int rc = end_copy(c);
 		if (rc)
 			return rc;
@@ -193,16 +345,18 @@ static int try_fast(struct rctx *c, struct rtable *rt)
 	for (int i = 0; i < rt->t->ncols; i++)
 		if (rt->as_text[i])
 			return 0;
+	bool waits = false; /* for rows of a table it references */
 	for (int k = 0; k < c->s.nfkeys; k++) {
 		const struct pg_fkey *f = &c->s.fkeys[k];
 		if (strcmp(f->table, rt->t->name))
 			continue;
 		struct pg_table *pt = pg_schema_table(&c->s, f->ref_table);
 		struct rtable *p = pt ? &c->rts[pt - c->s.tables] : NULL;
-		if (p == rt || (p && p->selected && !(p->fast && p->done)))
-			return 0;
+		waits |= p == rt || (p && p->selected && !(p->fast && p->done));
 	}
-	int rc = end_copy(c);	/* the connection must be free for queries */
+	int rc = end_copy(c); /* the connection must be free for queries */
+	if (rc || (waits && (rt->readd || !may_drop_fkeys(c, rt))))
+		return rc;
 	char *sql;
 	if (asprintf(&sql, "LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", rt->qname) < 0)
 		err(EX_SOFTWARE, "out of memory");
@@ -220,6 +374,11 @@ static int try_fast(struct rctx *c, struct rtable *rt)
 	else
 		rt->fast = PQntuples(r) == 0;
 	PQclear(r);
+	if (!rc && rt->fast && waits)
+		rc = drop_keeping(c, rt, fkeys_sql, &rt->readd, &rt->nreadd);
+	/* a big table: its indexes are built once after its rows, not row by row */
+	if (!rc && rt->fast && !rt->rebuild && counted_rows(c, key) >= REBUILD_ROWS && may_drop_fkeys(c, rt))
+		rc = drop_keeping(c, rt, indexes_sql, &rt->rebuild, &rt->nrebuild);
 	return rc;
 }
 
@@ -230,15 +389,17 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	struct pg_table *t = table_for_key(c, key);
 	if (!t) {
 		if (c->unknown_keys++ < UNKNOWN_SHOWN)
-			warnx("the backup's %s%s is not a table of the database",
-			      nested ? "raffle." : "", ESC(key));
+			warnx("the backup's %s%s is not a table of the database", nested ? "raffle." : "",
+			      ESC(key));
 		return NULL;
 	}
 	struct rtable *rt = &c->rts[t - c->s.tables];
 	/* a raffle backup's nested arrays: only tables hanging off Raffle */
 	if (nested && (rt->group != GROUP_RAFFLES || !strcmp(t->name, "Raffle")) && !c->error[0]) {
-		snprintf(c->error, sizeof c->error, "data.raffle.%s holds %s rows: a raffle backup "
-			 "may hold only rows of its raffle", key, t->name);
+		snprintf(c->error, sizeof c->error,
+			 "data.raffle.%s holds %s rows: a raffle backup "
+			 "may hold only rows of its raffle",
+			 key, t->name);
 		return NULL;
 	}
 	rt->in_backup = true;
@@ -246,9 +407,9 @@ static void *table_begin(void *ud, const char *key, bool nested)
 	/* the temporary table is made even for the fast path: a row lacking a
 	 * column sends the rest there, and the merge reads it */
 	if (rt->selected && !rt->prepared && prepare_table(c, rt))
-		return NULL;	/* the error is the database's: load_finish reports it again */
+		return NULL; /* the error is the database's: load_finish reports it again */
 	if (rt->selected && !c->fast_error)
-		c->fast_error = try_fast(c, rt);
+		c->fast_error = try_fast(c, rt, key);
 	return rt->selected ? rt : NULL;
 }
 
@@ -292,11 +453,11 @@ static int field(void *ud, void *h, const char *key, struct jsonr *r, int first)
 	rt->vals[i].len = 0;
 	/* a column typed otherwise in the backup goes through the backup's type:
 	 * whether that is a loss is the comparison's to say, not the live type's */
-	if ((!rt->as_text[i] && value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why,
-					   sizeof why) < 0) ||
+	if ((!rt->as_text[i] &&
+	     value_fits(rt->vcols[i], first, r->tok.data, r->tok.len, why, sizeof why) < 0) ||
 	    restore_value(rt->t->cols[i].kind, r, first, &rt->vals[i], &c->scratch, why, sizeof why) < 0) {
-		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)",
-			 rt->t->name, key, rt->rows + 1, why, (unsigned long long)r->tok_at);
+		snprintf(c->error, sizeof c->error, "%s.%s, row %lld: %s (byte %llu)", rt->t->name, key,
+			 rt->rows + 1, why, (unsigned long long)r->tok_at);
 		return EX_DATAERR;
 	}
 	rt->present[i] = true;
@@ -309,7 +470,7 @@ static int row_end_fast(struct rctx *c, struct rtable *rt)
 	int n = rt->t->ncols;
 	bool sent = false;
 	for (int i = 0; i < n; i++) {
-		if (rt->vals[i].len >= FLUSH_AT) {	/* a huge value: not copied once more */
+		if (rt->vals[i].len >= FLUSH_AT) { /* a huge value: not copied once more */
 			int rc = send_direct(c, rt, &rt->vals[i]);
 			if (rc)
 				return rc;
@@ -381,7 +542,9 @@ static int table_end(void *ud, void *h)
 		return c->fast_error;
 	int rc = flush(c, rt);
 	if (!rc && rt->fast)
-		rc = end_copy(c);	/* its rows are in: children may now go straight */
+		rc = end_copy(c); /* its rows are in: children may now go straight */
+	if (!rc)		  /* before any merge, which needs its keys */
+		rc = rebuild_indexes(c, rt);
 	rt->done = true;
 	return rc;
 }

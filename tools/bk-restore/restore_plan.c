@@ -57,12 +57,11 @@ static const char keys_sql[] =
 	"  AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts "
 	"ORDER BY c.relname, i.indisprimary DESC, i.indexrelid, k.ord";
 
-static const char defaults_sql[] =
-	"SELECT c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) "
-	"FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
-	"JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
-	"WHERE n.nspname = current_schema() AND a.attgenerated = ''";
+static const char defaults_sql[] = "SELECT c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid) "
+				   "FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid "
+				   "JOIN pg_namespace n ON n.oid = c.relnamespace "
+				   "JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+				   "WHERE n.nspname = current_schema() AND a.attgenerated = ''";
 
 static int col_index(const struct pg_table *t, const char *name)
 {
@@ -195,7 +194,7 @@ static void add_value(struct rctx *c, struct rtable *rt, struct buf *b, int i)
 	}
 	if (rt->as_text[i]) {
 		buf_adds(b, " AS ");
-		buf_adds(b, rt->t->cols[i].type);	/* format_type(): the catalog's own spelling */
+		buf_adds(b, rt->t->cols[i].type); /* format_type(): the catalog's own spelling */
 		buf_addc(b, ')');
 	}
 }
@@ -210,9 +209,10 @@ static void add_source(struct rctx *c, struct rtable *rt, struct buf *b)
 			buf_addc(b, ',');
 		if (rt->absent_ever[i] && rt->defaults[i]) {
 			char pos[64];
-			snprintf(pos, sizeof pos, "CASE WHEN substr(s._bk_absent, %d, 1) = '1' THEN (", i + 1);
+			snprintf(pos, sizeof pos, "CASE WHEN substr(s._bk_absent, %d, 1) = '1' THEN (",
+				 i + 1);
 			buf_adds(b, pos);
-			buf_adds(b, rt->defaults[i]);	/* the catalog's own expression */
+			buf_adds(b, rt->defaults[i]); /* the catalog's own expression */
 			buf_adds(b, ") ELSE");
 			add_value(c, rt, b, i);
 			buf_adds(b, " END");
@@ -227,8 +227,8 @@ static void add_source(struct rctx *c, struct rtable *rt, struct buf *b)
 }
 
 /* a.k1 = b.k1 AND a.k2 = b.k2 */
-static void add_match(struct rctx *c, struct rtable *rt, const struct ukey *k, struct buf *b,
-		      const char *a, const char *bb)
+static void add_match(struct rctx *c, struct rtable *rt, const struct ukey *k, struct buf *b, const char *a,
+		      const char *bb)
 {
 	for (int i = 0; i < k->n; i++) {
 		const char *name = rt->t->cols[k->cols[i]].name;
@@ -283,7 +283,7 @@ static void add_insert(struct rctx *c, struct rtable *rt, struct buf *b, bool up
 		bool key = false;
 		for (int k = 0; k < rt->pk.n; k++)
 			key |= rt->pk.cols[k] == i;
-		if (key)	/* an UPDATE, not a DELETE: children of the row stay */
+		if (key) /* an UPDATE, not a DELETE: children of the row stay */
 			continue;
 		add_ident(c, b, n++ ? "," : "", rt->t->cols[i].name);
 		add_ident(c, b, " = EXCLUDED.", rt->t->cols[i].name);
@@ -381,7 +381,8 @@ static int check_repoint(struct rctx *c, struct rtable *rt, const struct ukey *u
 	if (found > 0) {
 		warnx("refused: a %s row of the backup has the primary key of one live row and a "
 		      "unique key of another: restoring it would make a live row disappear "
-		      "(change one of the live rows' keys first)", rt->t->name);
+		      "(change one of the live rows' keys first)",
+		      rt->t->name);
 		return EX_NOPERM;
 	}
 	for (int k = 0; !found && k < c->s.nfkeys; k++) {
@@ -570,15 +571,16 @@ int plan_clean_scope(struct rctx *c, const cJSON *meta)
 		time_t t = (time_t)since;
 		struct tm tm;
 		gmtime_r(&t, &tm);
-		snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		snprintf(iso, sizeof iso, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		c->activity_since = strdup(iso);
 	} else {
 		struct rtable *rt = rt_named(c, "UserActivity");
 		if (!rt || !rt_restored(rt) || col_index(rt->t, "timestamp") < 0)
 			return 0;
 		struct buf sql = { 0 };
-		buf_adds(&sql, "SELECT to_char(min(\"timestamp\"), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ");
+		buf_adds(&sql,
+			 "SELECT to_char(min(\"timestamp\"), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ");
 		buf_adds(&sql, rt->tmp);
 		PGresult *r = PQexec(c->conn, buf_cstr(&sql));
 		buf_free(&sql);

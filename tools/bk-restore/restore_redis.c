@@ -12,7 +12,7 @@
 #include "redisc.h"
 #include "restore_int.h"
 
-#define DEFAULT_TTL_MS 3600000LL	/* the original bot's one hour */
+#define DEFAULT_TTL_MS 3600000LL /* the original bot's one hour */
 #define PIPELINE 256
 
 static void put_chunk(FILE *f, const char *p, size_t n)
@@ -37,8 +37,7 @@ static bool get_chunk(FILE *f, struct buf *b)
 	return true;
 }
 
-int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen,
-		const char *ttl)
+int redis_spool(void *ud, const char *key, size_t klen, const char *value, size_t vlen, const char *ttl)
 {
 	struct rctx *c = ud;
 	FILE **f = ttl ? &c->redis_ttls : &c->redis_values;
@@ -124,7 +123,7 @@ static int send_all(redisContext *ctx, FILE *values, struct ttl *ttls, size_t nt
 		else if (ms > 0)
 			redisAppendCommand(ctx, "SET %b %b PX %lld", k.data, k.len, v.data, v.len, ms);
 		else
-			continue;	/* it had expired when the backup was taken */
+			continue; /* it had expired when the backup was taken */
 		(*set)++;
 		if (++queued == PIPELINE) {
 			rc = read_replies(ctx, queued);
@@ -153,7 +152,8 @@ static int read_types(redisContext *ctx, int n, const struct buf *keys)
 		if (!rc && !string) {
 			warnx("the backup's Redis key \"%.200s\" is a %s in Redis, not a string: refused, "
 			      "nothing has been changed (delete or rename that key first)",
-			      key, reply->type == REDIS_REPLY_STATUS ? reply->str : "key that cannot be read");
+			      key,
+			      reply->type == REDIS_REPLY_STATUS ? reply->str : "key that cannot be read");
 			rc = EX_DATAERR;
 		}
 		freeReplyObject(reply);

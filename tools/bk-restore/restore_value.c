@@ -15,7 +15,7 @@
 /* COPY text escaping; NUL cannot be stored in PostgreSQL text at all. */
 static int copy_escape(const char *s, size_t n, struct buf *out, char *err, size_t errlen)
 {
-	if (n == 0)	/* s may be the NULL data of an empty buffer (UBSan, fuzz_jsonr) */
+	if (n == 0) /* s may be the NULL data of an empty buffer (UBSan, fuzz_jsonr) */
 		return 0;
 	buf_grow(out, n + 8);
 	size_t run = 0;
@@ -53,7 +53,7 @@ int restore_timestamp_utc(const char *s, size_t n, struct buf *out)
 	if (parse_iso(s, n, &t) < 0) {
 		if (value_impossible_date(s, n))
 			return -1;
-		buf_add(out, s, n);	/* "infinity", BC dates, ...: PostgreSQL decides */
+		buf_add(out, s, n); /* "infinity", BC dates, ...: PostgreSQL decides */
 		return 0;
 	}
 	time_t sec = (time_t)t.sec;
@@ -99,14 +99,13 @@ static int array_literal(struct jsonr *r, struct buf *lit, struct buf *tmp, char
 			if (array_literal(r, lit, tmp, err, errlen) < 0)
 				return -1;
 			break;
-		case JSONR_OBJECT:	/* json[] / jsonb[] */
+		case JSONR_OBJECT: /* json[] / jsonb[] */
 			tmp->len = 0;
 			if (jsonr_capture(r, t, tmp, (size_t)1 << 30) < 0)
 				goto bad;
 			array_quote(tmp->data, tmp->len, lit);
 			break;
-		default:
-			goto bad;
+		default: goto bad;
 		}
 	}
 	buf_addc(lit, '}');
@@ -122,23 +121,24 @@ bad:
  */
 #define SHED_AT (4u << 20)
 
-static int string_value(enum col_kind kind, struct jsonr *r, struct buf *out,
-			struct buf *scratch, char *err, size_t errlen)
+static int string_value(enum col_kind kind, struct jsonr *r, struct buf *out, struct buf *scratch, char *err,
+			size_t errlen)
 {
 	const char *s = r->tok.data;
 	size_t n = r->tok.len;
 	if (kind == COL_TIMESTAMP || kind == COL_TIMESTAMPTZ) {
 		scratch->len = 0;
 		if (restore_timestamp_utc(s, n, scratch) < 0) {
-			snprintf(err, errlen, "\"%.*s\" is not a date that exists", (int)(n > 40 ? 40 : n), s);
+			snprintf(err, errlen, "\"%.*s\" is not a date that exists", (int)(n > 40 ? 40 : n),
+				 s);
 			return -1;
 		}
-		if (kind == COL_TIMESTAMPTZ) {	/* checked; it goes in as written */
+		if (kind == COL_TIMESTAMPTZ) { /* checked; it goes in as written */
 			int rc = copy_escape(s, n, out, err, errlen);
 			buf_shed(&r->tok, SHED_AT);
 			return rc;
 		}
-	} else if (kind == COL_JSON) {	/* a JSON string stays a JSON string */
+	} else if (kind == COL_JSON) { /* a JSON string stays a JSON string */
 		scratch->len = 0;
 		jsonw_string(scratch, s, n);
 		buf_shed(&r->tok, SHED_AT);
@@ -152,13 +152,11 @@ static int string_value(enum col_kind kind, struct jsonr *r, struct buf *out,
 	return rc;
 }
 
-int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out,
-		  struct buf *scratch, char *err, size_t errlen)
+int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *out, struct buf *scratch,
+		  char *err, size_t errlen)
 {
 	switch (first) {
-	case JSONR_NULL:
-		buf_add(out, "\\N", 2);
-		return 0;
+	case JSONR_NULL: buf_add(out, "\\N", 2); return 0;
 	case JSONR_TRUE:
 	case JSONR_FALSE:
 		if (kind == COL_BOOL)
@@ -167,10 +165,9 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 			buf_adds(out, first == JSONR_TRUE ? "true" : "false");
 		return 0;
 	case JSONR_NUMBER:
-		buf_add(out, r->tok.data, r->tok.len);	/* as written: never through a double */
+		buf_add(out, r->tok.data, r->tok.len); /* as written: never through a double */
 		return 0;
-	case JSONR_STRING:
-		return string_value(kind, r, out, scratch, err, errlen);
+	case JSONR_STRING: return string_value(kind, r, out, scratch, err, errlen);
 	case JSONR_ARRAY:
 	case JSONR_OBJECT: {
 		scratch->len = 0;
@@ -190,13 +187,11 @@ int restore_value(enum col_kind kind, struct jsonr *r, int first, struct buf *ou
 				 first == JSONR_ARRAY ? "an array" : "an object");
 			return -1;
 		}
-		buf_shed(&r->tok, SHED_AT);	/* its last string is in scratch now */
+		buf_shed(&r->tok, SHED_AT); /* its last string is in scratch now */
 		int rc = copy_escape(scratch->data, scratch->len, out, err, errlen);
 		buf_shed(scratch, SHED_AT);
 		return rc;
 	}
-	default:
-		snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r));
-		return -1;
+	default: snprintf(err, errlen, "invalid JSON: %s", jsonr_error(r)); return -1;
 	}
 }

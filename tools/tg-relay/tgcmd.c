@@ -14,7 +14,7 @@ static const struct {
 } commands[] = {
 	{ "help", TGCMD_HELP },
 	{ "start", TGCMD_HELP },
-	{ "adminhelp", TGCMD_HELP },	/* the original bot's name for it */
+	{ "adminhelp", TGCMD_HELP }, /* the original bot's name for it */
 	{ "backup", TGCMD_BACKUP },
 	{ "backup_list", TGCMD_LIST },
 	{ "backup_download", TGCMD_DOWNLOAD },
@@ -52,8 +52,7 @@ static int split(char *s, char *argv[], int max)
 {
 	int n = 0;
 	char *save = NULL;
-	for (char *w = strtok_r(s, " \t\r\n", &save); w;
-	    w = strtok_r(NULL, " \t\r\n", &save)) {
+	for (char *w = strtok_r(s, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
 		if (n == max)
 			return -1;
 		argv[n++] = w;
@@ -72,7 +71,7 @@ static const char *dashes(const char *w, char *buf, size_t len)
 
 static int parse_restore(struct tgcmd *cmd, int argc, char *argv[])
 {
-	for (int i = 2; i < argc; i++) {	/* after the backup id */
+	for (int i = 2; i < argc; i++) { /* after the backup id */
 		char buf[64];
 		const char *w = dashes(argv[i], buf, sizeof buf);
 		unsigned bit = 0;
@@ -80,8 +79,10 @@ static int parse_restore(struct tgcmd *cmd, int argc, char *argv[])
 			if (!strcmp(w, tgcmd_skip_option(b)))
 				bit = b;
 		if (!bit)
-			return fail(cmd, "unknown option %s (allowed: --skip-raffles, "
-			    "--skip-analytics, --skip-users, --skip-redis)", argv[i]);
+			return fail(cmd,
+				    "unknown option %s (allowed: --skip-raffles, "
+				    "--skip-analytics, --skip-users, --skip-redis)",
+				    argv[i]);
 		cmd->skip |= bit;
 	}
 	if (cmd->skip == TGCMD_SKIP_ALL)
@@ -95,14 +96,19 @@ static int parse_args(struct tgcmd *cmd, int argc, char *argv[])
 	case TGCMD_DOWNLOAD:
 	case TGCMD_RESTORE:
 		if (argc < 2)
-			return fail(cmd, "%susage: /backup_restore <backup_id> or "
-			    "/backup_download <backup_id>", "");
+			return fail(cmd,
+				    "%susage: /backup_restore <backup_id> or "
+				    "/backup_download <backup_id> [csv]",
+				    "");
 		if (!id_valid(argv[1]) && !id_is_alias(argv[1]))
 			return fail(cmd, "invalid backup id %s", argv[1]);
 		snprintf(cmd->arg, sizeof cmd->arg, "%s", argv[1]);
 		if (cmd->kind == TGCMD_RESTORE)
 			return parse_restore(cmd, argc, argv);
-		return argc > 2 ? fail(cmd, "unexpected argument %s", argv[2]) : 0;
+		cmd->csv = argc >= 3 && !strcasecmp(argv[2], "csv");
+		if (argc > 2 && !cmd->csv)
+			return fail(cmd, "unexpected argument %s (after the id, only csv)", argv[2]);
+		return argc > 3 ? fail(cmd, "unexpected argument %s", argv[3]) : 0;
 	case TGCMD_RAFFLE:
 		if (argc != 2)
 			return fail(cmd, "%susage: /backup_raffle <raffle_id>", "");
@@ -116,11 +122,9 @@ static int parse_args(struct tgcmd *cmd, int argc, char *argv[])
 		if (argc > 2)
 			return fail(cmd, "%susage: /backup_cleanup [days]", "");
 		if (argc == 2 && parse_long(argv[1], 1, DAYS_MAX, &cmd->days) < 0)
-			return fail(cmd, "days must be a whole number from 1 to 36500, not %s",
-			    argv[1]);
+			return fail(cmd, "days must be a whole number from 1 to 36500, not %s", argv[1]);
 		return 0;
-	default:
-		return argc > 1 ? fail(cmd, "unexpected argument %s", argv[1]) : 0;
+	default: return argc > 1 ? fail(cmd, "unexpected argument %s", argv[1]) : 0;
 	}
 }
 
@@ -130,7 +134,7 @@ int tgcmd_parse(const char *text, const char *botname, struct tgcmd *cmd)
 	if (!text || text[0] != '/')
 		return 0;
 	char line[512];
-	size_t len = strcspn(text, "\n");	/* the command is the first line */
+	size_t len = strcspn(text, "\n"); /* the command is the first line */
 	if (len >= sizeof line) {
 		cmd->kind = TGCMD_UNKNOWN;
 		snprintf(cmd->name, sizeof cmd->name, "/?");
@@ -145,7 +149,7 @@ int tgcmd_parse(const char *text, const char *botname, struct tgcmd *cmd)
 	if (at) {
 		*at++ = '\0';
 		if (botname && strcasecmp(at, botname) != 0)
-			return 0;	/* addressed to another bot in the group */
+			return 0; /* addressed to another bot in the group */
 	}
 	cmd->kind = TGCMD_UNKNOWN;
 	snprintf(cmd->name, sizeof cmd->name, "/?");

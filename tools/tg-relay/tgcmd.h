@@ -6,13 +6,15 @@
 #ifndef BK_TGCMD_H
 #define BK_TGCMD_H
 
+#include <stdbool.h>
+
 #include "groups.h"
 #include "ids.h"
 
 enum tgcmd_kind {
-	TGCMD_NONE,		/* not a command, or one for another bot: ignore */
+	TGCMD_NONE, /* not a command, or one for another bot: ignore */
 	TGCMD_UNKNOWN,
-	TGCMD_HELP,		/* /help, /start */
+	TGCMD_HELP, /* /help, /start */
 	TGCMD_BACKUP,
 	TGCMD_LIST,
 	TGCMD_DOWNLOAD,
@@ -32,11 +34,12 @@ enum {
 
 struct tgcmd {
 	enum tgcmd_kind kind;
-	char name[32];		/* "/backup", for logs; "/?" when unknown */
-	char arg[ID_MAX + 1];	/* backup id or alias, or raffle id */
-	unsigned skip;		/* TGCMD_SKIP_* */
-	long days;		/* /backup_cleanup; 0 = the tool's default */
-	char error[160];	/* why the arguments were refused */
+	char name[32];	      /* "/backup", for logs; "/?" when unknown */
+	char arg[ID_MAX + 1]; /* backup id or alias, or raffle id */
+	unsigned skip;	      /* TGCMD_SKIP_* */
+	long days;	      /* /backup_cleanup; 0 = the tool's default */
+	bool csv;	      /* /backup_download <id> csv: the tables as CSV files */
+	char error[160];      /* why the arguments were refused */
 };
 
 /*

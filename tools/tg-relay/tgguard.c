@@ -6,8 +6,7 @@
 #include "config.h"
 #include "tgguard.h"
 
-int guard_init(struct guard *g, const char *admins, int rate, long confirm_seconds,
-    const char **bad)
+int guard_init(struct guard *g, const char *admins, int rate, long confirm_seconds, const char **bad)
 {
 	memset(g, 0, sizeof *g);
 	pthread_mutex_init(&g->lock, NULL);
@@ -29,7 +28,7 @@ int guard_init(struct guard *g, const char *admins, int rate, long confirm_secon
 			return -1;
 		memcpy(word, p, n);
 		word[n] = '\0';
-		if (parse_long(word, 1, 9007199254740991L, &v) < 0)	/* 2^53-1 */
+		if (parse_long(word, 1, 9007199254740991L, &v) < 0) /* 2^53-1 */
 			return -1;
 		g->admins[g->nadmins++] = v;
 		p += n;
@@ -74,7 +73,7 @@ void guard_set_db_admins(struct guard *g, const long long *ids, int n)
 	pthread_mutex_lock(&g->lock);
 	free(g->db_admins);
 	g->db_admins = copy;
-	g->ndb = copy ? n : 0;	/* out of memory: nobody from the table (fail closed) */
+	g->ndb = copy ? n : 0; /* out of memory: nobody from the table (fail closed) */
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -128,13 +127,12 @@ bool guard_allow(struct guard *g, long long user, int kind, time_t now)
 
 static void drop(struct guard *g, int i)
 {
-	memmove(&g->pending[i], &g->pending[i + 1],
-	    (size_t)(g->npending - i - 1) * sizeof *g->pending);
+	memmove(&g->pending[i], &g->pending[i + 1], (size_t)(g->npending - i - 1) * sizeof *g->pending);
 	g->npending--;
 }
 
-const struct guard_pending *guard_add(struct guard *g, long long user,
-    const char *chat, const char *id, unsigned skip, time_t now)
+const struct guard_pending *guard_add(struct guard *g, long long user, const char *chat, const char *id,
+				      unsigned skip, time_t now)
 {
 	unsigned char rnd[GUARD_NONCE_LEN / 2];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
@@ -153,8 +151,8 @@ const struct guard_pending *guard_add(struct guard *g, long long user,
 	return p;
 }
 
-enum guard_verdict guard_take(struct guard *g, const char *nonce, long long user,
-    time_t now, struct guard_pending *out)
+enum guard_verdict guard_take(struct guard *g, const char *nonce, long long user, time_t now,
+			      struct guard_pending *out)
 {
 	for (int i = 0; i < g->npending; i++) {
 		struct guard_pending *p = &g->pending[i];
@@ -174,8 +172,7 @@ enum guard_verdict guard_take(struct guard *g, const char *nonce, long long user
 	return GUARD_UNKNOWN;
 }
 
-enum guard_verdict guard_take_newest(struct guard *g, long long user, time_t now,
-    struct guard_pending *out)
+enum guard_verdict guard_take_newest(struct guard *g, long long user, time_t now, struct guard_pending *out)
 {
 	for (int i = g->npending - 1; i >= 0; i--) {
 		if (g->pending[i].user != user)

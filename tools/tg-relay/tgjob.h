@@ -14,12 +14,12 @@
 #include "tgcmd.h"
 
 struct tgjob {
-	struct tgcmd cmd;	/* validated: kind, arg, skip, days */
-	char chat[32];		/* where to reply */
-	long long user;		/* who asked, for the log */
+	struct tgcmd cmd; /* validated: kind, arg, skip, days */
+	char chat[32];	  /* where to reply */
+	long long user;	  /* who asked, for the log */
 	const char *bin_dir;
 	struct tg *tg;
-	long upload_limit;	/* bytes sendDocument may upload */
+	long upload_limit; /* bytes sendDocument may upload */
 };
 
 /* Runs the job and sends its reply; outcome gets "ok", "exit 75", ... */
@@ -31,8 +31,8 @@ void tgjob_run(const struct tgjob *job, char *outcome, size_t len);
  * exit status (127: could not run it); r keeps its output for the caller
  * to spawn_free.
  */
-int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[],
-    cJSON **json, struct spawn_result *r);
+int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[], cJSON **json,
+	       struct spawn_result *r);
 
 /* Sends text as MarkdownV2 (tgfmt_markdown: ids in `code` spans); if
  * Telegram cannot parse it, as plain text. Returns tg_send_text's code. */

@@ -9,7 +9,7 @@
 #include "tgrefuse.h"
 
 #define QUEUE_MAX 256
-#define SEEN_MAX 1024	/* users remembered; the oldest is forgotten first */
+#define SEEN_MAX 1024 /* users remembered; the oldest is forgotten first */
 #define TEXT_MAX 256
 
 struct refusal {
@@ -24,10 +24,13 @@ struct refuser {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;
-	volatile sig_atomic_t abort;	/* stops a request in flight at close */
+	volatile sig_atomic_t abort; /* stops a request in flight at close */
 	struct refusal queue[QUEUE_MAX];
 	int head, count;
-	struct { long long key; time_t at; } seen[SEEN_MAX];
+	struct {
+		long long key;
+		time_t at;
+	} seen[SEEN_MAX];
 	int nseen;
 	unsigned long dropped;
 };
@@ -51,8 +54,8 @@ static void *sender(void *arg)
 		if (failed) {
 			/* Telegram is refusing (429: the bot is over its rate) or away:
 			 * the queued refusals would only take the admins' share */
-			warnx("refusal to chat %s not sent: %s; %d queued refusals dropped",
-			    one.chat, tg_error(r->tg), r->count);
+			warnx("refusal to chat %s not sent: %s; %d queued refusals dropped", one.chat,
+			      tg_error(r->tg), r->count);
 			r->count = 0;
 		}
 	}
@@ -100,8 +103,7 @@ static bool seen_recently(struct refuser *r, long long key, time_t now)
 	return false;
 }
 
-bool refuser_send(struct refuser *r, long long key, const char *chat, const char *text,
-    time_t now)
+bool refuser_send(struct refuser *r, long long key, const char *chat, const char *text, time_t now)
 {
 	bool queued = false;
 	pthread_mutex_lock(&r->lock);
@@ -126,7 +128,7 @@ void refuser_close(struct refuser *r)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
-	r->count = 0;	/* unsent refusals are not worth waiting for */
+	r->count = 0; /* unsent refusals are not worth waiting for */
 	r->abort = 1;
 	pthread_cond_signal(&r->cond);
 	pthread_mutex_unlock(&r->lock);

@@ -21,8 +21,7 @@ struct refuser *refuser_open(const char *api_url, const char *token, long period
  * the period or the queue is full. Never blocks on the network. Returns
  * whether it was queued.
  */
-bool refuser_send(struct refuser *r, long long key, const char *chat, const char *text,
-    time_t now);
+bool refuser_send(struct refuser *r, long long key, const char *chat, const char *text, time_t now);
 
 /* Drops what is not sent yet and stops the thread. */
 void refuser_close(struct refuser *r);

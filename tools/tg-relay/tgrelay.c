@@ -27,11 +27,11 @@
 
 struct relay {
 	struct relay_config cfg;
-	struct tg *poll;		/* getUpdates: no retries, stops on signal */
-	struct tg *talk;		/* the main thread's replies */
-	struct tg *work;		/* the job thread's replies and uploads */
-	struct refuser *refuser;	/* strangers and groups: own thread, no retries */
-	struct tgadmins *db_admins;	/* BK_ADMINS_FROM_DB: the Admin table's reader */
+	struct tg *poll;	    /* getUpdates: no retries, stops on signal */
+	struct tg *talk;	    /* the main thread's replies */
+	struct tg *work;	    /* the job thread's replies and uploads */
+	struct refuser *refuser;    /* strangers and groups: own thread, no retries */
+	struct tgadmins *db_admins; /* BK_ADMINS_FROM_DB: the Admin table's reader */
 	struct guard guard;
 	char state_path[PATH_MAX];
 	char bin_dir[PATH_MAX];
@@ -42,7 +42,7 @@ struct relay {
 	bool running;
 	atomic_bool finished;
 	struct tgjob job;
-	double job_start;	/* prof_now() when the running job began */
+	double job_start; /* prof_now() when the running job began */
 };
 
 /* Whole seconds of the monotonic clock: the guard's and refuser's time. */
@@ -63,15 +63,13 @@ static bool get_id(const cJSON *obj, const char *name, long long *out)
 }
 
 /* A reply from the main thread (the job thread has its own handle). */
-static void say(struct relay *r, const char *chat, const char *text,
-    const cJSON *markup)
+static void say(struct relay *r, const char *chat, const char *text, const cJSON *markup)
 {
 	if (tgjob_say(r->talk, chat, text, markup) != 0)
 		warnx("reply to chat %s: %s", chat, tg_error(r->talk));
 }
 
-static void edit(struct relay *r, const char *chat, long long message_id,
-    const char *text)
+static void edit(struct relay *r, const char *chat, long long message_id, const char *text)
 {
 	cJSON *p = cJSON_CreateObject();
 	cJSON_AddStringToObject(p, "chat_id", chat);
@@ -87,8 +85,7 @@ static void *job_main(void *arg)
 	struct relay *r = arg;
 	char outcome[128];
 	tgjob_run(&r->job, outcome, sizeof outcome);
-	warnx("user %lld: %s: %s (%.1f s)", r->job.user, r->job.cmd.name, outcome,
-	    prof_now() - r->job_start);
+	warnx("user %lld: %s: %s (%.1f s)", r->job.user, r->job.cmd.name, outcome, prof_now() - r->job_start);
 	atomic_store(&r->finished, true);
 	return NULL;
 }
@@ -103,19 +100,24 @@ static void reap(struct relay *r, bool wait)
 }
 
 /* Starts cmd on the job thread, or says busy. ack: the "⏳ ..." message. */
-static const char *start_job(struct relay *r, const struct tgcmd *cmd,
-    const char *chat, long long user, const char *ack)
+static const char *start_job(struct relay *r, const struct tgcmd *cmd, const char *chat, long long user,
+			     const char *ack)
 {
 	reap(r, false);
 	if (r->running) {
 		char text[256];
-		snprintf(text, sizeof text, "⏳ Busy: %s is still running. Try again when "
-		    "it has finished.", r->job.cmd.name);
+		snprintf(text, sizeof text,
+			 "⏳ Busy: %s is still running. Try again when "
+			 "it has finished.",
+			 r->job.cmd.name);
 		say(r, chat, text, NULL);
 		return "busy";
 	}
-	r->job = (struct tgjob){ .cmd = *cmd, .user = user, .bin_dir = r->bin_dir,
-	    .tg = r->work, .upload_limit = r->cfg.upload_limit };
+	r->job = (struct tgjob){ .cmd = *cmd,
+				 .user = user,
+				 .bin_dir = r->bin_dir,
+				 .tg = r->work,
+				 .upload_limit = r->cfg.upload_limit };
 	snprintf(r->job.chat, sizeof r->job.chat, "%s", chat);
 	r->job_start = prof_now();
 	if (ack)
@@ -154,8 +156,7 @@ static cJSON *keyboard(const char *nonce)
  * uses), which never opens anything but a regular file: nothing here can
  * hang the polling.
  */
-static const char *ask_restore(struct relay *r, const struct tgcmd *cmd,
-    const char *chat, long long user)
+static const char *ask_restore(struct relay *r, const struct tgcmd *cmd, const char *chat, long long user)
 {
 	const char *dir, *outcome = "asked to confirm";
 	char *path = NULL, text[ID_MAX + 400];
@@ -166,24 +167,27 @@ static const char *ask_restore(struct relay *r, const struct tgcmd *cmd,
 	if (!rc)
 		backup_info_read(path, &info);
 	const char *id = info.id && id_is_alias(cmd->arg) ? info.id : cmd->arg;
-	const struct guard_pending *p = rc || info.error ? NULL :
-	    guard_add(&r->guard, user, chat, id, cmd->skip, now());
+	const struct guard_pending *p =
+		rc || info.error ? NULL : guard_add(&r->guard, user, chat, id, cmd->skip, now());
 	if (rc == EX_NOINPUT || rc == EX_USAGE) {
 		snprintf(text, sizeof text, "❓ Backup `%s` not found. See /backup_list.", id);
 		say(r, chat, text, NULL);
 		outcome = "not found";
 	} else if (!rc && info.error) {
-		snprintf(text, sizeof text, "💥 Backup `%s` is damaged (%s): nothing to "
-		    "restore from it.", id, info.error);
+		snprintf(text, sizeof text,
+			 "💥 Backup `%s` is damaged (%s): nothing to "
+			 "restore from it.",
+			 id, info.error);
 		say(r, chat, text, NULL);
 		outcome = "damaged";
 	} else if (rc || !p) {
-		say(r, chat, "❌ Cannot look up the backup (BACKUP_DIR unreadable, or out "
-		    "of resources).", NULL);
+		say(r, chat,
+		    "❌ Cannot look up the backup (BACKUP_DIR unreadable, or out "
+		    "of resources).",
+		    NULL);
 		outcome = "lookup failed";
 	} else {
-		char *warning = reply_restore_warning(id, &info, cmd->skip,
-		    r->cfg.confirm_seconds);
+		char *warning = reply_restore_warning(id, &info, cmd->skip, r->cfg.confirm_seconds);
 		cJSON *markup = keyboard(p->nonce);
 		say(r, chat, warning ? warning : "⚠️ Restore?", markup);
 		cJSON_Delete(markup);
@@ -204,36 +208,34 @@ static const char *list_backups(struct relay *r, const char *chat)
 	if (!rc)
 		rc = store_list(dir, NULL, &list, &n);
 	char *text = rc ? NULL : reply_list(list, n, 10);
-	say(r, chat, text ? text : rc ? "❌ Cannot read the backup directory "
-	    "(BACKUP_DIR)." : "❌ Out of memory.", NULL);
+	say(r, chat,
+	    text ? text
+	    : rc ? "❌ Cannot read the backup directory "
+		   "(BACKUP_DIR)."
+		 : "❌ Out of memory.",
+	    NULL);
 	free(text);
 	store_list_free(list, n);
 	return rc ? "failed" : "ok";
 }
 
-static const char *run_command(struct relay *r, const struct tgcmd *cmd,
-    const char *chat, long long user)
+static const char *run_command(struct relay *r, const struct tgcmd *cmd, const char *chat, long long user)
 {
 	char ack[256];
 	switch (cmd->kind) {
-	case TGCMD_HELP:
-		say(r, chat, reply_help(), NULL);
-		return "ok";
-	case TGCMD_LIST:
-		return list_backups(r, chat);
-	case TGCMD_RESTORE:
-		return ask_restore(r, cmd, chat, user);
-	case TGCMD_BACKUP:
-		return start_job(r, cmd, chat, user, "⏳ Creating full backup...");
+	case TGCMD_HELP: say(r, chat, reply_help(), NULL); return "ok";
+	case TGCMD_LIST: return list_backups(r, chat);
+	case TGCMD_RESTORE: return ask_restore(r, cmd, chat, user);
+	case TGCMD_BACKUP: return start_job(r, cmd, chat, user, "⏳ Creating full backup...");
 	case TGCMD_RAFFLE:
 		snprintf(ack, sizeof ack, "⏳ Creating backup of raffle %s...", cmd->arg);
 		return start_job(r, cmd, chat, user, ack);
-	case TGCMD_CLEANUP:
-		return start_job(r, cmd, chat, user, "🧹 Cleaning up old backups...");
+	case TGCMD_CLEANUP: return start_job(r, cmd, chat, user, "🧹 Cleaning up old backups...");
 	case TGCMD_DOWNLOAD:
-		return start_job(r, cmd, chat, user, NULL);
-	default:
-		return "ignored";
+		/* the CSV export reads the whole backup first: say it has begun */
+		snprintf(ack, sizeof ack, "⏳ Exporting %s as CSV...", cmd->arg);
+		return start_job(r, cmd, chat, user, cmd->csv ? ack : NULL);
+	default: return "ignored";
 	}
 }
 
@@ -249,9 +251,8 @@ static int typed_answer(const char *text)
 	return !strcasecmp(word, "confirm") ? 1 : !strcasecmp(word, "cancel") ? -1 : 0;
 }
 
-static const char *settle(struct relay *r, enum guard_verdict v,
-    const struct guard_pending *p, bool confirm, long long user, const char *chat,
-    long long message_id, const char **outcome);
+static const char *settle(struct relay *r, enum guard_verdict v, const struct guard_pending *p, bool confirm,
+			  long long user, const char *chat, long long message_id, const char **outcome);
 
 static void on_typed(struct relay *r, int answer, long long user, const char *chat)
 {
@@ -264,8 +265,7 @@ static void on_typed(struct relay *r, int answer, long long user, const char *ch
 
 /* Strangers and groups: one refusal per user (or chat) per period, sent
  * by the refuser's thread; nothing runs, and the admins never wait. */
-static const char *refuse(struct relay *r, long long key, const char *chat,
-    const char *text, const char *why)
+static const char *refuse(struct relay *r, long long key, const char *chat, const char *text, const char *why)
 {
 	return refuser_send(r->refuser, key, chat, text, now()) ? why : "ignored (refused lately)";
 }
@@ -297,9 +297,10 @@ static void on_message(struct relay *r, const cJSON *msg)
 	} else if (!guard_is_admin(&r->guard, user)) {
 		outcome = refuse(r, user, chat, STRANGER_REFUSAL, "refused: not an admin");
 	} else if (!guard_allow(&r->guard, user, cmd.kind, now())) {
-		snprintf(reply, sizeof reply, "🐢 Too many commands: at most %d %s a minute "
-		    "(and %d of all commands). Try again shortly.", r->guard.rate, cmd.name,
-		    r->guard.global_rate);
+		snprintf(reply, sizeof reply,
+			 "🐢 Too many commands: at most %d %s a minute "
+			 "(and %d of all commands). Try again shortly.",
+			 r->guard.rate, cmd.name, r->guard.global_rate);
 		say(r, chat, reply, NULL);
 		outcome = "refused: rate limit";
 	} else if (rc < 0) {
@@ -309,8 +310,7 @@ static void on_message(struct relay *r, const cJSON *msg)
 	} else {
 		outcome = run_command(r, &cmd, chat, user);
 	}
-	warnx("user %lld in chat %s: %s: %s (%.1f s)", user, chat, cmd.name, outcome,
-	    prof_now() - t0);
+	warnx("user %lld in chat %s: %s: %s (%.1f s)", user, chat, cmd.name, outcome, prof_now() - t0);
 }
 
 static void answer(struct relay *r, const char *id, const char *text)
@@ -327,38 +327,44 @@ static void answer(struct relay *r, const char *id, const char *text)
  * Carries out what guard_take said of a pending restore: a button (message_id:
  * the warning to edit) or a typed answer (message_id 0). Returns the toast.
  */
-static const char *settle(struct relay *r, enum guard_verdict v,
-    const struct guard_pending *p, bool confirm, long long user, const char *chat,
-    long long message_id, const char **outcome)
+static const char *settle(struct relay *r, enum guard_verdict v, const struct guard_pending *p, bool confirm,
+			  long long user, const char *chat, long long message_id, const char **outcome)
 {
 	char text[400];
 	bool edit_it = message_id && *chat;
 	switch (v) {
 	case GUARD_UNKNOWN:
 		if (*chat)
-			say(r, chat, "⌛ This confirmation has expired or was "
-			    "already used: nothing was restored.", NULL);
+			say(r, chat,
+			    "⌛ This confirmation has expired or was "
+			    "already used: nothing was restored.",
+			    NULL);
 		return *outcome = "expired or replayed", "Expired or already used.";
 	case GUARD_OTHER_USER:
 		if (*chat)
-			say(r, chat, "⛔ Only the admin who asked for this restore "
-			    "can confirm or cancel it: nothing was restored.", NULL);
+			say(r, chat,
+			    "⛔ Only the admin who asked for this restore "
+			    "can confirm or cancel it: nothing was restored.",
+			    NULL);
 		return *outcome = "refused: another admin's confirmation",
-		    "Only the admin who asked can confirm.";
+		       "Only the admin who asked can confirm.";
 	case GUARD_EXPIRED:
-		snprintf(text, sizeof text, "⌛ Restore of %s was not confirmed within %ld "
-		    "seconds: nothing was restored.", p->id, r->guard.confirm_seconds);
+		snprintf(text, sizeof text,
+			 "⌛ Restore of %s was not confirmed within %ld "
+			 "seconds: nothing was restored.",
+			 p->id, r->guard.confirm_seconds);
 		if (edit_it)
 			edit(r, chat, message_id, text);
 		else
 			say(r, p->chat, text, NULL);
 		return *outcome = "too late", "Too late: nothing was restored.";
-	case GUARD_OK:
-		break;
+	case GUARD_OK: break;
 	}
 	if (!confirm) {
-		snprintf(text, sizeof text, "❌ Restore of %s cancelled: nothing was "
-		    "restored.", p->id);
+		snprintf(text, sizeof text,
+			 "❌ Restore of %s cancelled: nothing was "
+			 "restored.",
+			 p->id);
 		if (edit_it)
 			edit(r, chat, message_id, text);
 		else
@@ -379,8 +385,8 @@ static const char *settle(struct relay *r, enum guard_verdict v,
 }
 
 /* A pressed Confirm or Cancel: returns the toast and does what it says. */
-static const char *decide(struct relay *r, const char *data, long long user,
-    const char *chat, long long message_id, const char **outcome)
+static const char *decide(struct relay *r, const char *data, long long user, const char *chat,
+			  long long message_id, const char **outcome)
 {
 	struct guard_pending p;
 	bool confirm = !strncmp(data, "rc:", 3);
@@ -405,7 +411,7 @@ static void on_callback(struct relay *r, const cJSON *cq)
 		message_id = 0;
 	if (guard_is_admin(&r->guard, user))
 		toast = decide(r, data, user, chat, message_id, &outcome);
-	answer(r, id, toast);	/* always, or the button spins on the admin's screen */
+	answer(r, id, toast); /* always, or the button spins on the admin's screen */
 	warnx("user %lld: button: %s", user, outcome);
 }
 
@@ -414,8 +420,7 @@ static void on_update(struct relay *r, const cJSON *u)
 	const cJSON *v;
 	if ((v = cJSON_GetObjectItemCaseSensitive(u, "message")) && cJSON_IsObject(v))
 		on_message(r, v);
-	else if ((v = cJSON_GetObjectItemCaseSensitive(u, "callback_query")) &&
-	    cJSON_IsObject(v))
+	else if ((v = cJSON_GetObjectItemCaseSensitive(u, "callback_query")) && cJSON_IsObject(v))
 		on_callback(r, v);
 	/* anything else (edits, channel posts, ...) is not for us */
 }
@@ -427,9 +432,8 @@ static bool from_admin(struct relay *r, const cJSON *u)
 	if (!cJSON_IsObject(v))
 		v = cJSON_GetObjectItemCaseSensitive(u, "callback_query");
 	long long user;
-	return cJSON_IsObject(v) &&
-	    get_id(cJSON_GetObjectItemCaseSensitive(v, "from"), "id", &user) &&
-	    guard_is_admin(&r->guard, user);
+	return cJSON_IsObject(v) && get_id(cJSON_GetObjectItemCaseSensitive(v, "from"), "id", &user) &&
+	       guard_is_admin(&r->guard, user);
 }
 
 /*
@@ -440,14 +444,14 @@ static bool from_admin(struct relay *r, const cJSON *u)
 static void on_batch(struct relay *r, const cJSON *updates)
 {
 	const cJSON *u;
-	cJSON_ArrayForEach(u, updates) {
+	cJSON_ArrayForEach(u, updates)
+	{
 		long long id;
 		if (!get_id(u, "update_id", &id) || id < r->offset)
 			continue;
 		r->offset = id + 1;
 		if (from_admin(r, u) && tgstate_save(r->state_path, r->offset) < 0) {
-			warn("%s: cannot save the offset; update %lld skipped",
-			    r->state_path, id);
+			warn("%s: cannot save the offset; update %lld skipped", r->state_path, id);
 			continue;
 		}
 		on_update(r, u);
@@ -481,15 +485,14 @@ static int hello(struct relay *r, volatile sig_atomic_t *stop)
 		cJSON *me = NULL;
 		int rc = tg_call(r->poll, "getMe", NULL, 0, &me);
 		if (rc == 0) {
-			snprintf(r->botname, sizeof r->botname, "%s",
-			    reply_str(me, "username", ""));
+			snprintf(r->botname, sizeof r->botname, "%s", reply_str(me, "username", ""));
 			cJSON_Delete(me);
 			warnx("polling as @%s", r->botname);
 			return 0;
 		}
 		warnx("%s", tg_error(r->poll));
 		if (rc != EX_UNAVAILABLE && rc != EX_TEMPFAIL)
-			return EX_NOPERM;	/* the token is wrong: retrying will not help */
+			return EX_NOPERM; /* the token is wrong: retrying will not help */
 		pause_s(backoff, stop);
 		backoff = backoff < 30 ? backoff * 2 + 0.01 : 60;
 	}
@@ -509,8 +512,8 @@ int relay_run(struct relay *r, volatile sig_atomic_t *stop)
 			backoff = first;
 			on_batch(r, updates);
 		} else if (!*stop) {
-			warnx("%s; polling again in %.0f s", st ? tg_error(r->poll) :
-			    "getUpdates: result is not an array", backoff);
+			warnx("%s; polling again in %.0f s",
+			      st ? tg_error(r->poll) : "getUpdates: result is not an array", backoff);
 			pause_s(backoff, stop);
 			backoff = backoff < 30 ? backoff * 2 + 0.01 : 60;
 		}
@@ -532,14 +535,16 @@ int relay_open(struct relay **out, const struct relay_config *cfg)
 	r->cfg = *cfg;
 	if (guard_init(&r->guard, cfg->admins, cfg->rate, cfg->confirm_seconds, &bad) < 0) {
 		warnx("TELEGRAM_ADMIN_IDS: %s", bad && *bad ? "expected comma-separated "
-		    "numeric Telegram user ids" : "no admins configured: refusing to start");
+							      "numeric Telegram user ids"
+							    : "no admins configured: refusing to start");
 		return EX_USAGE;
 	}
 	if (cfg->admins_from_db) {
 		/* the first read before polling; then each period on its own thread */
 		int st = tgadmins_read(&r->guard);
 		warnx("admins from the Admin table: %s", st ? "none for now (database "
-		    "unreachable)" : "read");
+							      "unreachable)"
+							    : "read");
 		if (!(r->db_admins = tgadmins_start(&r->guard, cfg->admins_period)))
 			return EX_OSERR;
 	}
@@ -548,8 +553,7 @@ int relay_open(struct relay **out, const struct relay_config *cfg)
 	r->cfg.state_path = r->state_path;
 	r->cfg.bin_dir = r->bin_dir;
 	if (tgstate_load(r->state_path, &r->offset) < 0) {
-		warn("%s: cannot read the offset (remove the file to start afresh)",
-		    r->state_path);
+		warn("%s: cannot read the offset (remove the file to start afresh)", r->state_path);
 		return errno == EINVAL ? EX_DATAERR : EX_IOERR;
 	}
 	r->poll = tg_new(cfg->api_url, cfg->token);

@@ -11,17 +11,17 @@
 struct relay_config {
 	const char *api_url;
 	const char *token;
-	const char *admins;		/* TELEGRAM_ADMIN_IDS, or NULL */
-	bool admins_from_db;		/* BK_ADMINS_FROM_DB=1: the Admin table too */
-	long admins_period;		/* seconds between two reads of it */
-	long refusal_period;		/* one refusal per stranger per this */
-	const char *state_path;		/* the offset file */
-	const char *bin_dir;		/* where bk-dump and the others are */
-	long poll_timeout;		/* getUpdates' timeout, seconds */
-	long confirm_seconds;		/* how long a restore waits for Confirm */
-	long upload_limit;		/* bytes; above it no sendDocument */
-	int rate;			/* one command per admin per minute */
-	long retry_delay_ms;		/* first wait after a failed poll */
+	const char *admins;	/* TELEGRAM_ADMIN_IDS, or NULL */
+	bool admins_from_db;	/* BK_ADMINS_FROM_DB=1: the Admin table too */
+	long admins_period;	/* seconds between two reads of it */
+	long refusal_period;	/* one refusal per stranger per this */
+	const char *state_path; /* the offset file */
+	const char *bin_dir;	/* where bk-dump and the others are */
+	long poll_timeout;	/* getUpdates' timeout, seconds */
+	long confirm_seconds;	/* how long a restore waits for Confirm */
+	long upload_limit;	/* bytes; above it no sendDocument */
+	int rate;		/* one command per admin per minute */
+	long retry_delay_ms;	/* first wait after a failed poll */
 };
 
 struct relay;

@@ -23,7 +23,7 @@ static double num(const cJSON *obj, const char *name)
 /* open_memstream keeps the builders short; NULL when out of memory. */
 static char *done(FILE *f, char **bufp)
 {
-	int rc = fclose(f);	/* sets *bufp: read it only now */
+	int rc = fclose(f); /* sets *bufp: read it only now */
 	char *buf = *bufp;
 	if (rc != 0 || !buf) {
 		free(buf);
@@ -35,9 +35,12 @@ static char *done(FILE *f, char **bufp)
 	return buf;
 }
 
-#define BUILDER(f, buf, len) \
-	char *buf = NULL; size_t len = 0; FILE *f = open_memstream(&buf, &len); \
-	if (!f) return NULL
+#define BUILDER(f, buf, len)                                                                                 \
+	char *buf = NULL;                                                                                    \
+	size_t len = 0;                                                                                      \
+	FILE *f = open_memstream(&buf, &len);                                                                \
+	if (!f)                                                                                              \
+	return NULL
 
 static void date_of(char *out, size_t len, const cJSON *obj)
 {
@@ -55,8 +58,7 @@ static void created(FILE *f, const cJSON *meta)
 	const char *type = reply_str(meta, "type", "full");
 	date_of(date, sizeof date, meta);
 	size_of(size, sizeof size, meta);
-	fprintf(f, "✅ %s Created Successfully\n\n", strcmp(type, "raffle") ?
-	    "Backup" : "Raffle Backup");
+	fprintf(f, "✅ %s Created Successfully\n\n", strcmp(type, "raffle") ? "Backup" : "Raffle Backup");
 	fprintf(f, "📦 ID: `%s`\n", reply_str(meta, "id", "?"));
 	if (!strcmp(type, "raffle"))
 		fprintf(f, "🎟️ Raffle: `%s`\n", reply_str(meta, "raffleId", "?"));
@@ -76,7 +78,8 @@ char *reply_backups_created(const cJSON *metas)
 	BUILDER(f, buf, len);
 	const cJSON *m;
 	int n = 0;
-	cJSON_ArrayForEach(m, metas) {
+	cJSON_ArrayForEach(m, metas)
+	{
 		fputs(n++ ? "\n\n" : "", f);
 		created(f, m);
 	}
@@ -85,8 +88,7 @@ char *reply_backups_created(const cJSON *metas)
 	return done(f, &buf);
 }
 
-static void list_group(FILE *f, const struct backup_info *list, size_t n,
-    const char *type, const char *title)
+static void list_group(FILE *f, const struct backup_info *list, size_t n, const char *type, const char *title)
 {
 	int shown = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -99,7 +101,7 @@ static void list_group(FILE *f, const struct backup_info *list, size_t n,
 		if (!shown++)
 			fprintf(f, "\n%s\n", title);
 		fprintf(f, "• `%s`\n  📅 %s | 💾 %s%s\n", e->id, date, size,
-		    e->error ? " | ⚠️ corrupt" : "");
+			e->error ? " | ⚠️ corrupt" : "");
 	}
 }
 
@@ -119,12 +121,13 @@ char *reply_list(const struct backup_info *list, size_t n, int max)
 		const char *t = list[i].type ? list[i].type : "";
 		if (strcmp(t, "full") && strcmp(t, "raffle"))
 			fprintf(f, "\n• `%s` (%s)\n", list[i].id ? list[i].id : "?",
-			    list[i].error ? "⚠️ corrupt" : t);
+				list[i].error ? "⚠️ corrupt" : t);
 	}
 	if (n > shown)
 		fprintf(f, "\n... and %zu more\n", n - shown);
 	fputs("\nUse /backup_download <id> to download a backup\n"
-	    "Use /backup_restore <id> to restore one", f);
+	      "Use /backup_restore <id> to restore one",
+	      f);
 	return done(f, &buf);
 }
 
@@ -132,8 +135,7 @@ char *reply_list(const struct backup_info *list, size_t n, int max)
  * those groups can change. */
 static unsigned touched(const char *type)
 {
-	return type && !strcmp(type, "raffle") ? TGCMD_SKIP_RAFFLES | TGCMD_SKIP_ANALYTICS :
-	    TGCMD_SKIP_ALL;
+	return type && !strcmp(type, "raffle") ? TGCMD_SKIP_RAFFLES | TGCMD_SKIP_ANALYTICS : TGCMD_SKIP_ALL;
 }
 
 static void groups(FILE *f, unsigned which, bool others)
@@ -146,8 +148,8 @@ static void groups(FILE *f, unsigned which, bool others)
 		fprintf(f, "%sother tables", n ? ", " : "");
 }
 
-char *reply_restore_warning(const char *id, const struct backup_info *info,
-    unsigned skip, long confirm_seconds)
+char *reply_restore_warning(const char *id, const struct backup_info *info, unsigned skip,
+			    long confirm_seconds)
 {
 	BUILDER(f, buf, len);
 	unsigned all = touched(info->type), restored = all & ~skip;
@@ -156,20 +158,21 @@ char *reply_restore_warning(const char *id, const struct backup_info *info,
 	tgfmt_date(date, sizeof date, info->timestamp ? info->timestamp : "unknown");
 	tgfmt_size(size, sizeof size, (double)info->size);
 	fprintf(f, "⚠️ Restore backup `%s`?\n\n", id);
-	fprintf(f, "📅 %s UTC\n📊 Type: %s\n💾 Size: %s\n", date,
-	    info->type ? info->type : "?", size);
+	fprintf(f, "📅 %s UTC\n📊 Type: %s\n💾 Size: %s\n", date, info->type ? info->type : "?", size);
 	if (raffle)
 		fprintf(f, "🎟️ Raffle: `%s` (only its rows change)\n",
-		    info->raffle_id ? info->raffle_id : "?");
+			info->raffle_id ? info->raffle_id : "?");
 	fputs("♻️ Will restore: ", f);
 	groups(f, restored, !raffle);
 	if (skip & all) {
 		fputs("\n⏭️ Skipping: ", f);
 		groups(f, skip & all, false);
 	}
-	fprintf(f, "\n\nRows in the backup replace the current ones; a safety "
-	    "backup of the current state is taken first.\nConfirm within %ld "
-	    "seconds (the button, or type CONFIRM).", confirm_seconds);
+	fprintf(f,
+		"\n\nRows in the backup replace the current ones; a safety "
+		"backup of the current state is taken first.\nConfirm within %ld "
+		"seconds (the button, or type CONFIRM).",
+		confirm_seconds);
 	return done(f, &buf);
 }
 
@@ -178,13 +181,11 @@ char *reply_restore_done(const cJSON *summary)
 	BUILDER(f, buf, len);
 	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(summary, "tables"), *t;
 	double rows = 0;
-	cJSON_ArrayForEach(t, tables)
-		rows += cJSON_IsNumber(t) ? t->valuedouble : 0;
+	cJSON_ArrayForEach(t, tables) rows += cJSON_IsNumber(t) ? t->valuedouble : 0;
 	fprintf(f, "✅ Restore Completed\n\n📦 Backup: `%s`\n📊 Rows restored: %.0f\n",
-	    reply_str(summary, "backup", "?"), rows);
-	cJSON_ArrayForEach(t, tables)
-		if (cJSON_IsNumber(t) && t->string)
-			fprintf(f, "  • %s: %.0f\n", t->string, t->valuedouble);
+		reply_str(summary, "backup", "?"), rows);
+	cJSON_ArrayForEach(t, tables) if (cJSON_IsNumber(t) && t->string)
+		fprintf(f, "  • %s: %.0f\n", t->string, t->valuedouble);
 	fprintf(f, "🔑 Redis keys: %.0f\n", num(summary, "redisKeys"));
 	const char *safety = reply_str(summary, "safetyBackup", NULL);
 	if (safety)
@@ -201,11 +202,9 @@ char *reply_cleanup(const cJSON *summary)
 	char freed[32];
 	tgfmt_size(freed, sizeof freed, num(summary, "bytesFreed"));
 	int n = cJSON_GetArraySize(del), i = 0;
-	fprintf(f, "🧹 Cleanup Completed\n\n🗑️ Deleted: %d backup%s\n💾 Freed: %s\n",
-	    n, n == 1 ? "" : "s", freed);
-	cJSON_ArrayForEach(d, del)
-		if (i++ < 10)
-			fprintf(f, "  • `%s`\n", reply_str(d, "id", "?"));
+	fprintf(f, "🧹 Cleanup Completed\n\n🗑️ Deleted: %d backup%s\n💾 Freed: %s\n", n,
+		n == 1 ? "" : "s", freed);
+	cJSON_ArrayForEach(d, del) if (i++ < 10) fprintf(f, "  • `%s`\n", reply_str(d, "id", "?"));
 	if (n > 10)
 		fprintf(f, "  ... and %d more\n", n - 10);
 	fprintf(f, "🧽 Temporary files removed: %.0f", num(summary, "tempFilesRemoved"));
@@ -230,7 +229,7 @@ static void first_line(char *out, size_t len, const char *err)
 void reply_scrub(char *text, size_t size)
 {
 	char *clean = config_scrub(text);
-	snprintf(text, size, "%s", clean);	/* a mask longer than what it hides: the end gives way */
+	snprintf(text, size, "%s", clean); /* a mask longer than what it hides: the end gives way */
 	free(clean);
 }
 
@@ -246,7 +245,8 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 	case 66: why = "❓ Not found."; break;
 	case 65: why = "💥 The backup is damaged or not a bk backup."; break;
 	case 69: why = "🔌 The database or Redis is unreachable."; break;
-	case 73: case 74: why = "💾 Cannot write the backup (disk full or permissions?)."; break;
+	case 73:
+	case 74: why = "💾 Cannot write the backup (disk full or permissions?)."; break;
 	case 77: why = "⛔ Not allowed."; break;
 	case 127: why = "🧰 The tool is not installed next to the relay (or BK_BIN_DIR)."; break;
 	default: why = "The tool failed."; break;
@@ -272,14 +272,17 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 const char *reply_help(void)
 {
 	return "🤖 Backup Bot Commands\n\n"
-	    "/backup - create a full backup\n"
-	    "/backup_list - list the newest backups\n"
-	    "/backup_download <id> - send a backup file\n"
-	    "/backup_restore <id> [--skip-raffles] [--skip-analytics] "
-	    "[--skip-users] [--skip-redis] - restore a backup (asks to confirm)\n"
-	    "/backup_raffle <raffle_id> - back up one raffle\n"
-	    "/backup_cleanup [days] - delete backups older than days\n"
-	    "/help or /adminhelp - this message\n\n"
-	    "Backup ids look like `full_1701396000000` or `raffle_<id>_<ms>`; "
-	    "`latest`, `full_latest`, `raffle_latest` and `raffle_<id>_latest` name the newest.";
+	       "/backup - create a full backup\n"
+	       "/backup_list - list the newest backups\n"
+	       "/backup_download <id> - send a backup file\n"
+	       "/backup_download <id> csv - send its tables as CSV files (tar.gz)\n"
+	       "/backup_restore <id> [--skip-raffles] [--skip-analytics] "
+	       "[--skip-users] [--skip-redis] - restore a backup (asks to confirm)\n"
+	       "/backup_raffle <raffle_id> - back up one raffle\n"
+	       "/backup_cleanup [days] - delete the backups no retention rule keeps; kept are "
+	       "the newest full backup, the newest of each recent hour, day, week and month, "
+	       "and all younger than days\n"
+	       "/help or /adminhelp - this message\n\n"
+	       "Backup ids look like `full_1701396000000` or `raffle_<id>_<ms>`; "
+	       "`latest`, `full_latest`, `raffle_latest` and `raffle_<id>_latest` name the newest.";
 }

@@ -25,8 +25,8 @@ char *reply_list(const struct backup_info *list, size_t n, int max);
 
 /* The warning shown with Confirm / Cancel: only the groups the backup can
  * change (a raffle backup: raffles and analytics). */
-char *reply_restore_warning(const char *id, const struct backup_info *info,
-    unsigned skip, long confirm_seconds);
+char *reply_restore_warning(const char *id, const struct backup_info *info, unsigned skip,
+			    long confirm_seconds);
 
 /* bk-restore's summary. */
 char *reply_restore_done(const cJSON *summary);
