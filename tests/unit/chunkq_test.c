@@ -11,17 +11,7 @@
 
 #include "chunkq.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (cond)                                                                                    \
-			passed++;                                                                            \
-		else {                                                                                       \
-			failed++;                                                                            \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 struct run {
 	struct chunkq *q;
@@ -86,6 +76,5 @@ int main(void)
 			one_run(nslots, chunks, 300); /* the producer ends while all slots are queued */
 		}
 	one_run(4, 20000, 0);
-	printf("chunkq: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("chunkq");
 }

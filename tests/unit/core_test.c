@@ -14,17 +14,7 @@
 #include "store.h"
 #include "timefmt.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (cond)                                                                                    \
-			passed++;                                                                            \
-		else {                                                                                       \
-			failed++;                                                                            \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 static void test_ids(void)
 {
@@ -332,6 +322,5 @@ int main(void)
 	test_scrub();
 	test_iso_forms();
 	test_table_keys();
-	printf("core: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("core");
 }

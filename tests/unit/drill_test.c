@@ -8,17 +8,7 @@
 
 #include "bk-drill/drill.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (cond)                                                                                    \
-			passed++;                                                                            \
-		else {                                                                                       \
-			failed++;                                                                            \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 static char dir[] = "/tmp/bk-drill-test.XXXXXX";
 
@@ -109,6 +99,5 @@ int main(void)
 	test_what_does_not_count();
 	test_what_counts();
 	rmdir(dir);
-	printf("drill: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("drill");
 }

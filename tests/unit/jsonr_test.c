@@ -7,33 +7,21 @@
 
 #include "jsonr.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                                     \
-	do {                                                                                                 \
-		if (cond) {                                                                                  \
-			passed++;                                                                            \
-		} else {                                                                                     \
-			failed++;                                                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-			fprintf(stderr, __VA_ARGS__);                                                        \
-			fputc('\n', stderr);                                                                 \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 static void valid(const char *doc)
 {
 	char err[256] = "";
-	CHECK(jsonr_validate(doc, strlen(doc), err, sizeof err) == 0, "valid: %s (%s)", doc, err);
+	CHECKF(jsonr_validate(doc, strlen(doc), err, sizeof err) == 0, "valid: %s (%s)", doc, err);
 }
 
 static void invalid(const char *doc, const char *why)
 {
 	char err[256] = "";
 	int rc = jsonr_validate(doc, strlen(doc), err, sizeof err);
-	CHECK(rc < 0, "invalid accepted: %s", doc);
+	CHECKF(rc < 0, "invalid accepted: %s", doc);
 	if (rc < 0 && why)
-		CHECK(strstr(err, why) != NULL, "%s: error '%s' lacks '%s'", doc, err, why);
+		CHECKF(strstr(err, why) != NULL, "%s: error '%s' lacks '%s'", doc, err, why);
 }
 
 static void test_grammar(void)
@@ -89,17 +77,17 @@ static void test_strings(void)
 	struct jsonr r;
 	const char *doc = "[\"a\\u0000b\", \"\\ud83c\\udf89\", 9007199254740993, -1.50e+3]";
 	jsonr_init_mem(&r, doc, strlen(doc));
-	CHECK(jsonr_next(&r) == JSONR_ARRAY, "array");
-	CHECK(jsonr_next(&r) == JSONR_STRING && r.tok.len == 3 && !memcmp(r.tok.data, "a\0b", 3),
-	      "NUL kept in a string");
-	CHECK(jsonr_next(&r) == JSONR_STRING && !strcmp(r.tok.data, "\xf0\x9f\x8e\x89"),
-	      "surrogate pair decoded: %s", r.tok.data);
-	CHECK(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "9007199254740993"),
-	      "bigint text kept: %s", r.tok.data);
-	CHECK(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "-1.50e+3"), "number text kept");
-	CHECK(jsonr_next(&r) == JSONR_ARRAY_END, "array end");
-	CHECK(jsonr_next(&r) == JSONR_END, "end");
-	CHECK(jsonr_next(&r) == JSONR_END, "end stays");
+	CHECKF(jsonr_next(&r) == JSONR_ARRAY, "array");
+	CHECKF(jsonr_next(&r) == JSONR_STRING && r.tok.len == 3 && !memcmp(r.tok.data, "a\0b", 3),
+	       "NUL kept in a string");
+	CHECKF(jsonr_next(&r) == JSONR_STRING && !strcmp(r.tok.data, "\xf0\x9f\x8e\x89"),
+	       "surrogate pair decoded: %s", r.tok.data);
+	CHECKF(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "9007199254740993"),
+	       "bigint text kept: %s", r.tok.data);
+	CHECKF(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "-1.50e+3"), "number text kept");
+	CHECKF(jsonr_next(&r) == JSONR_ARRAY_END, "array end");
+	CHECKF(jsonr_next(&r) == JSONR_END, "end");
+	CHECKF(jsonr_next(&r) == JSONR_END, "end stays");
 	jsonr_free(&r);
 }
 
@@ -110,24 +98,24 @@ static void test_skip_capture_peek(void)
 			  "\"q\\\"\"], \"n\": 1.0},"
 			  " \"last\": 7}";
 	jsonr_init_mem(&r, doc, strlen(doc));
-	CHECK(jsonr_next(&r) == JSONR_OBJECT, "object");
-	CHECK(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "skip"), "key skip");
-	CHECK(jsonr_skip(&r, jsonr_next(&r)) == 0, "skip value");
-	CHECK(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "cap"), "key cap");
-	CHECK(jsonr_peek(&r) == JSONR_OBJECT, "peek object");
+	CHECKF(jsonr_next(&r) == JSONR_OBJECT, "object");
+	CHECKF(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "skip"), "key skip");
+	CHECKF(jsonr_skip(&r, jsonr_next(&r)) == 0, "skip value");
+	CHECKF(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "cap"), "key cap");
+	CHECKF(jsonr_peek(&r) == JSONR_OBJECT, "peek object");
 	struct buf out = { 0 };
-	CHECK(jsonr_capture(&r, jsonr_next(&r), &out, 1000) == 0, "capture");
+	CHECKF(jsonr_capture(&r, jsonr_next(&r), &out, 1000) == 0, "capture");
 	buf_cstr(&out);
-	CHECK(!strcmp(out.data, "{\"k\":[true,null,\"q\\\"\"],\"n\":1.0}"), "captured %s", out.data);
-	CHECK(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "last"), "key last");
-	CHECK(jsonr_peek(&r) == JSONR_NUMBER && jsonr_peek(&r) == JSONR_NUMBER, "peek twice");
-	CHECK(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "7"), "peeked number");
-	CHECK(jsonr_next(&r) == JSONR_OBJECT_END, "end object");
-	CHECK(jsonr_next(&r) == JSONR_END, "end");
+	CHECKF(!strcmp(out.data, "{\"k\":[true,null,\"q\\\"\"],\"n\":1.0}"), "captured %s", out.data);
+	CHECKF(jsonr_next(&r) == JSONR_KEY && !strcmp(r.tok.data, "last"), "key last");
+	CHECKF(jsonr_peek(&r) == JSONR_NUMBER && jsonr_peek(&r) == JSONR_NUMBER, "peek twice");
+	CHECKF(jsonr_next(&r) == JSONR_NUMBER && !strcmp(r.tok.data, "7"), "peeked number");
+	CHECKF(jsonr_next(&r) == JSONR_OBJECT_END, "end object");
+	CHECKF(jsonr_next(&r) == JSONR_END, "end");
 	jsonr_free(&r);
 	out.len = 0;
 	jsonr_init_mem(&r, "[1,2,3,4,5,6]", 13);
-	CHECK(jsonr_capture(&r, jsonr_next(&r), &out, 4) < 0, "capture limit");
+	CHECKF(jsonr_capture(&r, jsonr_next(&r), &out, 4) < 0, "capture limit");
 	jsonr_free(&r);
 	buf_free(&out);
 }
@@ -141,7 +129,7 @@ static void test_depth_and_offset(void)
 	invalid(deep, "deeper");
 	char err[256];
 	jsonr_validate("{\"a\":1,\n \"b\":x}", 16, err, sizeof err);
-	CHECK(!strncmp(err, "byte 13:", 8), "offset in error: %s", err);
+	CHECKF(!strncmp(err, "byte 13:", 8), "offset in error: %s", err);
 }
 
 static size_t fed;
@@ -183,10 +171,10 @@ static void test_fd(void)
 		if (t == JSONR_STRING && r.tok.len > longest)
 			longest = r.tok.len;
 	}
-	CHECK(t == JSONR_END, "fd document: %s", jsonr_error(&r));
-	CHECK(rows == 100000, "rows %d", rows);
-	CHECK(longest == 600000, "long string %zu", longest);
-	CHECK(fed == (size_t)size, "fed %zu of %ld", fed, size);
+	CHECKF(t == JSONR_END, "fd document: %s", jsonr_error(&r));
+	CHECKF(rows == 100000, "rows %d", rows);
+	CHECKF(longest == 600000, "long string %zu", longest);
+	CHECKF(fed == (size_t)size, "fed %zu of %ld", fed, size);
 	jsonr_free(&r);
 
 	/* the same file cut short */
@@ -196,8 +184,8 @@ static void test_fd(void)
 	jsonr_init_fd(&r, fd);
 	while ((t = jsonr_next(&r)) > 0)
 		;
-	CHECK(t == JSONR_ERROR && strstr(jsonr_error(&r), "end of input"), "truncated fd: %s",
-	      jsonr_error(&r));
+	CHECKF(t == JSONR_ERROR && strstr(jsonr_error(&r), "end of input"), "truncated fd: %s",
+	       jsonr_error(&r));
 	jsonr_free(&r);
 	close(fd);
 }
@@ -209,6 +197,5 @@ int main(void)
 	test_skip_capture_peek();
 	test_depth_and_offset();
 	test_fd();
-	printf("jsonr: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_done("jsonr");
 }

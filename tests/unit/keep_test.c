@@ -8,19 +8,7 @@
 
 #include "bk-clean/keep.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                                     \
-	do {                                                                                                 \
-		if (cond) {                                                                                  \
-			passed++;                                                                            \
-		} else {                                                                                     \
-			failed++;                                                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-			fprintf(stderr, __VA_ARGS__);                                                        \
-			fputc('\n', stderr);                                                                 \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 #define H (3600 * 1000LL)
 #define NOW 1796103000000LL /* 2026-12-01T05:30:00Z, a Tuesday */
@@ -118,50 +106,50 @@ static void test_hourly_for_200_days(void)
 	struct keep_policy p = { .keep = { 24, 7, 4, 6 }, .days = 1, .keep_last = 1, .now_ms = NOW };
 	int asked = 0;
 	keep_decide(&p, items, n, all_good, &asked);
-	CHECK(asked == 1, "good() asked %d times for keep-last 1", asked);
+	CHECKF(asked == 1, "good() asked %d times for keep-last 1", asked);
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++)
 		kept += items[i].nwhy > 0;
 	/* 24 hours (also 2 days, 1 week, 2 months), 5 more days, 2 more weeks, 4 more months */
-	CHECK(kept == 35, "kept %zu of %zu hourly backups, not 35", kept, n);
-	CHECK(has_why(&items[0], "newest full") && has_why(&items[0], "hourly 2026-12-01T05") &&
-		      has_why(&items[0], "daily 2026-12-01") && has_why(&items[0], "weekly 2026-W49") &&
-		      has_why(&items[0], "monthly 2026-12") && has_why(&items[0], "age"),
-	      "newest: %d rules", items[0].nwhy);
-	CHECK(has_why(&items[23], "hourly 2026-11-30T06") && has_why(&items[23], "age"), "24th hour");
-	CHECK(items[24].nwhy == 0, "25th hour kept by %s", items[24].why[0]);
+	CHECKF(kept == 35, "kept %zu of %zu hourly backups, not 35", kept, n);
+	CHECKF(has_why(&items[0], "newest full") && has_why(&items[0], "hourly 2026-12-01T05") &&
+		       has_why(&items[0], "daily 2026-12-01") && has_why(&items[0], "weekly 2026-W49") &&
+		       has_why(&items[0], "monthly 2026-12") && has_why(&items[0], "age"),
+	       "newest: %d rules", items[0].nwhy);
+	CHECKF(has_why(&items[23], "hourly 2026-11-30T06") && has_why(&items[23], "age"), "24th hour");
+	CHECKF(items[24].nwhy == 0, "25th hour kept by %s", items[24].why[0]);
 	struct keep_item *it = at(items, n, nov(30, 23));
-	CHECK(it && has_why(it, "daily 2026-11-30") && has_why(it, "monthly 2026-11"), "11-30 23:00");
+	CHECKF(it && has_why(it, "daily 2026-11-30") && has_why(it, "monthly 2026-11"), "11-30 23:00");
 	it = at(items, n, nov(29, 23)); /* a Sunday: the last of its week */
-	CHECK(it && has_why(it, "daily 2026-11-29") && has_why(it, "weekly 2026-W48"), "11-29 23:00");
+	CHECKF(it && has_why(it, "daily 2026-11-29") && has_why(it, "weekly 2026-W48"), "11-29 23:00");
 	it = at(items, n, nov(25, 23));
-	CHECK(it && it->nwhy == 1 && has_why(it, "daily 2026-11-25"), "the 7th day");
+	CHECKF(it && it->nwhy == 1 && has_why(it, "daily 2026-11-25"), "the 7th day");
 	it = at(items, n, nov(24, 23));
-	CHECK(it && it->nwhy == 0, "the 8th day kept");
+	CHECKF(it && it->nwhy == 0, "the 8th day kept");
 	it = at(items, n, nov(22, 23));
-	CHECK(it && it->nwhy == 1 && has_why(it, "weekly 2026-W47"), "week 47");
+	CHECKF(it && it->nwhy == 1 && has_why(it, "weekly 2026-W47"), "week 47");
 	it = at(items, n, nov(15, 23));
-	CHECK(it && has_why(it, "weekly 2026-W46"), "week 46");
+	CHECKF(it && has_why(it, "weekly 2026-W46"), "week 46");
 	it = at(items, n, nov(8, 23));
-	CHECK(it && it->nwhy == 0, "week 45 kept");
+	CHECKF(it && it->nwhy == 0, "week 45 kept");
 	it = at(items, n, nov(1, 0) - H); /* 2026-10-31T23:00 */
-	CHECK(it && it->nwhy == 1 && has_why(it, "monthly 2026-10"), "October");
+	CHECKF(it && it->nwhy == 1 && has_why(it, "monthly 2026-10"), "October");
 	it = at(items, n, nov(1, 0));
-	CHECK(it && it->nwhy == 0, "the first hour of November kept");
-	CHECK(has_why(&items[n - 1], "") == false && items[n - 1].nwhy == 0, "the oldest kept");
+	CHECKF(it && it->nwhy == 0, "the first hour of November kept");
+	CHECKF(has_why(&items[n - 1], "") == false && items[n - 1].nwhy == 0, "the oldest kept");
 	/* the sixth month is July; June is not kept */
 	size_t months = 0;
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; k < items[i].nwhy; k++)
 			months += !strncmp(items[i].why[k], "monthly ", 8);
-	CHECK(months == 6, "%zu monthly", months);
+	CHECKF(months == 6, "%zu monthly", months);
 	/* 0 turns a unit off; days alone keeps what it kept before */
 	struct keep_policy off = { .days = 30, .keep_last = 1, .now_ms = NOW };
 	keep_decide(&off, items, n, all_good, &asked);
 	kept = 0;
 	for (size_t i = 0; i < n; i++)
 		kept += items[i].nwhy > 0;
-	CHECK(kept == 30 * 24, "age 30 alone kept %zu", kept);
+	CHECKF(kept == 30 * 24, "age 30 alone kept %zu", kept);
 	free(items);
 }
 
@@ -186,18 +174,18 @@ static void test_keep_last_and_pinned(void)
 	struct keep_policy p = { .keep = { 1, 0, 0, 0 }, .days = 1, .keep_last = 2, .now_ms = NOW };
 	int asked = 0;
 	keep_decide(&p, items, 6, third_good, &asked);
-	CHECK(has_why(&items[0], "future") && has_why(&items[0], "age"), "future: %d", items[0].nwhy);
+	CHECKF(has_why(&items[0], "future") && has_why(&items[0], "age"), "future: %d", items[0].nwhy);
 	/* the pinned future one takes no bucket: the hour of full_a is the newest */
-	CHECK(items[1].nwhy == 1 && has_why(&items[1], "hourly 2026-11-01T03"), "full_a");
-	CHECK(items[2].nwhy == 0, "full_b (damaged) kept");
-	CHECK(has_why(&items[3], "newest full") && has_why(&items[4], "keep-last"), "c, d");
-	CHECK(asked == 4, "good() asked %d times", asked);
-	CHECK(items[5].nwhy == 1 && has_why(&items[5], "unreadable"), "unreadable");
+	CHECKF(items[1].nwhy == 1 && has_why(&items[1], "hourly 2026-11-01T03"), "full_a");
+	CHECKF(items[2].nwhy == 0, "full_b (damaged) kept");
+	CHECKF(has_why(&items[3], "newest full") && has_why(&items[4], "keep-last"), "c, d");
+	CHECKF(asked == 4, "good() asked %d times", asked);
+	CHECKF(items[5].nwhy == 1 && has_why(&items[5], "unreadable"), "unreadable");
 	char line[256];
 	keep_why_line(&items[1], line, sizeof line);
-	CHECK(!strcmp(line, "hourly 2026-11-01T03"), "%s", line);
+	CHECKF(!strcmp(line, "hourly 2026-11-01T03"), "%s", line);
 	keep_why_line(&items[2], line, sizeof line);
-	CHECK(!strcmp(line, ""), "%s", line);
+	CHECKF(!strcmp(line, ""), "%s", line);
 }
 
 static void test_raffles(void)
@@ -216,19 +204,19 @@ static void test_raffles(void)
 	struct keep_policy p = { .keep = { 0, 0, 0, 2 }, .days = 1, .keep_last = 1, .now_ms = NOW };
 	int asked = 0;
 	keep_decide(&p, items, n, all_good, &asked);
-	CHECK(has_why(&items[0], "after full_kept") && items[0].nwhy == 1, "raffle_new");
-	CHECK(has_why(&items[1], "newest full") && has_why(&items[1], "monthly 2026-11"), "full_kept");
-	CHECK(items[2].nwhy == 0 && items[3].nwhy == 0 && items[4].nwhy == 0, "after full_gone");
-	CHECK(has_why(&items[5], "after full_oct") && has_why(&items[6], "monthly 2026-10"), "oct");
-	CHECK(items[7].nwhy == 0, "raffle_first: no full before it");
+	CHECKF(has_why(&items[0], "after full_kept") && items[0].nwhy == 1, "raffle_new");
+	CHECKF(has_why(&items[1], "newest full") && has_why(&items[1], "monthly 2026-11"), "full_kept");
+	CHECKF(items[2].nwhy == 0 && items[3].nwhy == 0 && items[4].nwhy == 0, "after full_gone");
+	CHECKF(has_why(&items[5], "after full_oct") && has_why(&items[6], "monthly 2026-10"), "oct");
+	CHECKF(items[7].nwhy == 0, "raffle_first: no full before it");
 	/* the age rule keeps raffle backups whatever came before them */
 	p.days = 30;
 	keep_decide(&p, items, n, all_good, &asked);
-	CHECK(items[4].nwhy == 1 && has_why(&items[4], "age"), "age keeps full_gone");
+	CHECKF(items[4].nwhy == 1 && has_why(&items[4], "age"), "age keeps full_gone");
 	/* and a full backup kept by age keeps the raffle backups after it */
-	CHECK(items[2].nwhy == 2 && has_why(&items[2], "age") && has_why(&items[2], "after full_gone"),
-	      "raffle_mid: %d", items[2].nwhy);
-	CHECK(items[7].nwhy == 0, "raffle_first");
+	CHECKF(items[2].nwhy == 2 && has_why(&items[2], "age") && has_why(&items[2], "after full_gone"),
+	       "raffle_mid: %d", items[2].nwhy);
+	CHECKF(items[7].nwhy == 0, "raffle_first");
 }
 
 int main(void)
@@ -237,6 +225,5 @@ int main(void)
 	test_hourly_for_200_days();
 	test_keep_last_and_pinned();
 	test_raffles();
-	printf("keep_test: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("keep_test");
 }

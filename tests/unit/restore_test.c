@@ -6,17 +6,7 @@
 #include "bk-restore/restore_int.h"
 #include "value.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (cond)                                                                                    \
-			passed++;                                                                            \
-		else {                                                                                       \
-			failed++;                                                                            \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 /* What restore writes into a timestamp column: UTC, the fraction as written. */
 static void test_restore_timestamps(void)
@@ -83,6 +73,5 @@ int main(void)
 {
 	test_restore_timestamps();
 	test_value_fits();
-	printf("restore: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("restore");
 }

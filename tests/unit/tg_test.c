@@ -15,17 +15,7 @@
 #include "tg.h"
 #include "tgfmt.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (cond)                                                                                    \
-			passed++;                                                                            \
-		else {                                                                                       \
-			failed++;                                                                            \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond);                   \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 /* Compares a malloc'd result with the expected text, then frees it. */
 #define CHECK_STR(got, want)                                                                                 \
@@ -425,6 +415,5 @@ int main(void)
 	test_replies();
 	test_state_spawn_scrub();
 	fuzz();
-	printf("tg_test: %d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_done("tg_test");
 }

@@ -12,19 +12,7 @@
 
 #include "zsrc.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                                     \
-	do {                                                                                                 \
-		if (cond) {                                                                                  \
-			passed++;                                                                            \
-		} else {                                                                                     \
-			failed++;                                                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-			fprintf(stderr, __VA_ARGS__);                                                        \
-			fputc('\n', stderr);                                                                 \
-		}                                                                                            \
-	} while (0)
+#include "check.h"
 
 static void count(void *ctx, const void *p, size_t n)
 {
@@ -87,50 +75,49 @@ int main(void)
 
 	/* plain, with reads of one byte */
 	long n = read_all(whole, wl, 1, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n == (long)wl && !memcmp(out, whole, wl) && fed == wl, "plain: %ld", n);
+	CHECKF(n == (long)wl && !memcmp(out, whole, wl) && fed == wl, "plain: %ld", n);
 
 	/* two zstd frames back to back read as one stream */
 	size_t s1 = zstd_of(a, stored, sizeof stored);
 	size_t s2 = zstd_of(b, stored + s1, sizeof stored - s1);
-	CHECK(zsrc_sniff(stored, s1 + s2) == ZSRC_ZSTD, "zstd sniffed");
+	CHECKF(zsrc_sniff(stored, s1 + s2) == ZSRC_ZSTD, "zstd sniffed");
 	for (size_t chunk = 1; chunk <= 64; chunk *= 4) {
 		n = read_all(stored, s1 + s2, chunk, out, sizeof out, &fed, err, sizeof err);
-		CHECK(n == (long)wl && !memcmp(out, whole, wl) && fed == s1 + s2,
-		      "zstd frames, reads of %zu: %ld %s", chunk, n, n < 0 ? err : "");
+		CHECKF(n == (long)wl && !memcmp(out, whole, wl) && fed == s1 + s2,
+		       "zstd frames, reads of %zu: %ld %s", chunk, n, n < 0 ? err : "");
 	}
 	/* cut anywhere inside: refused as truncated, every stored byte still fed */
 	for (size_t cut = 4; cut < s1 + s2; cut++) { /* under 4 bytes: no magic, plain */
 		if (cut == s1)
 			continue; /* a whole first frame is a valid, shorter stream */
 		n = read_all(stored, cut, 7, out, sizeof out, &fed, err, sizeof err);
-		CHECK(n < 0 && fed == cut, "zstd cut at %zu: %ld fed %zu", cut, n, fed);
+		CHECKF(n < 0 && fed == cut, "zstd cut at %zu: %ld fed %zu", cut, n, fed);
 	}
 	n = read_all(stored, s1 + 3, 7, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n < 0 && strstr(err, "truncated"), "zstd truncated: %s", err);
+	CHECKF(n < 0 && strstr(err, "truncated"), "zstd truncated: %s", err);
 	/* garbage after the last frame */
 	memcpy(stored + s1 + s2, "junk", 4);
 	n = read_all(stored, s1 + s2 + 4, 64, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n < 0 && strstr(err, "zstd"), "zstd trailing junk: %s", err);
+	CHECKF(n < 0 && strstr(err, "zstd"), "zstd trailing junk: %s", err);
 
 	/* gzip: two members, like cat a.gz b.gz */
 	s1 = gzip_of(a, stored, sizeof stored);
 	s2 = gzip_of(b, stored + s1, sizeof stored - s1);
-	CHECK(zsrc_sniff(stored, s1) == ZSRC_GZIP, "gzip sniffed");
+	CHECKF(zsrc_sniff(stored, s1) == ZSRC_GZIP, "gzip sniffed");
 	n = read_all(stored, s1 + s2, 3, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n == (long)wl && !memcmp(out, whole, wl) && fed == s1 + s2, "gzip members: %ld %s", n,
-	      n < 0 ? err : "");
+	CHECKF(n == (long)wl && !memcmp(out, whole, wl) && fed == s1 + s2, "gzip members: %ld %s", n,
+	       n < 0 ? err : "");
 	n = read_all(stored, s1 + s2 - 5, 3, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n < 0 && strstr(err, "truncated"), "gzip truncated: %s", err);
+	CHECKF(n < 0 && strstr(err, "truncated"), "gzip truncated: %s", err);
 	stored[s1 / 2] ^= 0x55;
 	n = read_all(stored, s1, 64, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n < 0, "gzip damaged: %ld", n);
+	CHECKF(n < 0, "gzip damaged: %ld", n);
 
 	/* empty input and fewer bytes than a magic number are plain */
 	n = read_all("", 0, 8, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n == 0, "empty: %ld", n);
+	CHECKF(n == 0, "empty: %ld", n);
 	n = read_all("\x28\xb5", 2, 8, out, sizeof out, &fed, err, sizeof err);
-	CHECK(n == 2, "two bytes of a zstd magic are plain: %ld", n);
+	CHECKF(n == 2, "two bytes of a zstd magic are plain: %ld", n);
 
-	printf("zsrc: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_done("zsrc");
 }
