@@ -7,9 +7,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 3000
+	bk_setup_servers_with_data 3000
 	bk_redis SET 'conversation:1:2' '{"step":"x"}' EX 3000 >/dev/null
 	export BK_ACTIVITY_DAYS=1000000	# every row in every backup: the oracle is the whole database
 	bk_pgdump_data >"$BK_TMP/src.data"

@@ -9,9 +9,7 @@ bats_require_minimum_version 1.5.0
 S=$BK_REPO/scripts
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 300
+	bk_setup_servers_with_data 300
 	bk_redis SET 'conversation:1:2' '{"step":"backup"}' >/dev/null
 	bk-dump >"$BK_TMP/full.line"
 	bk-raffle cawkward00000000000000000a >/dev/null

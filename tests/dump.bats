@@ -5,9 +5,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 2000
+	bk_setup_servers_with_data 2000
 	bk_redis SET 'conversation:111:222' '{"step":"await_wallet","text":"a \"quoted\" \\ value"}' EX 3600 >/dev/null
 	bk_redis SET 'conversation:333:444' 'plain' >/dev/null
 	bk_redis SET 'other:key' 'not backed up' >/dev/null

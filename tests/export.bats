@@ -8,9 +8,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 500
+	bk_setup_servers_with_data 500
 	export BK_ACTIVITY_DAYS=1000000 # every row in the backup: the oracle is the whole table
 	# hostile values in every type the CSV must carry
 	bk_psql >/dev/null <<-'SQL'

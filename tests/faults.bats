@@ -9,9 +9,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 100000
+	bk_setup_servers_with_data 100000
 	# one big raffle, so that a raffle backup takes a while too
 	BIG_RAFFLE=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
 	bk_psql -c "INSERT INTO \"Ticket\" SELECT 'big' || g, '$BIG_RAFFLE', 'wallet' || g, g % 50 + 1,

@@ -5,9 +5,7 @@
 load helpers
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 2000
+	bk_setup_servers_with_data 2000
 }
 
 teardown_file() {

@@ -292,6 +292,15 @@ bk_load_data() {
 		-d "$(_bk_db "${2:-}")" -f "$BK_FIXTURES/gen.sql" >/dev/null
 }
 
+# What most files' setup_file does first: both servers, the schema, and
+# sample data (SCALE tickets, as bk_load_data).
+bk_setup_servers_with_data() {
+	# shellcheck disable=SC2119 # a temporary directory of its own, not a DIR
+	bk_start_servers
+	bk_load_schema
+	bk_load_data "$@"
+}
+
 # bk_createdb NAME [--schema]: makes another database, prints its URL.
 bk_createdb() {
 	local name=${1:?usage: bk_createdb NAME [--schema]}

@@ -7,9 +7,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 300
+	bk_setup_servers_with_data 300
 	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$BK_TMP/stall.so" \
 		"$BK_REPO/tests/shim/stall.c" -ldl
 }

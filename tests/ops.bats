@@ -9,9 +9,7 @@ TG_TOKEN=123456:TEST-token-abcdefghijklmnop
 S=$BK_REPO/scripts
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 300
+	bk_setup_servers_with_data 300
 	bk_redis set conversation:1001:2002 '{"step":"wallet"}' >/dev/null
 	bk_redis set conversation:1003:2004 '{"step":"amount"}' EX 3600 >/dev/null
 }

@@ -9,9 +9,7 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
 	[[ $EUID -eq 0 ]] || return 0
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 50
+	bk_setup_servers_with_data 50
 }
 
 teardown_file() {

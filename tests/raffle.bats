@@ -5,9 +5,7 @@ bats_require_minimum_version 1.5.0
 load helpers
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 1000
+	bk_setup_servers_with_data 1000
 }
 
 teardown_file() {

@@ -7,9 +7,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 200
+	bk_setup_servers_with_data 200
 }
 
 teardown_file() {

@@ -896,9 +896,7 @@ real_tools() {
 	[ -f "$REPO/tests/helpers.bash" ] || skip "no tests/helpers.bash"
 	# shellcheck source=/dev/null
 	. "$REPO/tests/helpers.bash"
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 20
+	bk_setup_servers_with_data 20
 	export BACKUP_DIR=$T/backups
 	TOOLS=$BIN
 }

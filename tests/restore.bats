@@ -5,9 +5,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 1000
+	bk_setup_servers_with_data 1000
 	bk_redis SET 'conversation:111:222' '{"step":"await_wallet","q":"a \"b\" \\ c"}' EX 3000 >/dev/null
 	bk_redis SET 'conversation:333:444' 'forever' >/dev/null
 	bk-dump >"$BK_TMP/full.line"

@@ -12,9 +12,7 @@ ADMIN=111
 
 setup_file() {
 	[[ ${BK_VALGRIND:-} == 1 ]] || return 0
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 200
+	bk_setup_servers_with_data 200
 	bk_redis SET 'conversation:1:2' '{"step":1}' EX 3600 >/dev/null
 	RAFFLE=$(bk_psql -c 'SELECT id FROM "Raffle" ORDER BY id LIMIT 1')
 	export RAFFLE

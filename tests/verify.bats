@@ -5,9 +5,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	bk_start_servers
-	bk_load_schema
-	bk_load_data 500
+	bk_setup_servers_with_data 500
 	bk_redis SET 'conversation:1:2' '{"step":"x"}' EX 600 >/dev/null
 	bk-dump >"$BK_TMP/full.line"
 	bk-raffle cawkward00000000000000000a >"$BK_TMP/raffle.line"
