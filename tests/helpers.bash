@@ -295,8 +295,7 @@ bk_load_data() {
 # What most files' setup_file does first: both servers, the schema, and
 # sample data (SCALE tickets, as bk_load_data).
 bk_setup_servers_with_data() {
-	# shellcheck disable=SC2119 # a temporary directory of its own, not a DIR
-	bk_start_servers
+	bk_start_servers ""	# "": a new temporary directory
 	bk_load_schema
 	bk_load_data "$@"
 }
