@@ -237,8 +237,11 @@ for line in open(sys.argv[1], encoding="utf-8", errors="surrogateescape"):
         continue
     n += 1
     # ⛔ not allowed, ❌ invalid arguments, ❓ no such backup, ⌛ expired
-    # confirmation, 🐢 rate limit
-    if not text.startswith(("\u26d4", "\u274c", "\u2753", "\u231b", "\U0001F422")):
+    # confirmation, 🐢 rate limit; ⏳ busy: a command that comes while an
+    # earlier one of its kind still runs (a download that ends in ❓) is
+    # refused as busy or answered, as the two happen to finish: both right
+    if not text.startswith(("\u26d4", "\u274c", "\u2753", "\u231b", "\U0001F422",
+                            "\u23f3 Busy:")):
         sys.exit("not a refusal or an error: %r" % text[:200])
 if n < 500:
     sys.exit("only %d refusals and errors were sent" % n)
