@@ -21,30 +21,63 @@ int dump_snapshot(PGconn *conn)
 	return pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
+/* The table's columns, quoted, comma-separated. */
+static void add_columns(PGconn *conn, const struct pg_table *t, struct buf *sql)
+{
+	for (int i = 0; i < t->ncols; i++) {
+		char *col = PQescapeIdentifier(conn, t->cols[i].name, strlen(t->cols[i].name));
+		if (i)
+			buf_addc(sql, ',');
+		buf_adds(sql, col);
+		PQfreemem(col);
+	}
+}
+
 static char *select_sql(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *what,
 			const char *where)
 {
 	struct buf sql = { 0 };
 	buf_adds(&sql, "SELECT ");
-	if (what) {
+	if (what)
 		buf_adds(&sql, what);
-	} else {
-		for (int i = 0; i < t->ncols; i++) {
-			char *col = PQescapeIdentifier(conn, t->cols[i].name, strlen(t->cols[i].name));
-			if (i)
-				buf_addc(&sql, ',');
-			buf_adds(&sql, col);
-			PQfreemem(col);
-		}
-	}
-	char *table = pg_qualified(conn, s, t->name);
+	else
+		add_columns(conn, t, &sql);
+	char *from = pg_rows_from(conn, s, t);
 	buf_adds(&sql, " FROM ");
-	buf_adds(&sql, table);
-	free(table);
+	buf_adds(&sql, from);
+	free(from);
 	if (where) {
 		buf_adds(&sql, " WHERE ");
 		buf_adds(&sql, where);
 	}
+	buf_cstr(&sql);
+	return sql.data;
+}
+
+/*
+ * COPY of the rows: of the table itself when all its rows are wanted (the
+ * server's cheapest path, as pg_dump takes, and its own rows only), of a
+ * query otherwise.
+ */
+static char *copy_sql(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where)
+{
+	struct buf sql = { 0 };
+	buf_adds(&sql, "COPY ");
+	if (where || t->partitioned) {
+		char *select = select_sql(conn, s, t, NULL, where);
+		buf_addc(&sql, '(');
+		buf_adds(&sql, select);
+		buf_addc(&sql, ')');
+		free(select);
+	} else {
+		char *table = pg_qualified(conn, s, t->name);
+		buf_adds(&sql, table);
+		free(table);
+		buf_adds(&sql, " (");
+		add_columns(conn, t, &sql);
+		buf_addc(&sql, ')');
+	}
+	buf_adds(&sql, " TO STDOUT");
 	buf_cstr(&sql);
 	return sql.data;
 }
@@ -70,10 +103,7 @@ typedef void row_fn(void *ctx, struct buf *json, long long rows);
 static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
 		     row_fn *fn, void *ctx, long long *rows)
 {
-	char *select = select_sql(conn, s, t, NULL, where), *sql;
-	if (asprintf(&sql, "COPY (%s) TO STDOUT", select) < 0)
-		err(EX_SOFTWARE, "out of memory");
-	free(select);
+	char *sql = copy_sql(conn, s, t, where);
 	PGresult *res = PQexec(conn, sql);
 	free(sql);
 	int ok = PQresultStatus(res) == PGRES_COPY_OUT;

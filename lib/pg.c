@@ -262,7 +262,7 @@ static enum col_kind kind_of(const char *typname, const char *category)
 static const char columns_sql[] =
 	"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, "
 	"       t.typcategory, coalesce(e.typname, ''), coalesce(e.typcategory, ''), "
-	"       a.attnotnull, a.atthasdef OR a.attidentity <> '' "
+	"       a.attnotnull, a.atthasdef OR a.attidentity <> '', c.relkind = 'p' "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
 	"     AND a.attgenerated = '' "
@@ -291,7 +291,8 @@ static void add_column(struct pg_schema *s, PGresult *r, int row)
 		if (!s->tables)
 			err(EX_SOFTWARE, "out of memory");
 		t = &s->tables[s->ntables++];
-		*t = (struct pg_table){ .name = strdup(table) }; /* key: assign_keys */
+		*t = (struct pg_table){ .name = strdup(table), /* key: assign_keys */
+					.partitioned = *PQgetvalue(r, row, 9) == 't' };
 	}
 	t->cols = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof *t->cols);
 	if (!t->cols)
@@ -442,4 +443,15 @@ char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
 	PQfreemem(ns);
 	PQfreemem(t);
 	return q;
+}
+
+char *pg_rows_from(PGconn *conn, const struct pg_schema *s, const struct pg_table *t)
+{
+	char *q = pg_qualified(conn, s, t->name), *only;
+	if (t->partitioned) /* its rows are its partitions' */
+		return q;
+	if (asprintf(&only, "ONLY %s", q) < 0)
+		err(EX_SOFTWARE, "out of memory");
+	free(q);
+	return only;
 }

@@ -33,6 +33,7 @@ struct pg_table {
 	int ncols;
 	struct pg_column *cols;
 	long long rows; /* filled by whoever counts them */
+	bool partitioned; /* relkind 'p': its rows live in its partitions */
 };
 
 struct pg_fkey {
@@ -81,5 +82,14 @@ int pg_fail(PGconn *conn, const char *what);
 
 /* "quoted"."identifiers" for one table of the schema, malloc'd. */
 char *pg_qualified(PGconn *conn, const struct pg_schema *schema, const char *table);
+
+/*
+ * What to read or change a table's own rows through, malloc'd: "ONLY
+ * "schema"."Table"" for a table, so that a parent of inheritance children
+ * (which are tables of their own, backed up under their own keys) is not
+ * given their rows too, as pg_dump does; the plain name for a
+ * partitioned table, whose rows are its partitions'.
+ */
+char *pg_rows_from(PGconn *conn, const struct pg_schema *schema, const struct pg_table *t);
 
 #endif

@@ -29,6 +29,7 @@ static void rts_init(struct rctx *c)
 		char *name = PQescapeIdentifier(c->conn, t->name, strlen(t->name));
 		rt->t = t;
 		rt->qname = pg_qualified(c->conn, &c->s, t->name);
+		rt->own = pg_rows_from(c->conn, &c->s, t);
 		if (!name || asprintf(&rt->tmp, "pg_temp.%s", name) < 0)
 			err(EX_SOFTWARE, "out of memory");
 		PQfreemem(name);
@@ -83,6 +84,7 @@ static void rts_free(struct rctx *c)
 			free(rt->rebuild[k]);
 		free(rt->rebuild);
 		free(rt->qname);
+		free(rt->own);
 		free(rt->tmp);
 		buf_free(&rt->pending);
 	}

@@ -28,6 +28,7 @@ struct unknown_member {
 struct rtable {
 	struct pg_table *t;
 	char *qname; /* "schema"."Table" */
+	char *own;   /* its own rows: "ONLY schema.Table" (pg_rows_from) */
 	char *tmp;   /* pg_temp."Table": same name, so errors name the table */
 	unsigned group;
 	bool selected;		 /* its group is being restored */

@@ -141,7 +141,7 @@ static int prepare_table(struct rctx *c, struct rtable *rt)
 	buf_adds(&sql, "CREATE TEMP TABLE ");
 	buf_adds(&sql, rt->tmp);
 	buf_adds(&sql, " ON COMMIT DROP AS SELECT *, NULL::text AS _bk_absent FROM ");
-	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, rt->own);
 	buf_adds(&sql, " WITH NO DATA");
 	for (int i = 0; i < rt->t->ncols; i++) {
 		rt->as_text[i] = type_changed(c, rt, i);
@@ -365,7 +365,7 @@ static int try_fast(struct rctx *c, struct rtable *rt, const char *key)
 	free(sql);
 	if (rc)
 		return rc;
-	if (asprintf(&sql, "SELECT 1 FROM %s LIMIT 1", rt->qname) < 0)
+	if (asprintf(&sql, "SELECT 1 FROM %s LIMIT 1", rt->own) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	PGresult *r = PQexec(c->conn, sql);
 	free(sql);

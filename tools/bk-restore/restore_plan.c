@@ -306,9 +306,9 @@ static int check_replace_cascade(struct rctx *c, struct rtable *rt, const struct
 		struct buf sql = { 0 };
 		long long found = 0;
 		buf_adds(&sql, "SELECT 1 FROM ");
-		buf_adds(&sql, ch->qname);
+		buf_adds(&sql, ch->own);
 		buf_adds(&sql, " ch JOIN ");
-		buf_adds(&sql, rt->qname);
+		buf_adds(&sql, rt->own);
 		buf_adds(&sql, " t ON ");
 		add_ident(c, &sql, "t.", f->ref_column);
 		add_ident(c, &sql, " = ch.", f->column);
@@ -339,7 +339,7 @@ static int replaced_exists(struct rctx *c, struct rtable *rt, const struct ukey 
 	struct buf sql = { 0 };
 	long long found = 0;
 	buf_adds(&sql, "SELECT 1 FROM ");
-	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, rt->own);
 	buf_adds(&sql, " t ");
 	buf_adds(&sql, join ? join : "");
 	buf_adds(&sql, " JOIN ");
@@ -360,7 +360,7 @@ static int replaced_exists(struct rctx *c, struct rtable *rt, const struct ukey 
 static void add_pk_taken(struct rctx *c, struct rtable *rt, struct buf *b)
 {
 	buf_adds(b, "EXISTS (SELECT 1 FROM ");
-	buf_adds(b, rt->qname);
+	buf_adds(b, rt->own);
 	buf_adds(b, " o WHERE ");
 	add_match(c, rt, &rt->pk, b, "o.", "src.");
 	buf_adds(b, ")");
@@ -397,7 +397,7 @@ static int check_repoint(struct rctx *c, struct rtable *rt, const struct ukey *u
 			continue;
 		struct buf join = { 0 };
 		buf_adds(&join, "JOIN ");
-		buf_adds(&join, ch->qname);
+		buf_adds(&join, ch->own);
 		buf_adds(&join, " ch ON ");
 		add_ident(c, &join, "t.", f->ref_column);
 		add_ident(c, &join, " = ch.", f->column);
@@ -429,7 +429,7 @@ static int repoint(struct rctx *c, struct rtable *rt, const struct ukey *u)
 		return rc;
 	struct buf sql = { 0 };
 	buf_adds(&sql, "UPDATE ");
-	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, rt->own);
 	buf_adds(&sql, " t SET ");
 	for (int i = 0; i < rt->pk.n; i++) {
 		const char *name = rt->t->cols[rt->pk.cols[i]].name;
@@ -457,7 +457,7 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 	struct buf sql = { 0 };
 	long long live = 0;
 	buf_adds(&sql, "SELECT 1 FROM ");
-	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, rt->own);
 	buf_adds(&sql, " LIMIT 1");
 	int rc = run(c, rt, &sql, &live);
 	if (!rc && live) {
@@ -474,7 +474,7 @@ static int apply_table(struct rctx *c, struct rtable *rt)
 		if (rc)
 			break;
 		buf_adds(&sql, "DELETE FROM ");
-		buf_adds(&sql, rt->qname);
+		buf_adds(&sql, rt->own);
 		buf_adds(&sql, " t USING ");
 		add_source(c, rt, &sql);
 		buf_adds(&sql, " WHERE ");
@@ -524,7 +524,7 @@ static int clean_table(struct rctx *c, struct rtable *rt)
 {
 	struct buf sql = { 0 };
 	buf_adds(&sql, "DELETE FROM ");
-	buf_adds(&sql, rt->qname);
+	buf_adds(&sql, rt->own);
 	buf_adds(&sql, " t");
 	add_clean_where(c, rt, &sql);
 	int rc = run(c, rt, &sql, &rt->deleted);
@@ -540,7 +540,7 @@ int plan_count_clean(struct rctx *c)
 			continue;
 		struct buf sql = { 0 };
 		buf_adds(&sql, "SELECT 1 FROM ");
-		buf_adds(&sql, rt->qname);
+		buf_adds(&sql, rt->own);
 		buf_adds(&sql, " t");
 		add_clean_where(c, rt, &sql);
 		int rc = run(c, rt, &sql, &rt->deleted);
@@ -611,14 +611,14 @@ int plan_check_clean(struct rctx *c)
 		struct buf sql = { 0 };
 		long long n = 0;
 		buf_adds(&sql, "SELECT count(*) FROM ");
-		buf_adds(&sql, ch->qname);
+		buf_adds(&sql, ch->own);
 		buf_adds(&sql, " ch JOIN ");
-		buf_adds(&sql, p->qname);
+		buf_adds(&sql, p->own);
 		buf_adds(&sql, " p ON ");
 		add_ident(c, &sql, "p.", f->ref_column);
 		add_ident(c, &sql, " = ch.", f->column);
 		buf_adds(&sql, " WHERE p.ctid IN (SELECT t.ctid FROM ");
-		buf_adds(&sql, p->qname);
+		buf_adds(&sql, p->own);
 		buf_adds(&sql, " t");
 		add_clean_where(c, p, &sql);
 		buf_adds(&sql, ")");
