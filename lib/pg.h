@@ -32,7 +32,7 @@ struct pg_table {
 	char *key;  /* "sellEvents": its name in a backup (bk-backup(5)) */
 	int ncols;
 	struct pg_column *cols;
-	long long rows; /* filled by whoever counts them */
+	long long rows;	  /* filled by whoever counts them */
 	bool partitioned; /* relkind 'p': its rows live in its partitions */
 };
 
