@@ -302,3 +302,31 @@ matches_db() {
 	[ "$rc" -eq 143 ]
 	[ -z "$(ls -A "$OUT/x")" ]
 }
+
+@test "disk full while the CSV files are written: 74, no CSV and no temporary file left" {
+	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$BK_TMP/enospc.so" \
+		"$BK_REPO/tests/shim/enospc.c" -ldl
+	bk-export --csv "$OUT" "$BACKUP_ID" >/dev/null
+	total=$(cat "$OUT"/*.csv | wc -c)
+	rm -f "$OUT"/*.csv
+	# before the first byte, early, in the middle, just short of the end
+	for n in 0 100 $((total / 2)) $((total - 10)); do
+		run --separate-stderr env LD_PRELOAD="$BK_TMP/enospc.so" BK_ENOSPC_AFTER=$n \
+			ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+			bk-export --csv "$OUT" "$BACKUP_ID"
+		echo "ENOSPC after $n of $total bytes: status $status: ${stderr:-}"
+		[ "$status" -eq 74 ]
+		[[ $stderr == *"No space left on device"* ]]
+		[ -z "$(ls -A "$OUT")" ]
+	done
+	# the shim is what failed: without it the same export works
+	bk-export --csv "$OUT" "$BACKUP_ID" >/dev/null
+	# with --force, the files of the export before stay as they were
+	before=$(cd "$OUT" && sha256sum ./*.csv)
+	run --separate-stderr env LD_PRELOAD="$BK_TMP/enospc.so" BK_ENOSPC_AFTER=$((total / 2)) \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		bk-export --force --csv "$OUT" "$BACKUP_ID"
+	[ "$status" -eq 74 ]
+	[ "$(cd "$OUT" && sha256sum ./*.csv)" = "$before" ]
+	[ -z "$(find "$OUT" -name '.*' -type f)" ]
+}

@@ -5,7 +5,10 @@
  * crosses the limit is short, the next one fails). Pipes, terminals and
  * sockets (stdout, stderr, PostgreSQL, Redis) are left alone, so only the
  * backup and its checksum file run out of space. Without BK_ENOSPC_AFTER
- * the shim does nothing.
+ * the shim does nothing. fwrite() is counted too, for bk-export writes its
+ * CSV through stdio, whose own write() calls are glibc's internal ones and
+ * not seen here: a refused fwrite() accepts nothing, as stdio does once its
+ * buffer cannot be flushed.
  *
  *     cc -shared -fPIC -o enospc.so tests/shim/enospc.c -ldl
  *     LD_PRELOAD=./enospc.so BK_ENOSPC_AFTER=1048576 bk-dump
@@ -13,6 +16,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -90,4 +94,17 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return -1;
 	}
 	return real(fd, iov, cnt);
+}
+
+size_t fwrite(const void *p, size_t size, size_t nmemb, FILE *f)
+{
+	static size_t (*real)(const void *, size_t, size_t, FILE *);
+	if (!real)
+		real = (size_t(*)(const void *, size_t, size_t, FILE *))dlsym(RTLD_NEXT, "fwrite");
+	size_t n = size * nmemb;
+	if (room(fileno(f), n) < n) {
+		errno = ENOSPC;
+		return 0;
+	}
+	return real(p, size, nmemb, f);
 }
