@@ -139,6 +139,36 @@ t["createdAt"] = t["createdAt"][:-1] + "456Z"')
 	[ -z "$(ls -A "$TMPDIR")" ]
 }
 
+no_session_on() {
+	[ "$("$BK_PG_BIN/psql" -X -q -A -t -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$1'")" = 0 ]
+}
+
+# bats test_tags=race
+@test "SIGKILL of bk-drill leaves its database; the next drill drops it once it is stale, and nothing else" {
+	mkfifo "$WORK/fifo"
+	BK_DRILL_TEST_FIFO=$WORK/fifo timeout 120 bk-drill >"$WORK/out" 2>"$WORK/err" &
+	local pid=$! line db now st=0
+	line=$(timeout 60 head -n 1 "$WORK/fifo")
+	db=${line#restored }
+	[[ $db == bk_drill_* ]]
+	kill -KILL "$(pgrep -P "$pid")"
+	wait "$pid" || st=$?
+	# the restore stops with its parent (it is sent SIGTERM), the database stays
+	bk_poll 60 no_session_on "$db"
+	[ "$(scratch_dbs)" = "$db" ]
+	# made 20 minutes ago by the name's time, as if it had been left then;
+	# one made a minute ago may still be a drill starting: it stays
+	now=$(date +%s)
+	"$BK_PG_BIN/psql" -X -q -d postgres -c "ALTER DATABASE \"$db\" RENAME TO bk_drill_1_$((now - 1200))" \
+		-c "CREATE DATABASE bk_drill_2_$((now - 60))" -c "CREATE DATABASE bk_drill_kept"
+	run --separate-stderr bk-drill
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"dropped the scratch database \"bk_drill_1_$((now - 1200))\", left behind by a drill that was killed"* ]]
+	[ "$(scratch_dbs | sort | tr '\n' ' ')" = "bk_drill_2_$((now - 60)) bk_drill_kept " ]
+	"$BK_PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE bk_drill_2_$((now - 60))" -c "DROP DATABASE bk_drill_kept"
+}
+
 @test "a role without CREATEDB: 77 saying how to grant it" {
 	"$BK_PG_BIN/psql" -X -q -d postgres -c 'CREATE ROLE nocreate LOGIN' 2>/dev/null || true
 	DATABASE_URL="postgresql://nocreate@/bk?host=$PGHOST&port=$PGPORT" run --separate-stderr bk-drill

@@ -383,6 +383,8 @@ int drill_run(const struct drill_options *o, cJSON **out)
 	PGconn *admin = NULL;
 	bool created = false, cleaned = false;
 	rc = pg_connect(&admin);
+	if (!rc && !o->url)
+		scratch_sweep(admin);
 	if (!rc)
 		rc = o->url ? scratch_check_empty(admin, schema) : scratch_create(admin, db);
 	if (!rc) {

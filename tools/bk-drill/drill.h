@@ -51,6 +51,15 @@ void digest_free(struct digest *d);
 int scratch_create(PGconn *admin, const char *name);
 /* DROP DATABASE ... WITH (FORCE); 0 or a code after saying why. */
 int scratch_drop(PGconn *admin, const char *name);
+/*
+ * Drops the scratch databases that drills killed with SIGKILL left behind:
+ * named bk_drill_<pid>_<time>, owned by this role, made over
+ * SCRATCH_STALE_SECONDS ago by the name's time, and with no session
+ * connected (a drill's restore holds one from start to end). Says so for
+ * each; a failure is only said, the drill goes on.
+ */
+#define SCRATCH_STALE_SECONDS 600
+void scratch_sweep(PGconn *admin);
 /* $BK_DRILL_DATABASE_URL's database: EX_CANTCREAT unless schema holds nothing. */
 int scratch_check_empty(PGconn *conn, const char *schema);
 /* ... and emptied again afterwards: DROP SCHEMA CASCADE, CREATE SCHEMA. */

@@ -58,6 +58,40 @@ int scratch_drop(PGconn *admin, const char *name)
 	return rc;
 }
 
+void scratch_sweep(PGconn *admin)
+{
+	char stale[32];
+	snprintf(stale, sizeof stale, "%d", SCRATCH_STALE_SECONDS);
+	const char *params[] = { stale };
+	PGresult *r = PQexecParams(
+		admin,
+		"SELECT d.datname FROM pg_database d "
+		"WHERE d.datname ~ '^bk_drill_[0-9]{1,10}_[0-9]{1,12}$' "
+		"  AND d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+		"  AND split_part(d.datname, '_', 4)::bigint < extract(epoch FROM now()) - $1::int "
+		"  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid) "
+		"ORDER BY 1",
+		1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		warnx("could not look for scratch databases left by killed drills: %s",
+		      ESC(PQerrorMessage(admin)));
+		PQclear(r);
+		return;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		if (scratch_drop(admin, name) == 0)
+			warnx("dropped the scratch database \"%s\", left behind by a drill that was "
+			      "killed",
+			      ESC(name));
+		else
+			warnx("could not drop the scratch database \"%s\", left behind by a killed "
+			      "drill: drop it by hand",
+			      ESC(name));
+	}
+	PQclear(r);
+}
+
 int scratch_check_empty(PGconn *conn, const char *schema)
 {
 	const char *params[] = { schema };
