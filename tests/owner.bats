@@ -122,3 +122,21 @@ owners() {
 	run --separate-stderr as_bk bk-list --json
 	[ "$(jq -r '.[0].status' <<<"$output")" = ok ]
 }
+
+@test "root's bk-job and bk-check by hand in the bot's directory: logs/ and what is in it are bk's; bk's own jobs go on" {
+	run --separate-stderr bash -c 'cd "$BOT" && BK_ENV_FILE=/dev/null timeout 120 "$BK_REPO/scripts/bk-job" hourly -- bk-dump --no-redis'
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %U:%a "$BOT/logs")" = bktest:700 ]
+	[ "$(owners "$BOT/logs")" = ".bk-job.hourly.lock:bktest backup.log:bktest " ]
+	run --separate-stderr bash -c 'cd "$BOT" && BK_ENV_FILE=/dev/null BK_MAX_AGE_HOURS=1 timeout 120 "$BK_REPO/scripts/bk-check"'
+	[ "$(owners "$BOT/logs")" = ".bk-job.hourly.lock:bktest backup.log:bktest " ]
+	# cron as the bot's user: the same job, and its lines in the same log
+	run --separate-stderr as_bk "$BK_REPO/scripts/bk-job" hourly -- bk-dump --no-redis
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'Backup job hourly completed' "$BOT/logs/backup.log")" -eq 2 ]
+	# a link planted in logs/ is not followed: its target keeps its owner
+	ln -sf /etc/hostname "$BOT/logs/planted"
+	bash -c '. "$BK_REPO/scripts/lib/bk-common.sh"; give_to_dir_owner "$BOT/logs/planted"' 2>/dev/null || true
+	[ "$(stat -c %U /etc/hostname)" = root ]
+}

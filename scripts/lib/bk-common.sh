@@ -27,6 +27,21 @@ die() {
 	exit "$code"
 }
 
+# give_to_dir_owner PATH...: as root, hands each PATH (the logs directory,
+# its log and lock files) to the owner of the directory it is in, as the C
+# tools do with what they write in a directory of another user's: root's
+# run by hand in the bot's directory must not leave files that the bot
+# user's own cron jobs can no longer write. Not the target of a symbolic
+# link (-h). Does nothing for another user, or where root owns the directory.
+give_to_dir_owner() {
+	((EUID == 0)) || return 0
+	local p
+	for p in "$@"; do
+		[[ -e $p ]] && chown -h --reference="$(dirname -- "$p")" -- "$p" 2>/dev/null
+	done
+	return 0
+}
+
 # Fills in the environment from a dotenv file, as the bk tools do: KEY=value
 # lines, '#' comments, optional "export ", optional quotes; what the
 # environment already sets wins. The file is read, never executed.
