@@ -175,7 +175,7 @@ static void *ddl_thread(void *arg)
 {
 	struct dump_ddl *d = arg;
 	struct spawn_result res = { 0 };
-	if (spawn_run(d->argv[0], d->argv, d->env, &res) < 0)
+	if (spawn_run(d->argv[0], d->argv, d->env, 0, &res) < 0)
 		d->why = first_line("cannot run pg_dump", strerror(errno));
 	else if (res.status)
 		d->why = first_line("pg_dump failed", res.err);

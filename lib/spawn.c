@@ -2,12 +2,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "profile.h"
 #include "spawn.h"
 
 struct sink {
@@ -32,7 +34,33 @@ static int drain(struct sink *s)
 	return 1;
 }
 
-static int collect(struct sink *out, struct sink *err)
+/* What the time limit has done so far. */
+struct limit {
+	pid_t pid;
+	double term_at, kill_at; /* monotonic seconds, or 0: never */
+	bool termed, killed;
+};
+
+/* poll's timeout until the next signal is due, signalling what is due now. */
+static int limit_tick(struct limit *l)
+{
+	if (!l->term_at || l->killed)
+		return -1;
+	double now = prof_now();
+	if (!l->termed && now >= l->term_at) {
+		kill(l->pid, SIGTERM);
+		l->termed = true;
+	}
+	if (l->termed && now >= l->kill_at) {
+		kill(l->pid, SIGKILL);
+		l->killed = true;
+		return -1;
+	}
+	double next = l->termed ? l->kill_at : l->term_at;
+	return (int)((next - now) * 1000) + 1;
+}
+
+static int collect(struct sink *out, struct sink *err, struct limit *l)
 {
 	struct sink *sinks[2] = { out, err };
 	int open = 2;
@@ -40,7 +68,11 @@ static int collect(struct sink *out, struct sink *err)
 		struct pollfd pfd[2];
 		for (int i = 0; i < 2; i++)
 			pfd[i] = (struct pollfd){ .fd = sinks[i]->fd, .events = POLLIN };
-		if (poll(pfd, 2, -1) < 0) {
+		int wait_ms = limit_tick(l);
+		if (l->killed) /* what it left running may hold the pipes: stop reading */
+			return 0;
+		int n = poll(pfd, 2, wait_ms);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
@@ -73,7 +105,8 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	_exit(127);
 }
 
-int spawn_run(const char *path, char *const argv[], char *const envp[], struct spawn_result *r)
+int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s,
+	      struct spawn_result *r)
 {
 	int po[2], pe[2];
 	memset(r, 0, sizeof *r);
@@ -98,7 +131,12 @@ int spawn_run(const char *path, char *const argv[], char *const envp[], struct s
 	}
 	struct sink out = { .fd = po[0], .max = SPAWN_OUT_MAX };
 	struct sink err = { .fd = pe[0], .max = SPAWN_ERR_MAX };
-	int rc = collect(&out, &err);
+	struct limit l = { .pid = pid };
+	if (limit_s > 0) {
+		l.term_at = prof_now() + (double)limit_s;
+		l.kill_at = l.term_at + SPAWN_KILL_GRACE;
+	}
+	int rc = collect(&out, &err, &l);
 	if (out.fd >= 0)
 		close(out.fd);
 	if (err.fd >= 0)
@@ -120,7 +158,8 @@ int spawn_run(const char *path, char *const argv[], char *const envp[], struct s
 				    .out_len = out.b.len,
 				    .err = err.b.data,
 				    .err_len = err.b.len,
-				    .status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws) };
+				    .status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws),
+				    .timed_out = l.termed };
 	return 0;
 }
 

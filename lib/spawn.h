@@ -2,6 +2,7 @@
 #ifndef BK_SPAWN_H
 #define BK_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct spawn_result {
@@ -10,6 +11,7 @@ struct spawn_result {
 	char *err; /* stderr, NUL-terminated (capped at SPAWN_ERR_MAX) */
 	size_t err_len;
 	int status; /* exit status; 128+N when killed by signal N; 127: could not exec */
+	bool timed_out; /* stopped at its time limit (status then 128+SIGTERM or +SIGKILL) */
 };
 
 #define SPAWN_OUT_MAX (16u << 20) /* bk-list of a huge directory still fits */
@@ -18,11 +20,16 @@ struct spawn_result {
 /*
  * Runs path with argv and envp, stdin from /dev/null, and waits for it.
  * Output beyond the caps is read and dropped so the child never blocks.
+ * With limit_s > 0 the child gets SIGTERM after limit_s seconds (the bk
+ * tools then remove what they were writing), and SIGKILL SPAWN_KILL_GRACE
+ * seconds later if it still runs, as timeout -k does; r->timed_out says so.
  * Returns 0 when the child ran (see r->status), -1 with errno when it could
  * not be started. Safe to call from a thread: the child only calls
  * async-signal-safe functions before execve.
  */
-int spawn_run(const char *path, char *const argv[], char *const envp[], struct spawn_result *r);
+#define SPAWN_KILL_GRACE 30
+int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s,
+	      struct spawn_result *r);
 
 void spawn_free(struct spawn_result *r);
 

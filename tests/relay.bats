@@ -610,6 +610,23 @@ bk-dump: something went wrong (69)" ]
 	stop_relay
 }
 
+@test "a tool that runs past BK_JOB_TIMEOUT is stopped, the reply says so, the relay goes on" {
+	# the stub waits for a file that never comes
+	STUB_HOLD=$T/never BK_JOB_TIMEOUT=1 start_relay
+	say /backup
+	reply "Backup failed"
+	run text_of "Backup failed"
+	[ "$output" = "❌ Backup failed
+
+⏰ Stopped: it ran longer than the relay's time limit. (exit 124)
+bk-dump stopped after 1 s (BK_JOB_TIMEOUT)" ]
+	# the next job runs
+	touch "$T/never"
+	say /backup
+	reply "Backup Created Successfully"
+	stop_relay
+}
+
 @test "/backup_raffle and /backup_cleanup" {
 	start_relay
 	say "/backup_raffle ../../x"

@@ -54,6 +54,7 @@ static int tunables(struct relay_config *c)
 	rc = rc ? rc : config_get_long("TG_REFUSAL_PERIOD", 600, 0, 86400, &c->refusal_period);
 	rc = rc ? rc : config_get_long("TG_ADMINS_REFRESH", 60, 1, 86400, &c->admins_period);
 	rc = rc ? rc : config_get_long("TG_UPLOAD_LIMIT", 50L << 20, 1, 2000L << 20, &c->upload_limit);
+	rc = rc ? rc : config_get_long("BK_JOB_TIMEOUT", 3600, 1, 7 * 86400, &c->job_timeout);
 	rc = rc ? rc : config_get_long("TG_RETRY_DELAY_MS", 1000, 0, 60000, &c->retry_delay_ms);
 	c->rate = (int)rate;
 	return rc;

@@ -329,14 +329,21 @@ static void test_state_spawn_scrub(void)
 
 	struct spawn_result r;
 	char *argv[] = { "echo", "a b", NULL }, *env[] = { NULL };
-	CHECK(spawn_run("/bin/echo", argv, env, &r) == 0 && r.status == 0 && !strcmp(r.out, "a b\n") &&
+	CHECK(spawn_run("/bin/echo", argv, env, 0, &r) == 0 && r.status == 0 && !strcmp(r.out, "a b\n") &&
 	      r.err_len == 0);
 	spawn_free(&r);
-	CHECK(spawn_run("/nonexistent/tool", argv, env, &r) == 0 && r.status == 127 &&
+	CHECK(spawn_run("/nonexistent/tool", argv, env, 0, &r) == 0 && r.status == 127 &&
 	      strstr(r.err, "cannot execute"));
 	spawn_free(&r);
 	char *ls[] = { "ls", "/nonexistent-dir", NULL };
-	CHECK(spawn_run("/bin/ls", ls, env, &r) == 0 && r.status != 0 && r.err_len > 0);
+	CHECK(spawn_run("/bin/ls", ls, env, 0, &r) == 0 && r.status != 0 && r.err_len > 0);
+	spawn_free(&r);
+	/* the time limit: SIGTERM once it is up, what was printed before kept */
+	char *slow[] = { "sh", "-c", "echo started; exec sleep 60", NULL };
+	CHECK(spawn_run("/bin/sh", slow, env, 1, &r) == 0 && r.timed_out && r.status == 128 + 15 &&
+	      !strcmp(r.out, "started\n"));
+	spawn_free(&r);
+	CHECK(spawn_run("/bin/echo", argv, env, 60, &r) == 0 && !r.timed_out && r.status == 0);
 	spawn_free(&r);
 	setenv("BK_BIN_DIR", "/opt/bk/bin", 1);
 	CHECK(spawn_bin_dir(bin, sizeof bin) == 0 && !strcmp(bin, "/opt/bk/bin"));

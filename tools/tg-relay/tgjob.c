@@ -16,6 +16,7 @@
 #include "tgfmt.h"
 #include "tgjob.h"
 #include "tgreply.h"
+#include "xalloc.h"
 
 extern char **environ;
 
@@ -34,7 +35,7 @@ static cJSON *parse_output(const char *out, size_t len)
 	return cJSON_ParseWithLength(start, (size_t)(end - start));
 }
 
-int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[], cJSON **json,
+int tgjob_tool(const struct tgjob *job, const char *tool, const char *const args[], cJSON **json,
 	       struct spawn_result *r)
 {
 	char path[PATH_MAX];
@@ -44,12 +45,17 @@ int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[], 
 	for (; args && args[n - 1] && n < 15; n++)
 		argv[n] = args[n - 1];
 	argv[n] = NULL;
-	if (snprintf(path, sizeof path, "%s/%s", bin_dir, tool) >= (int)sizeof path ||
-	    spawn_run(path, (char *const *)argv, environ, r) < 0) {
+	if (snprintf(path, sizeof path, "%s/%s", job->bin_dir, tool) >= (int)sizeof path ||
+	    spawn_run(path, (char *const *)argv, environ, job->time_limit, r) < 0) {
 		memset(r, 0, sizeof *r);
 		r->err = strdup(strerror(errno));
 		r->status = 127;
 		return 127;
+	}
+	if (r->timed_out) {
+		free(r->err);
+		r->err = xasprintf("%s stopped after %ld s (BK_JOB_TIMEOUT)", tool, job->time_limit);
+		r->status = 124;
 	}
 	if (r->status == 0)
 		*json = parse_output(r->out, r->out_len);
@@ -228,7 +234,7 @@ static int run_tar(const struct tgjob *job, const char *tarball, const char *tmp
 			tar = paths[i];
 	char *const argv[] = { "tar", "-czf", (char *)tarball, "-C", (char *)tmp, (char *)id, NULL };
 	struct spawn_result r;
-	if (!tar || spawn_run(tar, argv, environ, &r) < 0) {
+	if (!tar || spawn_run(tar, argv, environ, job->time_limit, &r) < 0) {
 		tgjob_reply(job, "❌ CSV export: cannot run tar (/usr/bin/tar).");
 		return 127;
 	}
@@ -251,7 +257,7 @@ static int csv_pack(const struct tgjob *job, const char *tmp, const char *id, co
 	const char *args[] = { "--csv", dir, "--quiet", "--", path, NULL };
 	cJSON *json;
 	struct spawn_result r;
-	int st = tgjob_tool(job->bin_dir, "bk-export", args, &json, &r);
+	int st = tgjob_tool(job, "bk-export", args, &json, &r);
 	if (st)
 		reply_failed(job, "CSV export", st, r.err);
 	cJSON_Delete(json);
@@ -394,7 +400,7 @@ void tgjob_run(const struct tgjob *job, char *outcome, size_t len)
 	}
 	cJSON *json;
 	struct spawn_result r;
-	int st = tgjob_tool(job->bin_dir, tool, args, &json, &r);
+	int st = tgjob_tool(job, tool, args, &json, &r);
 	char *text;
 	if (st == 0 && json) {
 		text = success_text(job->cmd.kind, json);

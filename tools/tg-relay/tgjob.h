@@ -20,18 +20,20 @@ struct tgjob {
 	const char *bin_dir;
 	struct tg *tg;
 	long upload_limit; /* bytes sendDocument may upload */
+	long time_limit;   /* seconds each tool it runs may take */
 };
 
 /* Runs the job and sends its reply; outcome gets "ok", "exit 75", ... */
 void tgjob_run(const struct tgjob *job, char *outcome, size_t len);
 
 /*
- * Runs bin_dir/tool with args (NULL-terminated, argv[0] added) and parses
- * its stdout as JSON into *json (NULL when it is not JSON). Returns the
- * exit status (127: could not run it); r keeps its output for the caller
- * to spawn_free.
+ * Runs job->bin_dir/tool with args (NULL-terminated, argv[0] added), for
+ * job->time_limit seconds at most, and parses its stdout as JSON into
+ * *json (NULL when it is not JSON). Returns the exit status (127: could
+ * not run it; 124: stopped at the time limit, as timeout(1) says it); r
+ * keeps its output for the caller to spawn_free.
  */
-int tgjob_tool(const char *bin_dir, const char *tool, const char *const args[], cJSON **json,
+int tgjob_tool(const struct tgjob *job, const char *tool, const char *const args[], cJSON **json,
 	       struct spawn_result *r);
 
 /* Sends text as MarkdownV2 (tgfmt_markdown: ids in `code` spans); if

@@ -117,7 +117,8 @@ static const char *start_job(struct relay *r, const struct tgcmd *cmd, const cha
 				 .user = user,
 				 .bin_dir = r->bin_dir,
 				 .tg = r->work,
-				 .upload_limit = r->cfg.upload_limit };
+				 .upload_limit = r->cfg.upload_limit,
+				 .time_limit = r->cfg.job_timeout };
 	snprintf(r->job.chat, sizeof r->job.chat, "%s", chat);
 	r->job_start = prof_now();
 	if (ack)

@@ -20,6 +20,7 @@ struct relay_config {
 	long poll_timeout;	/* getUpdates' timeout, seconds */
 	long confirm_seconds;	/* how long a restore waits for Confirm */
 	long upload_limit;	/* bytes; above it no sendDocument */
+	long job_timeout;	/* seconds a tool may run (BK_JOB_TIMEOUT) */
 	int rate;		/* one command per admin per minute */
 	long retry_delay_ms;	/* first wait after a failed poll */
 };

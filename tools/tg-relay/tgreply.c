@@ -248,6 +248,7 @@ char *reply_tool_failed(const char *what, int status, const char *err)
 	case 73:
 	case 74: why = "💾 Cannot write the backup (disk full or permissions?)."; break;
 	case 77: why = "⛔ Not allowed."; break;
+	case 124: why = "⏰ Stopped: it ran longer than the relay's time limit."; break;
 	case 127: why = "🧰 The tool is not installed next to the relay (or BK_BIN_DIR)."; break;
 	default: why = "The tool failed."; break;
 	}
