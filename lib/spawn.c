@@ -105,8 +105,7 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	_exit(127);
 }
 
-int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s,
-	      struct spawn_result *r)
+int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s, struct spawn_result *r)
 {
 	int po[2], pe[2];
 	memset(r, 0, sizeof *r);

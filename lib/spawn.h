@@ -10,7 +10,7 @@ struct spawn_result {
 	size_t out_len;
 	char *err; /* stderr, NUL-terminated (capped at SPAWN_ERR_MAX) */
 	size_t err_len;
-	int status; /* exit status; 128+N when killed by signal N; 127: could not exec */
+	int status;	/* exit status; 128+N when killed by signal N; 127: could not exec */
 	bool timed_out; /* stopped at its time limit (status then 128+SIGTERM or +SIGKILL) */
 };
 
@@ -28,8 +28,7 @@ struct spawn_result {
  * async-signal-safe functions before execve.
  */
 #define SPAWN_KILL_GRACE 30
-int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s,
-	      struct spawn_result *r);
+int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s, struct spawn_result *r);
 
 void spawn_free(struct spawn_result *r);
 
