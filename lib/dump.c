@@ -16,9 +16,24 @@
 #include "store.h"
 #include "timefmt.h"
 
+/*
+ * row_security off, as pg_dump sets it: a table whose row-level security
+ * policies would hide rows from this role makes the read fail, instead of
+ * giving a backup that silently lacks those rows.
+ */
 int dump_snapshot(PGconn *conn)
 {
-	return pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	int rc = pg_command(conn, "SET row_security = off");
+	return rc ? rc : pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+/* What reading table t failed of: 77 when it is this role's permissions
+ * (no SELECT grant; row-level security that would hide rows). */
+static int table_fail(PGconn *conn, PGresult *r, const struct pg_table *t)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int rc = pg_fail(conn, t->name);
+	return state && !strcmp(state, "42501") ? EX_NOPERM : rc;
 }
 
 /* The table's columns, quoted, comma-separated. */
@@ -90,11 +105,11 @@ int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t
 	PGresult *r = PQexec(conn, sql);
 	prof_add(PROF_COUNT, since);
 	free(sql);
-	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-	if (ok)
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : table_fail(conn, r, t);
+	if (!rc)
 		*rows = atoll(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	return ok ? 0 : pg_fail(conn, t->name);
+	return rc;
 }
 
 /* Called with each row as a JSON object; rows counts the rows before it. */
@@ -106,10 +121,10 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 	char *sql = copy_sql(conn, s, t, where);
 	PGresult *res = PQexec(conn, sql);
 	free(sql);
-	int ok = PQresultStatus(res) == PGRES_COPY_OUT;
+	int rc = PQresultStatus(res) == PGRES_COPY_OUT ? 0 : table_fail(conn, res, t);
 	PQclear(res);
-	if (!ok)
-		return pg_fail(conn, t->name);
+	if (rc)
+		return rc;
 	struct copy_reader *reader;
 	if (copy_reader_start(conn, &reader) < 0) {
 		warnx("%s: cannot start a thread to read the rows", t->name);
@@ -117,7 +132,6 @@ static int copy_rows(PGconn *conn, const struct pg_schema *s, const struct pg_ta
 	}
 	struct buf row = { 0 }, scratch = { 0 };
 	const struct buf *chunk;
-	int rc = 0;
 	*rows = 0;
 	while ((chunk = copy_reader_next(reader))) {
 		double since = prof_now();

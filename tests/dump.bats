@@ -336,3 +336,37 @@ writing() {
 	run --separate-stderr bk-dump --wait -1
 	[ "$status" -eq 64 ]
 }
+
+@test "row-level security that would hide rows from the role: bk-dump refuses (77), bk-restore changes nothing" {
+	local url reader before
+	bk_dropdb rls
+	url=$(bk_createdb rls --schema)
+	"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" <<-'SQL'
+		CREATE ROLE rls_reader LOGIN;
+		CREATE TABLE "Secret" (id int PRIMARY KEY, v text);
+		INSERT INTO "Secret" VALUES (1, 'hidden from rls_reader');
+		ALTER TABLE "Secret" ENABLE ROW LEVEL SECURITY;
+		CREATE POLICY writes ON "Secret" FOR INSERT TO rls_reader WITH CHECK (true);
+		GRANT ALL ON ALL TABLES IN SCHEMA public TO rls_reader;
+		GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO rls_reader;
+	SQL
+	reader="postgresql://rls_reader@/rls?host=$PGHOST&port=$PGPORT"
+	# the role would see no row of Secret: no backup at all, rather than one without them
+	run --separate-stderr env DATABASE_URL="$reader" bk-dump --no-redis -o "$BK_TMP/rls.json"
+	echo "$stderr"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *'row-level security'* ]]
+	[ ! -e "$BK_TMP/rls.json" ]
+	# the owner's backup holds the row; restored by the role, the hidden row
+	# must not make the table look empty
+	DATABASE_URL=$url bk-dump --no-redis -o "$BK_TMP/rls.json" >/dev/null
+	[ "$(jq -c '.data.secrets' "$BK_TMP/rls.json")" = '[{"id":1,"v":"hidden from rls_reader"}]' ]
+	before=$(bk_pgdump_data rls)
+	run --separate-stderr env DATABASE_URL="$reader" bk-restore --yes --no-safety-backup --skip-redis "$BK_TMP/rls.json"
+	echo "$stderr"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *'row-level security'* ]]
+	[ "$(bk_pgdump_data rls)" = "$before" ]
+	bk_dropdb rls
+	"$BK_PG_BIN/psql" -X -q -d postgres -c 'DROP ROLE rls_reader'
+}

@@ -240,6 +240,10 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety, 
 {
 	/* temp_buffers can only change before the session's first temporary table */
 	int rc = pg_command(c->conn, "SET temp_buffers = '1GB'");
+	/* rows that row-level security would hide make a statement fail, rather
+	 * than a table look empty or a merge miss them (as bk-dump reads) */
+	if (!rc)
+		rc = pg_command(c->conn, "SET row_security = off");
 	if (!rc)
 		rc = pg_command(c->conn, "BEGIN");
 	if (!rc)
@@ -248,6 +252,8 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety, 
 		rts_init(c);
 		rc = plan_catalog(c);
 	}
+	if (!rc)
+		rc = check_row_security(c);
 	if (!rc)
 		rc = load(c, res);
 	if (!rc && c->opt->clean && !strcmp(res->type, "raffle")) {

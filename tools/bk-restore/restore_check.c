@@ -281,6 +281,33 @@ static int unfillable(const struct rtable *rt)
 	return -1;
 }
 
+int check_row_security(struct rctx *c)
+{
+	PGresult *r = PQexec(c->conn,
+			     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+			     "WHERE n.nspname = current_schema() AND c.relrowsecurity "
+			     "  AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) "
+			     "  AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles "
+			     "           WHERE rolname = current_user) "
+			     "ORDER BY 1");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return plan_fail(c, "row-level security");
+	}
+	int rc = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const struct pg_table *t = pg_schema_table(&c->s, PQgetvalue(r, i, 0));
+		if (!t || !c->rts[t - c->s.tables].selected)
+			continue;
+		warnx("row-level security on %s would hide rows from role \"%s\": restore as the "
+		      "table's owner or a role with BYPASSRLS (nothing has been changed)",
+		      ESC(t->name), ESC(PQuser(c->conn)));
+		rc = EX_NOPERM;
+	}
+	PQclear(r);
+	return rc;
+}
+
 int check_losses(struct rctx *c)
 {
 	struct losses l = { 0 };

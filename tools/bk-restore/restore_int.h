@@ -132,6 +132,9 @@ int restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 /* restore_check.c: what of the backup would not land, refused unless accepted. */
 int check_losses(struct rctx *c);
+/* 77, naming them, when row-level security would hide rows of a selected
+ * table from this role (it would look emptier than it is). */
+int check_row_security(struct rctx *c);
 bool type_changed(const struct rctx *c, const struct rtable *rt, int col);
 /* The backup's type of a live column, or NULL when the backup does not say. */
 const char *backup_type(const struct rctx *c, const struct rtable *rt, int col);
