@@ -680,3 +680,51 @@ schema_of() {
 	[ "$(bk_pgdump_data parts)" = "$want" ]
 	bk_dropdb parts
 }
+
+@test "the tables' own triggers are off while rows are restored, and back as they were; another role is refused (77)" {
+	local url want
+	bk_dropdb trig
+	url=$(bk_createdb trig --schema)
+	DB=$url
+	"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" <<-'SQL'
+		CREATE TABLE "Stamped" (id int PRIMARY KEY, v text);
+		INSERT INTO "Stamped" VALUES (1, 'as backed up');
+		CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+		  $$BEGIN NEW.v := NEW.v || ' (touched)'; RETURN NEW; END$$;
+		CREATE FUNCTION log() RETURNS trigger LANGUAGE plpgsql AS
+		  $$BEGIN INSERT INTO "AuditLog" (id, action) VALUES (gen_random_uuid()::text, 'row'); RETURN NULL; END$$;
+		CREATE TRIGGER touch BEFORE INSERT OR UPDATE ON "Stamped" FOR EACH ROW EXECUTE FUNCTION touch();
+		CREATE TRIGGER logged AFTER INSERT OR UPDATE ON "Stamped" FOR EACH ROW EXECUTE FUNCTION log();
+		CREATE TRIGGER dormant BEFORE INSERT ON "Stamped" FOR EACH ROW EXECUTE FUNCTION touch();
+		ALTER TABLE "Stamped" DISABLE TRIGGER dormant;
+		ALTER TABLE "Stamped" ENABLE ALWAYS TRIGGER logged;
+	SQL
+	DATABASE_URL=$url bk-dump --no-redis -o "$BK_TMP/trig.json" >/dev/null
+	want=$(bk_pgdump_data trig)
+	triggers() { q "SELECT string_agg(tgname || '=' || tgenabled::text, ' ' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = '\"Stamped\"'::regclass"; }
+	[ "$(triggers)" = "dormant=D logged=A touch=O" ]
+	# into the emptied table, then over changed rows: the backup's values, no audit rows
+	q 'ALTER TABLE "Stamped" DISABLE TRIGGER USER; TRUNCATE "Stamped"; ALTER TABLE "Stamped" ENABLE TRIGGER touch; ALTER TABLE "Stamped" ENABLE ALWAYS TRIGGER logged'
+	DATABASE_URL=$url bk-restore --yes --no-safety-backup --skip-redis "$BK_TMP/trig.json" >/dev/null
+	[ "$(bk_pgdump_data trig)" = "$want" ]
+	q "UPDATE \"Stamped\" SET v = 'changed'"
+	q 'DELETE FROM "AuditLog" WHERE action = $$row$$'
+	want=$(DB=$url q 'SELECT count(*) FROM "AuditLog"')
+	DATABASE_URL=$url bk-restore --yes --no-safety-backup --skip-redis "$BK_TMP/trig.json" >/dev/null
+	[ "$(q 'SELECT v FROM "Stamped"')" = "as backed up" ]
+	[ "$(q 'SELECT count(*) FROM "AuditLog"')" = "$want" ]
+	[ "$(triggers)" = "dormant=D logged=A touch=O" ]
+	# a role that does not own the table cannot turn them off: refused
+	"$BK_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$url" \
+		-c 'CREATE ROLE trig_writer LOGIN' -c 'GRANT ALL ON ALL TABLES IN SCHEMA public TO trig_writer'
+	q "UPDATE \"Stamped\" SET v = 'changed again'"
+	run --separate-stderr env DATABASE_URL="postgresql://trig_writer@/trig?host=$PGHOST&port=$PGPORT" \
+		bk-restore --yes --no-safety-backup --skip-redis "$BK_TMP/trig.json"
+	echo "$stderr"
+	[ "$status" -eq 77 ]
+	[[ $stderr == *'trigger logged on Stamped would fire for every restored row'* ]]
+	[ "$(q 'SELECT v FROM "Stamped"')" = "changed again (touched)" ]
+	[ "$(triggers)" = "dormant=D logged=A touch=O" ]
+	bk_dropdb trig
+	"$BK_PG_BIN/psql" -X -q -d postgres -c 'DROP ROLE trig_writer'
+}

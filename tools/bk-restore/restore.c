@@ -92,6 +92,7 @@ static void rts_free(struct rctx *c)
 	cJSON_Delete(c->accepted);
 	buf_free(&c->scratch);
 	free(c->activity_since);
+	triggers_free(c);
 	if (c->redis_values)
 		fclose(c->redis_values);
 	if (c->redis_ttls)
@@ -255,6 +256,8 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety, 
 	if (!rc)
 		rc = check_row_security(c);
 	if (!rc)
+		rc = triggers_off(c);
+	if (!rc)
 		rc = load(c, res);
 	if (!rc && c->opt->clean && !strcmp(res->type, "raffle")) {
 		warnx("--clean applies to full backups: a raffle backup holds one raffle, not the whole "
@@ -287,6 +290,8 @@ static int restore_db(struct rctx *c, struct verify_result *res, char **safety, 
 		rc = plan_apply(c);
 	if (!rc)
 		rc = load_restore_fkeys(c);
+	if (!rc)
+		rc = triggers_on(c);
 	if (!rc)
 		rc = plan_sequences(c);
 	if (!rc)

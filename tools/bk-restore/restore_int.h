@@ -82,6 +82,8 @@ struct rctx {
 	FILE *redis_values;	/* spooled conversations: [len][key][len][value] */
 	FILE *redis_ttls;	/* [len][key][ms as text, NUL-terminated] */
 	long long unknown_keys; /* keys of the backup that name no table */
+	char **retrigger;	/* ALTER TABLE ... ENABLE TRIGGER: what triggers_on runs */
+	int nretrigger;
 	char error[512];
 };
 
@@ -132,6 +134,11 @@ int restore_timestamp_utc(const char *s, size_t n, struct buf *out);
 
 /* restore_check.c: what of the backup would not land, refused unless accepted. */
 int check_losses(struct rctx *c);
+/* restore_triggers.c: the tables' own triggers off while rows are written
+ * (77, naming them, on a table this role does not own), then back on. */
+int triggers_off(struct rctx *c);
+int triggers_on(struct rctx *c);
+void triggers_free(struct rctx *c);
 /* 77, naming them, when row-level security would hide rows of a selected
  * table from this role (it would look emptier than it is). */
 int check_row_security(struct rctx *c);
