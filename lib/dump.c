@@ -15,16 +15,80 @@
 #include "redisc.h"
 #include "store.h"
 #include "timefmt.h"
+#include "xalloc.h"
+
+/* The schema's tables, for LOCK TABLE: "a"."b","a"."c" (NULL: none). */
+static const char tables_sql[] =
+	"SELECT string_agg(format('%I.%I', n.nspname, c.relname), ',' ORDER BY c.relname) "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition";
+
+static int lock_tables(PGconn *conn, const char *list)
+{
+	if (!list || !*list)
+		return 0;
+	char *sql = xasprintf("LOCK TABLE %s IN ACCESS SHARE MODE", list);
+	PGresult *r = PQexec(conn, sql);
+	free(sql);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0
+		 : state && !strcmp(state, "42P01")    ? -1 /* dropped meanwhile */
+						       : pg_fail(conn, "locking the tables");
+	PQclear(r);
+	return rc;
+}
+
+static char *table_list(PGconn *conn, int *rc)
+{
+	PGresult *r = PQexec(conn, tables_sql);
+	char *list = NULL;
+	*rc = 0;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		*rc = pg_fail(conn, "cannot read the catalog");
+	else if (!PQgetisnull(r, 0, 0))
+		list = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return list;
+}
 
 /*
  * row_security off, as pg_dump sets it: a table whose row-level security
  * policies would hide rows from this role makes the read fail, instead of
  * giving a backup that silently lacks those rows.
+ *
+ * Every table is locked (ACCESS SHARE, as pg_dump locks) before the
+ * snapshot is taken: TRUNCATE and the ALTER TABLEs that rewrite a table
+ * are not MVCC-safe, and a snapshot taken before one commits sees the
+ * table empty. Locked first, such a command waits for the backup, or the
+ * backup for it. The tables are listed outside the transaction, since the
+ * listing query would take the snapshot; one dropped meanwhile makes it
+ * start again, one created meanwhile is locked after the snapshot.
  */
 int dump_snapshot(PGconn *conn)
 {
 	int rc = pg_command(conn, "SET row_security = off");
-	return rc ? rc : pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	for (int tries = 0; !rc; tries++) {
+		char *before = table_list(conn, &rc), *after = NULL;
+		if (!rc)
+			rc = pg_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+		if (!rc)
+			rc = lock_tables(conn, before);
+		if (!rc) /* the snapshot, with the tables locked */
+			after = table_list(conn, &rc);
+		if (!rc && after && (!before || strcmp(before, after)))
+			rc = lock_tables(conn, after);
+		free(before);
+		free(after);
+		if (rc != -1)
+			return rc;
+		rc = pg_command(conn, "ROLLBACK");
+		if (!rc && tries == 5) {
+			warnx("the database's tables keep being dropped while the backup starts: "
+			      "try again once the migration is over");
+			return EX_TEMPFAIL;
+		}
+	}
+	return rc;
 }
 
 /* What reading table t failed of: 77 when it is this role's permissions

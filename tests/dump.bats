@@ -370,3 +370,38 @@ writing() {
 	bk_dropdb rls
 	"$BK_PG_BIN/psql" -X -q -d postgres -c 'DROP ROLE rls_reader'
 }
+
+lock_waiters() { # lock_waiters TABLE: sessions waiting for a lock on it
+	bk_psql -c "SELECT count(*) FROM pg_locks WHERE relation = '\"$1\"'::regclass AND NOT granted"
+}
+advisory_held() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted")" -ge 1 ]; }
+rewrite_holds() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE relation = '\"AuditLog\"'::regclass AND mode = 'AccessExclusiveLock' AND granted")" -ge 1 ]; }
+dump_waits() { [ "$(lock_waiters AuditLog)" -ge 1 ]; }
+
+# bats test_tags=race
+@test "a table rewritten as the backup starts (ALTER TABLE ... USING) is backed up whole, not empty" {
+	local rows holder rewrite dump st=0
+	rows=$(bk_count AuditLog)
+	[ "$rows" -gt 0 ]
+	# the rewrite stays open until the test ends it: it waits for an
+	# advisory lock that a third session holds
+	bk_psql -c 'SELECT pg_advisory_lock(4242), pg_sleep(300)' >/dev/null 2>&1 &
+	holder=$!
+	bk_poll 60 advisory_held
+	bk_psql -c "BEGIN" -c "ALTER TABLE \"AuditLog\" ALTER COLUMN action TYPE text USING action || ''" \
+		-c "SELECT pg_advisory_xact_lock(4242)" -c "COMMIT" >/dev/null &
+	rewrite=$!
+	bk_poll 60 rewrite_holds
+	bk-dump --no-redis -o "$BK_TMP/rewrite.json" >"$BK_TMP/rewrite.out" 2>"$BK_TMP/rewrite.err" &
+	dump=$!
+	bk_poll 60 dump_waits
+	# the rewrite commits while the backup waits for the table
+	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted" >/dev/null
+	wait "$holder" || true
+	wait "$rewrite"
+	wait "$dump" || st=$?
+	cat "$BK_TMP/rewrite.err"
+	[ "$st" -eq 0 ]
+	[ "$(jq '.data.auditLogs | length' "$BK_TMP/rewrite.json")" -eq "$rows" ]
+	[ "$(jq '.metadata.rowCounts.auditLogs' "$BK_TMP/rewrite.json")" -eq "$rows" ]
+}
