@@ -405,3 +405,34 @@ dump_waits() { [ "$(lock_waiters AuditLog)" -ge 1 ]; }
 	[ "$(jq '.data.auditLogs | length' "$BK_TMP/rewrite.json")" -eq "$rows" ]
 	[ "$(jq '.metadata.rowCounts.auditLogs' "$BK_TMP/rewrite.json")" -eq "$rows" ]
 }
+
+advisory_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted")" -ge 1 ]; }
+# held_on TABLE: a session holds ACCESS EXCLUSIVE on it; waited_on TABLE: one waits for it
+held_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ]; }
+waited_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND NOT l.granted")" -ge 1 ]; }
+
+# bats test_tags=race
+@test "a table dropped as the backup starts: it begins again without it, and the backup is whole" {
+	local holder drop dump st=0
+	bk_psql -c 'CREATE TABLE "Doomed" (id int PRIMARY KEY); INSERT INTO "Doomed" VALUES (1)' >/dev/null
+	bk_psql -c 'SELECT pg_advisory_lock(4243), pg_sleep(300)' >/dev/null 2>&1 &
+	holder=$!
+	bk_poll 60 advisory_on 4243
+	# the drop holds the table, uncommitted, until the third session lets go
+	bk_psql -c "BEGIN" -c 'DROP TABLE "Doomed"' -c "SELECT pg_advisory_xact_lock(4243)" -c "COMMIT" >/dev/null &
+	drop=$!
+	bk_poll 60 held_on Doomed
+	bk-dump --no-redis -o "$BK_TMP/doomed.json" >/dev/null 2>"$BK_TMP/doomed.err" &
+	dump=$!
+	# the backup listed the table and waits to lock it
+	bk_poll 60 waited_on Doomed
+	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4243 AND granted" >/dev/null
+	wait "$holder" || true
+	wait "$drop"
+	wait "$dump" || st=$?
+	cat "$BK_TMP/doomed.err"
+	[ "$st" -eq 0 ]
+	[ "$(jq '.metadata.tables | has("dooms")' "$BK_TMP/doomed.json")" = false ]
+	[ "$(jq '.data.tickets | length' "$BK_TMP/doomed.json")" -eq "$(bk_count Ticket)" ]
+	bk-verify "$BK_TMP/doomed.json" >/dev/null
+}
