@@ -296,12 +296,12 @@ int check_row_security(struct rctx *c)
 	}
 	int rc = 0;
 	for (int i = 0; i < PQntuples(r); i++) {
-		const struct pg_table *t = pg_schema_table(&c->s, PQgetvalue(r, i, 0));
-		if (!t || !c->rts[t - c->s.tables].selected)
+		const struct rtable *rt = rt_named(c, PQgetvalue(r, i, 0));
+		if (!rt || !rt->selected)
 			continue;
 		warnx("row-level security on %s would hide rows from role \"%s\": restore as the "
 		      "table's owner or a role with BYPASSRLS (nothing has been changed)",
-		      ESC(t->name), ESC(PQuser(c->conn)));
+		      ESC(rt->t->name), ESC(PQuser(c->conn)));
 		rc = EX_NOPERM;
 	}
 	PQclear(r);

@@ -111,6 +111,8 @@ int plan_apply(struct rctx *c);
 int plan_clean_scope(struct rctx *c, const cJSON *meta);
 int plan_count_clean(struct rctx *c);
 int plan_fail(struct rctx *c, const char *what);
+/* The live table of that name, or NULL. */
+struct rtable *rt_named(struct rctx *c, const char *name);
 /* prefix and then name as a quoted identifier, appended to b */
 void add_ident(struct rctx *c, struct buf *b, const char *prefix, const char *name);
 /* The group a table belongs to (GROUP_*), from its name and foreign keys. */

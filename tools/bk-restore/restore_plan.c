@@ -71,7 +71,7 @@ static int col_index(const struct pg_table *t, const char *name)
 	return -1;
 }
 
-static struct rtable *rt_named(struct rctx *c, const char *name)
+struct rtable *rt_named(struct rctx *c, const char *name)
 {
 	for (int i = 0; i < c->s.ntables; i++)
 		if (!strcmp(c->s.tables[i].name, name))

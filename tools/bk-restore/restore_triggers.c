@@ -55,19 +55,18 @@ int triggers_off(struct rctx *c)
 	}
 	int rc = 0;
 	for (int i = 0; i < PQntuples(r); i++) { /* the refusals first: nothing is turned off then */
-		const struct pg_table *t = pg_schema_table(&c->s, PQgetvalue(r, i, 0));
-		if (!t || !c->rts[t - c->s.tables].selected || *PQgetvalue(r, i, 3) == 't')
+		const struct rtable *rt = rt_named(c, PQgetvalue(r, i, 0));
+		if (!rt || !rt->selected || *PQgetvalue(r, i, 3) == 't')
 			continue;
 		warnx("trigger %s on %s would fire for every restored row, and only the table's owner "
 		      "may turn it off for the restore: restore as the owner (nothing has been changed)",
-		      ESC(PQgetvalue(r, i, 1)), ESC(t->name));
+		      ESC(PQgetvalue(r, i, 1)), ESC(rt->t->name));
 		rc = EX_NOPERM;
 	}
 	for (int i = 0; !rc && i < PQntuples(r); i++) {
-		const struct pg_table *t = pg_schema_table(&c->s, PQgetvalue(r, i, 0));
-		if (t && c->rts[t - c->s.tables].selected)
-			rc = turn_off(c, &c->rts[t - c->s.tables], PQgetvalue(r, i, 1),
-				      *PQgetvalue(r, i, 2) == 'A');
+		const struct rtable *rt = rt_named(c, PQgetvalue(r, i, 0));
+		if (rt && rt->selected)
+			rc = turn_off(c, rt, PQgetvalue(r, i, 1), *PQgetvalue(r, i, 2) == 'A');
 	}
 	PQclear(r);
 	return rc;
