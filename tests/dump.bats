@@ -371,33 +371,40 @@ writing() {
 	"$BK_PG_BIN/psql" -X -q -d postgres -c 'DROP ROLE rls_reader'
 }
 
-lock_waiters() { # lock_waiters TABLE: sessions waiting for a lock on it
-	bk_psql -c "SELECT count(*) FROM pg_locks WHERE relation = '\"$1\"'::regclass AND NOT granted"
+# Ordering by locks, never by sleep. advisory_hold KEY: a session holds the
+# advisory lock KEY (a statement that waits for it stays open) until
+# advisory_release KEY; held_on TABLE: a session holds ACCESS EXCLUSIVE on
+# it; waited_on TABLE: a session waits for a lock on it.
+advisory_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted")" -ge 1 ]; }
+advisory_hold() {
+	bk_psql -c "SELECT pg_advisory_lock($1), pg_sleep(300)" >/dev/null 2>&1 &
+	ADVISORY_HOLDER=$!
+	bk_poll 60 advisory_on "$1"
 }
-advisory_held() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted")" -ge 1 ]; }
-rewrite_holds() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE relation = '\"AuditLog\"'::regclass AND mode = 'AccessExclusiveLock' AND granted")" -ge 1 ]; }
-dump_waits() { [ "$(lock_waiters AuditLog)" -ge 1 ]; }
+advisory_release() {
+	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted" >/dev/null
+	wait "$ADVISORY_HOLDER" || true
+}
+held_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ]; }
+waited_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND NOT l.granted")" -ge 1 ]; }
 
 # bats test_tags=race
 @test "a table rewritten as the backup starts (ALTER TABLE ... USING) is backed up whole, not empty" {
-	local rows holder rewrite dump st=0
+	local rows rewrite dump st=0
 	rows=$(bk_count AuditLog)
 	[ "$rows" -gt 0 ]
 	# the rewrite stays open until the test ends it: it waits for an
 	# advisory lock that a third session holds
-	bk_psql -c 'SELECT pg_advisory_lock(4242), pg_sleep(300)' >/dev/null 2>&1 &
-	holder=$!
-	bk_poll 60 advisory_held
+	advisory_hold 4242
 	bk_psql -c "BEGIN" -c "ALTER TABLE \"AuditLog\" ALTER COLUMN action TYPE text USING action || ''" \
 		-c "SELECT pg_advisory_xact_lock(4242)" -c "COMMIT" >/dev/null &
 	rewrite=$!
-	bk_poll 60 rewrite_holds
+	bk_poll 60 held_on AuditLog
 	bk-dump --no-redis -o "$BK_TMP/rewrite.json" >"$BK_TMP/rewrite.out" 2>"$BK_TMP/rewrite.err" &
 	dump=$!
-	bk_poll 60 dump_waits
+	bk_poll 60 waited_on AuditLog
 	# the rewrite commits while the backup waits for the table
-	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted" >/dev/null
-	wait "$holder" || true
+	advisory_release 4242
 	wait "$rewrite"
 	wait "$dump" || st=$?
 	cat "$BK_TMP/rewrite.err"
@@ -406,18 +413,11 @@ dump_waits() { [ "$(lock_waiters AuditLog)" -ge 1 ]; }
 	[ "$(jq '.metadata.rowCounts.auditLogs' "$BK_TMP/rewrite.json")" -eq "$rows" ]
 }
 
-advisory_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted")" -ge 1 ]; }
-# held_on TABLE: a session holds ACCESS EXCLUSIVE on it; waited_on TABLE: one waits for it
-held_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND l.mode = 'AccessExclusiveLock' AND l.granted")" -ge 1 ]; }
-waited_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '$1' AND NOT l.granted")" -ge 1 ]; }
-
 # bats test_tags=race
 @test "a table dropped as the backup starts: it begins again without it, and the backup is whole" {
-	local holder drop dump st=0
+	local drop dump st=0
 	bk_psql -c 'CREATE TABLE "Doomed" (id int PRIMARY KEY); INSERT INTO "Doomed" VALUES (1)' >/dev/null
-	bk_psql -c 'SELECT pg_advisory_lock(4243), pg_sleep(300)' >/dev/null 2>&1 &
-	holder=$!
-	bk_poll 60 advisory_on 4243
+	advisory_hold 4243
 	# the drop holds the table, uncommitted, until the third session lets go
 	bk_psql -c "BEGIN" -c 'DROP TABLE "Doomed"' -c "SELECT pg_advisory_xact_lock(4243)" -c "COMMIT" >/dev/null &
 	drop=$!
@@ -426,8 +426,7 @@ waited_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c O
 	dump=$!
 	# the backup listed the table and waits to lock it
 	bk_poll 60 waited_on Doomed
-	bk_psql -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4243 AND granted" >/dev/null
-	wait "$holder" || true
+	advisory_release 4243
 	wait "$drop"
 	wait "$dump" || st=$?
 	cat "$BK_TMP/doomed.err"
