@@ -36,10 +36,13 @@ void prof_report(void)
 	const char *on = config_get("BK_PROFILE", NULL);
 	if (!on || strcmp(on, "1") != 0)
 		return;
-	/* plain output is hashed by the main thread (inside converting), compressed by the compressor */
+	/*
+	 * Hashing is the writer's when it writes directly, else the main
+	 * thread's (inside converting) or, compressed, the compressor's.
+	 */
 	warnx("profile: main thread: count %.2f, waiting for COPY rows %.2f, "
 	      "converting %.2f, waiting for the writer %.2f; hashing %.2f; writer thread: "
-	      "writing %.2f; fsync %.2f (seconds)",
+	      "writing %.2f (direct %.2f); fsync %.2f (seconds)",
 	      secs(PROF_COUNT), secs(PROF_COPY_WAIT), secs(PROF_CONVERT) - secs(PROF_OUT_WAIT),
-	      secs(PROF_OUT_WAIT), secs(PROF_HASH), secs(PROF_WRITE), secs(PROF_SYNC));
+	      secs(PROF_OUT_WAIT), secs(PROF_HASH), secs(PROF_WRITE), secs(PROF_DIRECT), secs(PROF_SYNC));
 }

@@ -14,6 +14,7 @@ enum prof_phase {
 	PROF_OUT_WAIT,	/* the converter waiting for the writer thread */
 	PROF_HASH,	/* SHA-256 */
 	PROF_WRITE,	/* write(2) */
+	PROF_DIRECT,	/* the part of PROF_WRITE that went straight to the disk (O_DIRECT) */
 	PROF_SYNC,	/* fsync of the file and its directory */
 	PROF_NPHASES
 };

@@ -26,6 +26,8 @@ setup_file() {
 	export RESTORE_URL
 	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$BK_TMP/enospc.so" \
 		"$BK_REPO/tests/shim/enospc.c" -ldl
+	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$BK_TMP/nodirect.so" \
+		"$BK_REPO/tests/shim/nodirect.c" -ldl
 }
 
 teardown_file() {
@@ -417,6 +419,29 @@ redis_connected() {
 	# the shim is what failed: without it the same dump works
 	run --separate-stderr bk-dump
 	[ "$status" -eq 0 ]
+}
+
+@test "a file system without direct I/O: the backup goes through the page cache, whole" {
+	export BK_ACTIVITY_DAYS=1000000 # no row crosses the 90-day edge between the dumps
+	BK_DIRECT_IO=no bk-dump -o "$BK_TMP/cached.json" >/dev/null
+	want=$(jq -c '{data, conversations: .redis.conversations}' "$BK_TMP/cached.json" | sha256sum)
+	# the flag refused when the file is opened; direct writes refused from
+	# the first one, after one stage (1 MiB), in the middle of the file
+	for after in open 0 1048576 $((3 << 20)); do
+		run --separate-stderr env LD_PRELOAD="$BK_TMP/nodirect.so" BK_NODIRECT_AFTER=$after \
+			ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" bk-dump
+		echo "direct writes refused after $after: status $status: ${stderr:-}"
+		[ "$status" -eq 0 ]
+		file=$(jq -r .path <<<"$output")
+		(cd "$BACKUP_DIR" && sha256sum -c --quiet "$(basename "$file").sha256")
+		bk-verify "$file" >/dev/null
+		[ "$(jq -c '{data, conversations: .redis.conversations}' "$file" | sha256sum)" = "$want" ]
+		no_temp_files
+	done
+	# and with direct I/O (where this file system takes it), the same bytes
+	bk-dump -o "$BK_TMP/direct.json" >/dev/null
+	[ "$(jq -c '{data, conversations: .redis.conversations}' "$BK_TMP/direct.json" | sha256sum)" = "$want" ]
+	[ "$(stat -c %s "$BK_TMP/direct.json")" -eq "$(stat -c %s "$BK_TMP/cached.json")" ]
 }
 
 @test "disk full during a raffle backup: 74, nothing partial" {
