@@ -21,7 +21,7 @@
 static const char tables_sql[] =
 	"SELECT string_agg(format('%I.%I', n.nspname, c.relname), ',' ORDER BY c.relname) "
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition";
+	"WHERE " PG_SCHEMA_TABLES;
 
 static int lock_tables(PGconn *conn, const char *list)
 {

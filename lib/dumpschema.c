@@ -22,8 +22,7 @@ extern char **environ;
 static const char tables_sql[] =
 	"WITH t AS (SELECT c.oid, c.relname FROM pg_class c "
 	"  JOIN pg_namespace n ON n.oid = c.relnamespace "
-	"  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
-	"  AND NOT c.relispartition AND c.relname <> '_prisma_migrations' "
+	"  WHERE " PG_SCHEMA_TABLES PG_NOT_PRISMA
 	"  AND ($1::text[] IS NULL OR c.relname = ANY ($1::text[]))), "
 	"act(c, name) AS (VALUES ('a', 'NO ACTION'), ('r', 'RESTRICT'), ('c', 'CASCADE'), "
 	"  ('n', 'SET NULL'), ('d', 'SET DEFAULT')) "

@@ -268,9 +268,7 @@ static const char columns_sql[] =
 	"     AND a.attgenerated = '' "
 	"JOIN pg_type t ON t.oid = a.atttypid "
 	"LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
-	"WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
-	"  AND NOT c.relispartition AND c.relname <> '_prisma_migrations' "
-	"ORDER BY c.relname COLLATE \"C\", a.attnum";
+	"WHERE " PG_SCHEMA_TABLES PG_NOT_PRISMA "ORDER BY c.relname COLLATE \"C\", a.attnum";
 
 static const char fkeys_sql[] =
 	"SELECT c.relname, a.attname, p.relname, pa.attname, k.confdeltype, k.confupdtype "
@@ -447,11 +445,10 @@ char *pg_qualified(PGconn *conn, const struct pg_schema *s, const char *table)
 
 char *pg_rows_from(PGconn *conn, const struct pg_schema *s, const struct pg_table *t)
 {
-	char *q = pg_qualified(conn, s, t->name), *only;
+	char *q = pg_qualified(conn, s, t->name);
 	if (t->partitioned) /* its rows are its partitions' */
 		return q;
-	if (asprintf(&only, "ONLY %s", q) < 0)
-		err(EX_SOFTWARE, "out of memory");
+	char *only = xasprintf("ONLY %s", q);
 	free(q);
 	return only;
 }

@@ -84,6 +84,16 @@ int pg_fail(PGconn *conn, const char *what);
 char *pg_qualified(PGconn *conn, const struct pg_schema *schema, const char *table);
 
 /*
+ * The tables of the current schema a backup takes, as a condition on
+ * pg_class c joined to pg_namespace n: base and partitioned tables, not
+ * partitions (their rows are read through their parent). The one spelling
+ * of it for the snapshot's locks, the schema and the DDL queries.
+ */
+#define PG_SCHEMA_TABLES "n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+/* Prisma's own table: locked with the others, but neither data nor schema */
+#define PG_NOT_PRISMA "AND c.relname <> '_prisma_migrations' "
+
+/*
  * What to read or change a table's own rows through, malloc'd: "ONLY
  * "schema"."Table"" for a table, so that a parent of inheritance children
  * (which are tables of their own, backed up under their own keys) is not
