@@ -17,15 +17,30 @@
 int dump_snapshot(PGconn *conn);
 
 /*
+ * A second connection on the snapshot, opened the first time a large table
+ * is read (zeroed to start): dump_rows then reads the table's two halves at
+ * once, one over each connection, taking a chunk of rows from each in turn.
+ * Close with dump_pair_close.
+ */
+struct dump_pair {
+	PGconn *helper;
+	bool tried;
+};
+void dump_pair_close(struct dump_pair *pair);
+
+/*
  * Rows of t matching where (an SQL condition with its values already quoted
  * by libpq, or NULL for all): counted, then streamed as JSON objects.
  */
 int dump_count(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
 	       long long *rows);
-int dump_rows(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
-	      struct out *out, long long *rows);
+int dump_rows(PGconn *conn, struct dump_pair *pair, const struct pg_schema *s, const struct pg_table *t,
+	      const char *where, struct out *out, long long *rows);
 
-/* The first matching row as one JSON object in json (emptied first); all are counted. */
+/*
+ * pair: NULL to read over conn alone. The first matching row as one JSON
+ * object in json (emptied first); all are counted.
+ */
 int dump_first_row(PGconn *conn, const struct pg_schema *s, const struct pg_table *t, const char *where,
 		   struct buf *json, long long *rows);
 

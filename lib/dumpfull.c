@@ -53,6 +53,7 @@ static void add_redis_metadata(cJSON *meta, const struct redis_snapshot *snap, c
 
 static int write_tables(PGconn *conn, const struct pg_schema *s, long days, struct out *out)
 {
+	struct dump_pair pair = { 0 };
 	int rc = 0;
 	for (int i = 0; !rc && i < s->ntables; i++) {
 		const struct pg_table *t = &s->tables[i];
@@ -60,7 +61,7 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 		long long rows;
 		bkfile_write_rows_begin(out, t->key, i ? ",\n" : "\n");
 		progress_table(t->name, t->rows);
-		rc = dump_rows(conn, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
+		rc = dump_rows(conn, &pair, s, t, where_for(t, days, sql, sizeof sql), out, &rows);
 		bkfile_write_rows_end(out);
 		if (!rc && rows != t->rows) {
 			warnx("%s: read %lld rows, counted %lld in the same snapshot", t->name, rows,
@@ -68,6 +69,7 @@ static int write_tables(PGconn *conn, const struct pg_schema *s, long days, stru
 			rc = EX_SOFTWARE;
 		}
 	}
+	dump_pair_close(&pair);
 	bkfile_write_data_end(out);
 	return rc;
 }

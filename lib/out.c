@@ -60,7 +60,7 @@ static int write_all(int fd, const char *p, size_t n)
  * off again. A file system that refuses (EINVAL) gets buffered writes.
  */
 #define DIRECT_ALIGN 4096
-#define DIRECT_STAGE FLUSH_AT
+#define DIRECT_STAGE (4 * FLUSH_AT)
 
 struct writer {
 	pthread_t thread;

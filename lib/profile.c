@@ -26,6 +26,13 @@ void prof_add(enum prof_phase phase, double since)
 	prof_add_seconds(phase, prof_now() - since);
 }
 
+static atomic_int split_tables;
+
+void prof_note_split(void)
+{
+	atomic_fetch_add(&split_tables, 1);
+}
+
 static double secs(enum prof_phase phase)
 {
 	return (double)atomic_load(&spent_ns[phase]) / 1e9;
@@ -42,7 +49,8 @@ void prof_report(void)
 	 */
 	warnx("profile: main thread: count %.2f, waiting for COPY rows %.2f, "
 	      "converting %.2f, waiting for the writer %.2f; hashing %.2f; writer thread: "
-	      "writing %.2f (direct %.2f); fsync %.2f (seconds)",
+	      "writing %.2f (direct %.2f); fsync %.2f (seconds); tables read in two halves: %d",
 	      secs(PROF_COUNT), secs(PROF_COPY_WAIT), secs(PROF_CONVERT) - secs(PROF_OUT_WAIT),
-	      secs(PROF_OUT_WAIT), secs(PROF_HASH), secs(PROF_WRITE), secs(PROF_DIRECT), secs(PROF_SYNC));
+	      secs(PROF_OUT_WAIT), secs(PROF_HASH), secs(PROF_WRITE), secs(PROF_DIRECT), secs(PROF_SYNC),
+	      atomic_load(&split_tables));
 }

@@ -27,6 +27,9 @@ void prof_add(enum prof_phase phase, double since);
 /* Adds seconds measured elsewhere to the phase. */
 void prof_add_seconds(enum prof_phase phase, double seconds);
 
+/* Counts a table read in two halves at once (dump_rows). */
+void prof_note_split(void);
+
 /* Prints "TOOL: profile: ..." on stderr when BK_PROFILE=1. */
 void prof_report(void);
 

@@ -204,7 +204,7 @@ static int write_backup(PGconn *conn, const struct pg_schema *s, const cJSON *me
 		bkfile_write_rows_begin(out, rr->kids[k].t->key, first ? "" : ",");
 		first = false;
 		progress_table(rr->kids[k].t->name, rr->kids[k].rows);
-		rc = dump_rows(conn, s, rr->kids[k].t, rr->kids[k].where.data, out, &rows);
+		rc = dump_rows(conn, NULL, s, rr->kids[k].t, rr->kids[k].where.data, out, &rows);
 		bkfile_write_rows_end(out);
 		if (!rc && rows != rr->kids[k].rows) {
 			warnx("%s: read %lld rows, counted %lld in the same snapshot", rr->kids[k].t->name,
