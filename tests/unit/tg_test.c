@@ -345,6 +345,13 @@ static void test_state_spawn_scrub(void)
 	spawn_free(&r);
 	CHECK(spawn_run("/bin/echo", argv, env, 60, &r) == 0 && !r.timed_out && r.status == 0);
 	spawn_free(&r);
+	/* a child that ignores SIGTERM gets SIGKILL once the grace is over */
+	char *stubborn[] = { "sh", "-c", "trap '' TERM; echo started; exec sleep 60", NULL };
+	setenv("BK_TEST_KILL_GRACE", "1", 1);
+	CHECK(spawn_run("/bin/sh", stubborn, env, 1, &r) == 0 && r.timed_out && r.status == 128 + 9 &&
+	      !strcmp(r.out, "started\n"));
+	unsetenv("BK_TEST_KILL_GRACE");
+	spawn_free(&r);
 	setenv("BK_BIN_DIR", "/opt/bk/bin", 1);
 	CHECK(spawn_bin_dir(bin, sizeof bin) == 0 && !strcmp(bin, "/opt/bk/bin"));
 	unsetenv("BK_BIN_DIR");
