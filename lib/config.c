@@ -119,6 +119,13 @@ int parse_long(const char *text, long min, long max, long *out)
 	return 0;
 }
 
+long config_test_knob(const char *name, long fallback, long min, long max)
+{
+	const char *v = config_get(name, NULL);
+	long n;
+	return v && parse_long(v, min, max, &n) == 0 ? n : fallback;
+}
+
 int config_get_long(const char *name, long fallback, long min, long max, long *out)
 {
 	const char *v = config_get(name, NULL);

@@ -20,6 +20,12 @@ const char *config_get(const char *name, const char *fallback);
  */
 int config_get_long(const char *name, long fallback, long min, long max, long *out);
 
+/*
+ * A test knob (BK_TEST_*): the variable's value when it is an integer in
+ * [min, max], else fallback, silently: tests set them, operators never need to.
+ */
+long config_test_knob(const char *name, long fallback, long min, long max);
+
 /* Parses a decimal integer in [min, max]; 0 on success, -1 otherwise. */
 int parse_long(const char *text, long min, long max, long *out);
 

@@ -48,13 +48,8 @@ static void *reader_main(void *arg)
  */
 static void set_knobs(struct copy_reader *r)
 {
-	const char *v;
-	long n;
-	r->chunk = CHUNK;
-	if ((v = config_get("BK_TEST_COPY_CHUNK", NULL)) && parse_long(v, 1, CHUNK, &n) == 0)
-		r->chunk = (size_t)n;
-	if ((v = config_get("BK_TEST_COPY_DELAY_US", NULL)) && parse_long(v, 0, 1000000, &n) == 0)
-		r->consumer_delay_us = n;
+	r->chunk = (size_t)config_test_knob("BK_TEST_COPY_CHUNK", CHUNK, 1, CHUNK);
+	r->consumer_delay_us = config_test_knob("BK_TEST_COPY_DELAY_US", 0, 0, 1000000);
 }
 
 static void lag(const struct copy_reader *r)

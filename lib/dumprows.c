@@ -121,15 +121,6 @@ struct source {
  */
 #define SPLIT_BLOCKS 4096
 
-static long split_blocks(void)
-{
-	long n = SPLIT_BLOCKS;
-	const char *v = config_get("BK_TEST_SPLIT_BLOCKS", NULL);
-	if (v && parse_long(v, 2, SPLIT_BLOCKS, &n) != 0)
-		n = SPLIT_BLOCKS;
-	return n;
-}
-
 /*
  * The second connection, in a transaction on this one's snapshot, the
  * settings pg_connect gives every session and row_security off as in
@@ -140,26 +131,24 @@ static PGconn *helper_open(PGconn *conn)
 {
 	PGresult *r = PQexec(conn, "SELECT pg_export_snapshot()");
 	PGconn *helper = NULL;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || pg_connect(&helper)) {
-		warnx("no second connection: the backup goes on, reading each table over one connection "
-		      "only");
-		PQclear(r);
-		return NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && pg_connect(&helper) == 0) {
+		const char *id = PQgetvalue(r, 0, 0);
+		char *lit = PQescapeLiteral(helper, id, strlen(id));
+		char *sql =
+			xasprintf("SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+				  "SET TRANSACTION SNAPSHOT %s",
+				  lit ? lit : "''");
+		if (pg_command(helper, sql)) {
+			PQfinish(helper);
+			helper = NULL;
+		}
+		PQfreemem(lit);
+		free(sql);
 	}
-	const char *id = PQgetvalue(r, 0, 0);
-	char *lit = PQescapeLiteral(helper, id, strlen(id));
-	char *sql = xasprintf("SET row_security = off; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-			      "SET TRANSACTION SNAPSHOT %s",
-			      lit ? lit : "''");
-	PQfreemem(lit);
 	PQclear(r);
-	if (pg_command(helper, sql)) {
+	if (!helper)
 		warnx("no second connection: the backup goes on, reading each table over one connection "
 		      "only");
-		PQfinish(helper);
-		helper = NULL;
-	}
-	free(sql);
 	return helper;
 }
 
@@ -190,7 +179,7 @@ static long split_at(PGconn *conn, struct dump_pair *pair, const struct pg_schem
 	free(name);
 	long blocks = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : 0;
 	PQclear(r);
-	if (blocks < split_blocks())
+	if (blocks < config_test_knob("BK_TEST_SPLIT_BLOCKS", SPLIT_BLOCKS, 2, SPLIT_BLOCKS))
 		return 0;
 	if (!pair->tried) {
 		pair->tried = true;

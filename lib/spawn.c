@@ -106,16 +106,6 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	_exit(127);
 }
 
-/* SPAWN_KILL_GRACE; BK_TEST_KILL_GRACE shortens it, so that a test sees the SIGKILL. */
-static long kill_grace(void)
-{
-	long grace = SPAWN_KILL_GRACE;
-	const char *v = config_get("BK_TEST_KILL_GRACE", NULL);
-	if (v && parse_long(v, 0, SPAWN_KILL_GRACE, &grace) != 0)
-		grace = SPAWN_KILL_GRACE;
-	return grace;
-}
-
 int spawn_run(const char *path, char *const argv[], char *const envp[], long limit_s, struct spawn_result *r)
 {
 	int po[2], pe[2];
@@ -144,7 +134,9 @@ int spawn_run(const char *path, char *const argv[], char *const envp[], long lim
 	struct limit l = { .pid = pid };
 	if (limit_s > 0) {
 		l.term_at = prof_now() + (double)limit_s;
-		l.kill_at = l.term_at + (double)kill_grace();
+		/* BK_TEST_KILL_GRACE shortens the grace, so that a test sees the SIGKILL */
+		l.kill_at = l.term_at + (double)config_test_knob("BK_TEST_KILL_GRACE", SPAWN_KILL_GRACE, 0,
+								 SPAWN_KILL_GRACE);
 	}
 	int rc = collect(&out, &err, &l);
 	if (out.fd >= 0)
