@@ -62,7 +62,7 @@ cJSON *dump_metadata(const char *id, int64_t ms, const char *type, const char *t
 struct dump_ddl {
 	pthread_t thread;
 	bool started;
-	char *argv[7];
+	char *argv[8];
 	char **env;
 	char *ddl; /* its output, once done */
 	char *why; /* or why there is none */

@@ -152,6 +152,32 @@ static PGconn *helper_open(PGconn *conn)
 	return helper;
 }
 
+/*
+ * The helper's own lock on t, NOWAIT: this connection holds t already, so
+ * the only thing that can stand in the way is a migration queued behind
+ * it, and the helper waiting on that migration while the backup waits on
+ * the helper would never end (pg_dump -j's workers lock NOWAIT for the
+ * same reason). Refused, t is read in one piece; the savepoint keeps the
+ * helper's transaction usable for the next table.
+ */
+static bool helper_lock(PGconn *helper, const struct pg_schema *s, const struct pg_table *t)
+{
+	char *name = pg_qualified(helper, s, t->name);
+	char *sql = xasprintf("SAVEPOINT bk_split; LOCK TABLE ONLY %s IN ACCESS SHARE MODE NOWAIT; "
+			      "RELEASE SAVEPOINT bk_split",
+			      name);
+	PGresult *r = PQexec(helper, sql);
+	bool locked = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!locked) {
+		r = PQexec(helper, "ROLLBACK TO SAVEPOINT bk_split; RELEASE SAVEPOINT bk_split");
+		PQclear(r);
+	}
+	free(sql);
+	free(name);
+	return locked;
+}
+
 void dump_pair_close(struct dump_pair *pair)
 {
 	if (pair && pair->helper)
@@ -185,7 +211,7 @@ static long split_at(PGconn *conn, struct dump_pair *pair, const struct pg_schem
 		pair->tried = true;
 		pair->helper = helper_open(conn);
 	}
-	return pair->helper ? blocks / 2 : 0;
+	return pair->helper && helper_lock(pair->helper, s, t) ? blocks / 2 : 0;
 }
 
 /*

@@ -210,9 +210,16 @@ void dump_ddl_start(PGconn *conn, const struct pg_schema *s, struct dump_ddl *d)
 	    asprintf(&schema_arg, "--schema=%s", s->name) < 0)
 		err(EX_SOFTWARE, "out of memory");
 	PQclear(r);
-	char *argv[] = {
-		pg_dump, "--schema-only", "--no-owner", "--no-privileges", snap_arg, schema_arg, NULL
-	};
+	/*
+	 * The backup holds every table already, so pg_dump can only wait on a
+	 * migration queued behind the backup, which waits for the backup,
+	 * which waits for pg_dump: after a second it gives up instead, and
+	 * the backup goes on without the DDL (meta.ddlError says why).
+	 */
+	char *argv[] = { pg_dump,	    "--lock-wait-timeout=1s",
+			 "--schema-only",   "--no-owner",
+			 "--no-privileges", snap_arg,
+			 schema_arg,	    NULL };
 	memcpy(d->argv, argv, sizeof argv);
 	d->env = pg_environ(conn);
 	if ((errno = pthread_create(&d->thread, NULL, ddl_thread, d)) != 0) {
@@ -234,7 +241,7 @@ void dump_ddl_free(struct dump_ddl *d)
 {
 	ddl_wait(d);
 	for (int i = 0; d->argv[i]; i++)
-		if (i == 0 || i >= 4) /* the others are literals */
+		if (i == 0 || i >= 5) /* 1 to 4 are literals */
 			free(d->argv[i]);
 	if (d->env)
 		free_environ(d->env);
