@@ -176,6 +176,11 @@ static void *ddl_thread(void *arg)
 	struct spawn_result res = { 0 };
 	if (spawn_run(d->argv[0], d->argv, d->env, 0, &res) < 0)
 		d->why = first_line("cannot run pg_dump", strerror(errno));
+	else if (res.status && res.err && strstr(res.err, "statement timeout"))
+		/* its --lock-wait-timeout: what the operator sees must say why */
+		d->why = strdup(
+			"pg_dump could not lock a table within a second: a migration (ALTER TABLE, "
+			"TRUNCATE, DROP) was waiting for this backup; the next backup will have the DDL");
 	else if (res.status)
 		d->why = first_line("pg_dump failed", res.err);
 	else if (res.out_len >= SPAWN_OUT_MAX)

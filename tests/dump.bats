@@ -524,6 +524,6 @@ waited_on() { [ "$(bk_psql -c "SELECT count(*) FROM pg_locks l JOIN pg_class c O
 	bk-verify "$BK_TMP/queued.json" >/dev/null 2>&1 || true
 	[ "$(jq '.data.tickets | length' "$BK_TMP/queued.json")" -eq "$rows" ]
 	[ "$(jq 'any(.data.tickets[]; has("queued"))' "$BK_TMP/queued.json")" = false ]
-	jq -r .metadata.ddlError "$BK_TMP/queued.json" | grep -i timeout
+	jq -r .metadata.ddlError "$BK_TMP/queued.json" | grep 'a migration (ALTER TABLE, TRUNCATE, DROP) was waiting for this backup'
 	bk_psql -c 'ALTER TABLE "Ticket" DROP COLUMN queued' >/dev/null
 }
